@@ -1,0 +1,226 @@
+//! Configuration from wrangler vars, validated once per isolate.
+
+use crate::error::ProxyError;
+use crate::routes::{RouteTable, Upstream};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+pub const DEFAULT_TIMEOUT_MS: u32 = 30_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub routes: RouteTable,
+    /// `MODE = "debug"`: unknown hosts go to `TARGET_UPSTREAM`.
+    pub debug: bool,
+    pub target: Option<Upstream>,
+    /// How long to wait for an upstream's response headers (never for its body).
+    pub timeout_ms: u32,
+}
+
+/// One `ROUTES` entry: a bare URL, or a table that can set Docker Hub semantics.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RouteSpec {
+    Url(String),
+    Full {
+        upstream: String,
+        #[serde(default)]
+        docker_hub: Option<bool>,
+    },
+}
+
+impl Config {
+    /// `var` returns a var's value as a string (a TOML table from `[vars]` arrives as JSON).
+    pub fn from_vars(var: impl Fn(&'static str) -> Option<String>) -> Result<Self, ProxyError> {
+        let present = |name| var(name).filter(|v| !v.trim().is_empty());
+        let mut routes = match present("CUSTOM_DOMAIN") {
+            Some(domain) => {
+                if domain.contains(['/', ':', ' ']) {
+                    return Err(ProxyError::Config {
+                        var: "CUSTOM_DOMAIN",
+                        reason: format!("{domain:?} is not a bare domain name"),
+                    });
+                }
+                RouteTable::defaults(&domain)
+            }
+            None => RouteTable::default(),
+        };
+        if let Some(raw) = present("ROUTES") {
+            let specs: BTreeMap<String, RouteSpec> =
+                serde_json::from_str(&raw).map_err(|e| ProxyError::Config {
+                    var: "ROUTES",
+                    reason: format!("expected a JSON object of host -> upstream ({e})"),
+                })?;
+            for (host, spec) in specs {
+                let upstream = match spec {
+                    RouteSpec::Url(url) => Upstream::parse("ROUTES", &url, None)?,
+                    RouteSpec::Full {
+                        upstream,
+                        docker_hub,
+                    } => Upstream::parse("ROUTES", &upstream, docker_hub)?,
+                };
+                routes.insert(&host, upstream);
+            }
+        }
+        let debug = match present("MODE").as_deref().map(str::trim) {
+            None | Some("production") => false,
+            Some("debug") => true,
+            Some(other) => {
+                return Err(ProxyError::Config {
+                    var: "MODE",
+                    reason: format!("{other:?} is neither \"production\" nor \"debug\""),
+                })
+            }
+        };
+        let target = match present("TARGET_UPSTREAM") {
+            Some(url) => Some(Upstream::parse("TARGET_UPSTREAM", &url, None)?),
+            None => None,
+        };
+        let timeout_ms = match present("UPSTREAM_TIMEOUT_MS") {
+            Some(ms) => ms
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|ms| *ms > 0)
+                .ok_or_else(|| ProxyError::Config {
+                    var: "UPSTREAM_TIMEOUT_MS",
+                    reason: format!("{ms:?} is not a positive whole number of milliseconds"),
+                })?,
+            None => DEFAULT_TIMEOUT_MS,
+        };
+        Ok(Config {
+            routes,
+            debug,
+            target,
+            timeout_ms,
+        })
+    }
+
+    /// The upstream for a bare host name (no port).
+    pub fn route(&self, host: &str) -> Result<&Upstream, ProxyError> {
+        if let Some(u) = self.routes.get(host) {
+            return Ok(u);
+        }
+        match (&self.target, self.debug) {
+            (Some(target), true) => Ok(target),
+            _ => Err(ProxyError::UnknownHost(host.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routes::DOCKER_HUB;
+
+    fn cfg(vars: &[(&'static str, &str)]) -> Result<Config, ProxyError> {
+        Config::from_vars(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn custom_domain_turns_on_defaults() {
+        let c = cfg(&[("CUSTOM_DOMAIN", "example.com")]).unwrap();
+        assert_eq!(c.route("docker.example.com").unwrap().base, DOCKER_HUB);
+        assert_eq!(c.route("ghcr.example.com").unwrap().base, "https://ghcr.io");
+        assert_eq!(c.timeout_ms, DEFAULT_TIMEOUT_MS);
+        assert!(!c.debug);
+    }
+
+    #[test]
+    fn nothing_configured_routes_nothing() {
+        let c = cfg(&[]).unwrap();
+        assert!(c.routes.is_empty());
+        assert_eq!(
+            c.route("docker.example.com"),
+            Err(ProxyError::UnknownHost("docker.example.com".into()))
+        );
+    }
+
+    #[test]
+    fn routes_merge_over_defaults_with_both_forms() {
+        let c = cfg(&[
+            ("CUSTOM_DOMAIN", "example.com"),
+            (
+                "ROUTES",
+                r#"{"docker.example.com": {"upstream": "http://127.0.0.1:5000", "docker_hub": true},
+                    "hub.other.org": "https://registry-1.docker.io",
+                    "open.other.org": "http://127.0.0.1:5001/"}"#,
+            ),
+        ])
+        .unwrap();
+        let d = c.route("docker.example.com").unwrap();
+        assert_eq!(
+            (d.base.as_str(), d.docker_hub),
+            ("http://127.0.0.1:5000", true)
+        );
+        assert!(c.route("hub.other.org").unwrap().docker_hub);
+        let o = c.route("open.other.org").unwrap();
+        assert_eq!(
+            (o.base.as_str(), o.docker_hub),
+            ("http://127.0.0.1:5001", false)
+        );
+        assert!(c.route("quay.example.com").is_ok());
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (vars, name) in [
+            (vec![("ROUTES", "{not json")], "ROUTES"),
+            (vec![("ROUTES", r#"{"a.b": "ftp://x"}"#)], "ROUTES"),
+            (
+                vec![("ROUTES", r#"{"a.b": {"docker_hub": true}}"#)],
+                "ROUTES",
+            ),
+            (vec![("ROUTES", r#"["a"]"#)], "ROUTES"),
+            (vec![("MODE", "dev")], "MODE"),
+            (
+                vec![("MODE", "debug"), ("TARGET_UPSTREAM", "nope")],
+                "TARGET_UPSTREAM",
+            ),
+            (vec![("UPSTREAM_TIMEOUT_MS", "0")], "UPSTREAM_TIMEOUT_MS"),
+            (vec![("UPSTREAM_TIMEOUT_MS", "fast")], "UPSTREAM_TIMEOUT_MS"),
+            (
+                vec![("CUSTOM_DOMAIN", "https://example.com")],
+                "CUSTOM_DOMAIN",
+            ),
+        ] {
+            let e = cfg(&vars).unwrap_err();
+            assert!(
+                matches!(e, ProxyError::Config { var, .. } if var == name),
+                "{vars:?}: {e}"
+            );
+            assert_eq!(e.status_code().0, 500);
+        }
+    }
+
+    #[test]
+    fn debug_mode_sends_unknown_hosts_to_target() {
+        let c = cfg(&[
+            ("MODE", "debug"),
+            ("TARGET_UPSTREAM", "https://registry-1.docker.io"),
+        ])
+        .unwrap();
+        let u = c.route("localhost").unwrap();
+        assert!(
+            u.docker_hub,
+            "TARGET_UPSTREAM = Docker Hub keeps its semantics"
+        );
+        // production ignores TARGET_UPSTREAM
+        let c = cfg(&[("TARGET_UPSTREAM", "https://quay.io")]).unwrap();
+        assert!(c.route("localhost").is_err());
+    }
+
+    #[test]
+    fn timeout_is_configurable() {
+        assert_eq!(
+            cfg(&[("UPSTREAM_TIMEOUT_MS", " 2000 ")])
+                .unwrap()
+                .timeout_ms,
+            2000
+        );
+    }
+}

@@ -1,0 +1,133 @@
+//! Every failure the proxy answers itself, in one place: its status, its registry error code
+//! and its message. Bodies use the registry's own JSON form so clients print them.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProxyError {
+    /// A wrangler var holds a value the proxy cannot use.
+    Config {
+        var: &'static str,
+        reason: String,
+    },
+    /// The request's host is not in the route table.
+    UnknownHost(String),
+    /// The path is not part of the registry API.
+    NotFound,
+    /// A repository name outside the distribution grammar.
+    NameInvalid(String),
+    /// A tag or digest outside the distribution grammar.
+    ReferenceInvalid(String),
+    DigestInvalid(String),
+    /// A body the proxy had to read (the OAuth2 form) is malformed or too large.
+    BadRequest(String),
+    /// The upstream could not be reached (DNS, connection refused, reset).
+    Unreachable {
+        upstream: String,
+    },
+    /// The upstream sent no response headers in time.
+    Timeout {
+        upstream: String,
+        ms: u32,
+    },
+    /// The upstream's 401 has no usable `WWW-Authenticate` challenge.
+    BadChallenge {
+        upstream: String,
+        reason: String,
+    },
+    /// The upstream redirected more often than we follow, or to a non-http(s) place.
+    BadRedirect {
+        upstream: String,
+        reason: String,
+    },
+}
+
+impl ProxyError {
+    /// HTTP status and registry error code.
+    pub fn status_code(&self) -> (u16, &'static str) {
+        match self {
+            ProxyError::Config { .. } => (500, "UNKNOWN"),
+            ProxyError::UnknownHost(_) => (404, "NAME_UNKNOWN"),
+            ProxyError::NotFound => (404, "UNSUPPORTED"),
+            ProxyError::NameInvalid(_) => (400, "NAME_INVALID"),
+            ProxyError::ReferenceInvalid(_) => (400, "MANIFEST_INVALID"),
+            ProxyError::DigestInvalid(_) => (400, "DIGEST_INVALID"),
+            ProxyError::BadRequest(_) => (400, "UNSUPPORTED"),
+            ProxyError::Unreachable { .. } => (502, "UNAVAILABLE"),
+            ProxyError::Timeout { .. } => (504, "UNAVAILABLE"),
+            ProxyError::BadChallenge { .. } => (502, "UNAVAILABLE"),
+            ProxyError::BadRedirect { .. } => (502, "UNAVAILABLE"),
+        }
+    }
+
+    /// `{"errors":[{"code":"…","message":"…"}]}`
+    pub fn body(&self) -> String {
+        let (_, code) = self.status_code();
+        serde_json::json!({ "errors": [{ "code": code, "message": self.to_string() }] }).to_string()
+    }
+}
+
+impl fmt::Display for ProxyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProxyError::Config { var, reason } => {
+                write!(f, "proxy misconfigured: variable {var}: {reason}")
+            }
+            // The route table is not listed: it tells strangers what else this proxy fronts.
+            ProxyError::UnknownHost(host) => write!(f, "no registry is routed for host {host}"),
+            ProxyError::NotFound => write!(f, "not a registry API path; use /v2/"),
+            ProxyError::NameInvalid(name) => write!(f, "invalid repository name: {name}"),
+            ProxyError::ReferenceInvalid(r) => write!(f, "invalid tag or digest: {r}"),
+            ProxyError::DigestInvalid(d) => write!(f, "invalid digest: {d}"),
+            ProxyError::BadRequest(why) => write!(f, "bad request: {why}"),
+            ProxyError::Unreachable { upstream } => {
+                write!(f, "upstream {upstream} is unreachable")
+            }
+            ProxyError::Timeout { upstream, ms } => {
+                write!(f, "upstream {upstream} did not answer within {ms} ms")
+            }
+            ProxyError::BadChallenge { upstream, reason } => {
+                write!(
+                    f,
+                    "upstream {upstream} sent an unusable auth challenge: {reason}"
+                )
+            }
+            ProxyError::BadRedirect { upstream, reason } => {
+                write!(f, "upstream {upstream} redirected badly: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ProxyError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_is_registry_json_and_escaped() {
+        let e = ProxyError::NameInvalid("a\"b".into());
+        let v: serde_json::Value = serde_json::from_str(&e.body()).unwrap();
+        assert_eq!(v["errors"][0]["code"], "NAME_INVALID");
+        assert_eq!(v["errors"][0]["message"], "invalid repository name: a\"b");
+        assert_eq!(e.status_code().0, 400);
+    }
+
+    #[test]
+    fn config_error_names_the_variable() {
+        let e = ProxyError::Config {
+            var: "ROUTES",
+            reason: "not JSON".into(),
+        };
+        assert_eq!(e.status_code(), (500, "UNKNOWN"));
+        assert!(e.to_string().contains("ROUTES"));
+    }
+
+    #[test]
+    fn unknown_host_does_not_list_routes() {
+        let e = ProxyError::UnknownHost("x.example".into());
+        assert_eq!(e.status_code().0, 404);
+        assert!(!e.body().contains("docker."));
+    }
+}

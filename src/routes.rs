@@ -1,0 +1,186 @@
+//! The route table: which upstream registry a request's host name fronts.
+
+use crate::error::ProxyError;
+
+/// Docker Hub's registry endpoint; an upstream with this URL gets Docker Hub semantics.
+pub const DOCKER_HUB: &str = "https://registry-1.docker.io";
+
+/// Subdomain -> upstream, turned on by `CUSTOM_DOMAIN`.
+const DEFAULT_ROUTES: &[(&str, &str)] = &[
+    ("docker", DOCKER_HUB),
+    ("quay", "https://quay.io"),
+    ("gcr", "https://gcr.io"),
+    ("k8s-gcr", "https://k8s.gcr.io"),
+    ("registry-k8s", "https://registry.k8s.io"),
+    ("k8s", "https://registry.k8s.io"),
+    ("ghcr", "https://ghcr.io"),
+    ("docker-cloudsmith", "https://docker.cloudsmith.io"),
+    ("cloudsmith", "https://docker.cloudsmith.io"),
+    ("ecr", "https://public.ecr.aws"),
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// `scheme://host[:port]`, no trailing slash: the registry API lives at `base + "/v2/"`.
+    pub base: String,
+    /// Docker Hub semantics: single-segment names live under `library/`.
+    pub docker_hub: bool,
+}
+
+impl Upstream {
+    /// Validates an upstream URL from configuration. Only an origin is accepted: the registry
+    /// API is always at `/v2/`, so a path would be silently ignored.
+    pub fn parse(
+        var: &'static str,
+        raw: &str,
+        docker_hub: Option<bool>,
+    ) -> Result<Self, ProxyError> {
+        let bad = |reason: String| ProxyError::Config { var, reason };
+        let url = url::Url::parse(raw.trim())
+            .map_err(|e| bad(format!("upstream {raw:?} is not a URL ({e})")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad(format!("upstream {raw:?} is not an http(s) URL")));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(bad(format!("upstream {raw:?} has no host")));
+        }
+        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+            return Err(bad(format!(
+                "upstream {raw:?} must be an origin, without path or query"
+            )));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(bad(format!("upstream {raw:?} must not carry credentials")));
+        }
+        let base = url.origin().ascii_serialization();
+        let docker_hub = docker_hub.unwrap_or(base == DOCKER_HUB);
+        Ok(Upstream { base, docker_hub })
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouteTable {
+    /// Lower-case host name (no port) -> upstream. Small, so a Vec beats a map.
+    entries: Vec<(String, Upstream)>,
+}
+
+impl RouteTable {
+    /// The default routes under `domain` (e.g. `docker.example.com`).
+    pub fn defaults(domain: &str) -> Self {
+        let domain = domain.trim().trim_matches('.').to_ascii_lowercase();
+        let mut table = RouteTable::default();
+        for (sub, upstream) in DEFAULT_ROUTES {
+            let upstream = Upstream {
+                base: (*upstream).to_string(),
+                docker_hub: *upstream == DOCKER_HUB,
+            };
+            table.insert(&format!("{sub}.{domain}"), upstream);
+        }
+        table
+    }
+
+    /// Adds a route, replacing one for the same host.
+    pub fn insert(&mut self, host: &str, upstream: Upstream) {
+        let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
+        match self.entries.iter_mut().find(|(h, _)| *h == host) {
+            Some(entry) => entry.1 = upstream,
+            None => self.entries.push((host, upstream)),
+        }
+    }
+
+    /// Exact host match, case-insensitive. `host` is a bare host name, without port.
+    pub fn get(&self, host: &str) -> Option<&Upstream> {
+        let host = host.trim_end_matches('.');
+        self.entries
+            .iter()
+            .find(|(h, _)| h.eq_ignore_ascii_case(host))
+            .map(|(_, u)| u)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_cover_every_registry_of_the_original_and_more() {
+        let t = RouteTable::defaults("Example.com");
+        let hub = t.get("docker.example.com").unwrap();
+        assert_eq!(hub.base, DOCKER_HUB);
+        assert!(hub.docker_hub);
+        for (host, base) in [
+            ("quay.example.com", "https://quay.io"),
+            ("gcr.example.com", "https://gcr.io"),
+            ("k8s-gcr.example.com", "https://k8s.gcr.io"),
+            ("registry-k8s.example.com", "https://registry.k8s.io"),
+            ("k8s.example.com", "https://registry.k8s.io"),
+            ("ghcr.example.com", "https://ghcr.io"),
+            (
+                "docker-cloudsmith.example.com",
+                "https://docker.cloudsmith.io",
+            ),
+            ("cloudsmith.example.com", "https://docker.cloudsmith.io"),
+            ("ecr.example.com", "https://public.ecr.aws"),
+        ] {
+            let u = t.get(host).unwrap_or_else(|| panic!("{host}"));
+            assert_eq!(u.base, base);
+            assert!(!u.docker_hub, "{host}");
+        }
+        assert_eq!(t.len(), 10);
+    }
+
+    #[test]
+    fn lookup_is_exact_and_case_insensitive() {
+        let t = RouteTable::defaults("example.com");
+        assert!(t.get("DOCKER.Example.COM").is_some());
+        assert!(t.get("docker.example.com.").is_some());
+        assert!(t.get("xdocker.example.com").is_none());
+        assert!(t.get("docker.example.com.evil.net").is_none());
+        assert!(t.get("example.com").is_none());
+    }
+
+    #[test]
+    fn insert_replaces_same_host() {
+        let mut t = RouteTable::defaults("example.com");
+        let u = Upstream::parse("ROUTES", "http://127.0.0.1:5000", Some(true)).unwrap();
+        t.insert("Docker.Example.com", u.clone());
+        assert_eq!(t.get("docker.example.com"), Some(&u));
+        assert_eq!(t.len(), 10);
+    }
+
+    #[test]
+    fn upstream_parse_accepts_origins_only() {
+        let u = Upstream::parse("X", "https://registry-1.docker.io/", None).unwrap();
+        assert_eq!(u.base, DOCKER_HUB);
+        assert!(u.docker_hub);
+        let u = Upstream::parse("X", "http://127.0.0.1:5000", None).unwrap();
+        assert_eq!(u.base, "http://127.0.0.1:5000");
+        assert!(!u.docker_hub);
+        // default ports are dropped, as url::Url does
+        assert_eq!(
+            Upstream::parse("X", "https://quay.io:443", None)
+                .unwrap()
+                .base,
+            "https://quay.io"
+        );
+        for bad in [
+            "ftp://x",
+            "quay.io",
+            "https://x/v2",
+            "https://x/?a=b",
+            "https://u:p@x",
+            "",
+        ] {
+            let e = Upstream::parse("ROUTES", bad, None).unwrap_err();
+            assert!(e.to_string().contains("ROUTES"), "{bad}: {e}");
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! The proxy's `/v2/auth`: turning a client's token request into one for the upstream's realm.
+
+use crate::challenge::{self, Challenge};
+use crate::error::ProxyError;
+use crate::scope::complete_scopes;
+use url::{form_urlencoded, Url};
+
+/// Where and for which service the upstream issues tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenEndpoint {
+    pub realm: Url,
+    pub service: Option<String>,
+}
+
+/// Reads the upstream's Bearer challenge. `Ok(None)`: the upstream uses another scheme (Basic),
+/// so clients must authenticate with it directly and its challenge passes through.
+pub fn bearer_challenge(
+    header: Option<&str>,
+    upstream: &str,
+) -> Result<Option<Challenge>, ProxyError> {
+    let bad = |reason: String| ProxyError::BadChallenge {
+        upstream: upstream.to_string(),
+        reason,
+    };
+    let header = header.ok_or_else(|| bad("401 without WWW-Authenticate".into()))?;
+    let challenges = challenge::parse(header).map_err(bad)?;
+    Ok(challenges.into_iter().find(Challenge::is_bearer))
+}
+
+impl TokenEndpoint {
+    pub fn from_challenge(c: &Challenge, upstream: &str) -> Result<Self, ProxyError> {
+        let bad = |reason: String| ProxyError::BadChallenge {
+            upstream: upstream.to_string(),
+            reason,
+        };
+        let realm = c
+            .param("realm")
+            .ok_or_else(|| bad("Bearer challenge without realm".into()))?;
+        let realm = Url::parse(realm).map_err(|e| bad(format!("realm {realm:?}: {e}")))?;
+        if !matches!(realm.scheme(), "http" | "https") {
+            return Err(bad(format!("realm {realm} is not http(s)")));
+        }
+        Ok(TokenEndpoint {
+            realm,
+            service: c
+                .param("service")
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+        })
+    }
+
+    /// Rewrites the client's token parameters for the upstream: its `service` replaces the
+    /// proxy's, every `scope` is completed, everything else (`account`, `client_id`,
+    /// `offline_token`, `grant_type`, credentials of a POST form) is kept in order.
+    fn rewrite(
+        &self,
+        client: &str,
+        docker_hub: bool,
+        out: &mut form_urlencoded::Serializer<'_, String>,
+    ) {
+        if let Some(service) = &self.service {
+            out.append_pair("service", service);
+        }
+        for (k, v) in form_urlencoded::parse(client.as_bytes()) {
+            match &*k {
+                "service" => {}
+                "scope" => {
+                    out.append_pair("scope", &complete_scopes(&v, docker_hub));
+                }
+                _ => {
+                    out.append_pair(&k, &v);
+                }
+            }
+        }
+    }
+
+    /// The URL for a GET token request (the client's query string rewritten).
+    pub fn get_url(&self, client_query: Option<&str>, docker_hub: bool) -> Url {
+        let mut url = self.realm.clone();
+        let mut query = form_urlencoded::Serializer::new(url.query().unwrap_or("").to_string());
+        self.rewrite(client_query.unwrap_or(""), docker_hub, &mut query);
+        let query = query.finish();
+        url.set_query((!query.is_empty()).then_some(query.as_str()));
+        url
+    }
+
+    /// The body of a POST token request (OAuth2 form, as containerd sends).
+    pub fn post_form(&self, client_form: &str, docker_hub: bool) -> String {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        self.rewrite(client_form, docker_hub, &mut form);
+        form.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ep(header: &str) -> TokenEndpoint {
+        let c = bearer_challenge(Some(header), "up").unwrap().unwrap();
+        TokenEndpoint::from_challenge(&c, "up").unwrap()
+    }
+
+    #[test]
+    fn get_url_rewrites_service_and_scopes_keeps_the_rest() {
+        let e = ep(r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io""#);
+        let url = e.get_url(
+            Some("account=alice&scope=repository%3Abusybox%3Apull&service=cloudflare-docker-proxy&scope=repository%3Aorg%2Fapp%3Apull&client_id=docker&offline_token=true"),
+            true,
+        );
+        let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        let expect = [
+            ("service", "registry.docker.io"),
+            ("account", "alice"),
+            ("scope", "repository:library/busybox:pull"),
+            ("scope", "repository:org/app:pull"),
+            ("client_id", "docker"),
+            ("offline_token", "true"),
+        ];
+        assert_eq!(pairs, expect.map(|(a, b)| (a.to_string(), b.to_string())));
+        assert_eq!(url.host_str(), Some("auth.docker.io"));
+    }
+
+    #[test]
+    fn realm_query_is_kept_and_no_service_is_fine() {
+        let e = ep(r#"Bearer realm="http://127.0.0.1:5002/token?x=1""#);
+        assert_eq!(
+            e.get_url(None, false).as_str(),
+            "http://127.0.0.1:5002/token?x=1"
+        );
+        assert_eq!(
+            e.get_url(Some("scope=repository:busybox:pull"), false)
+                .query(),
+            Some("x=1&scope=repository%3Abusybox%3Apull")
+        );
+    }
+
+    #[test]
+    fn post_form_is_rewritten() {
+        let e = ep(r#"Bearer realm="https://t/token",service="reg""#);
+        assert_eq!(
+            e.post_form("grant_type=password&username=u&password=p%26w&service=cloudflare-docker-proxy&scope=repository%3Ahello%3Apull&client_id=containerd-client", true),
+            "service=reg&grant_type=password&username=u&password=p%26w&scope=repository%3Alibrary%2Fhello%3Apull&client_id=containerd-client"
+        );
+    }
+
+    #[test]
+    fn unusable_challenges_are_errors() {
+        assert!(matches!(
+            bearer_challenge(None, "u"),
+            Err(ProxyError::BadChallenge { .. })
+        ));
+        assert!(matches!(
+            bearer_challenge(Some("Bearer realm=\"x"), "u"),
+            Err(ProxyError::BadChallenge { .. })
+        ));
+        assert_eq!(bearer_challenge(Some("Basic realm=\"r\""), "u"), Ok(None));
+        for h in [
+            "Bearer service=\"s\"",
+            "Bearer realm=\"/token\"",
+            "Bearer realm=\"file:///etc/passwd\"",
+        ] {
+            let c = bearer_challenge(Some(h), "u").unwrap().unwrap();
+            let e = TokenEndpoint::from_challenge(&c, "https://quay.io").unwrap_err();
+            assert!(e.to_string().contains("https://quay.io"), "{e}");
+        }
+    }
+}
