@@ -1,0 +1,239 @@
+//! Shared plumbing of the end-to-end tests: the state `tests/harness/up.sh` wrote, HTTP through
+//! curl, and the real clients. These tests need the harness; `tests/run.sh` starts it.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub fn env() -> &'static HashMap<String, String> {
+    static ENV: OnceLock<HashMap<String, String>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let dir = std::env::var("E2E_DIR").unwrap_or_else(|_| "/tmp/rp-e2e".into());
+        let text = std::fs::read_to_string(format!("{dir}/env")).unwrap_or_else(|e| {
+            panic!("{dir}/env: {e}; start the harness with tests/run.sh (or tests/harness/up.sh)")
+        });
+        text.lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.trim_matches('\'').replace('\\', "")))
+            .collect()
+    })
+}
+
+pub fn var(key: &str) -> String {
+    env()
+        .get(key)
+        .unwrap_or_else(|| panic!("{key} missing from the harness env file"))
+        .clone()
+}
+
+/// `https://<host>:8443`: every test goes through a non-default port, which the original
+/// Worker could not serve.
+pub fn proxy(host: &str) -> String {
+    format!("{host}:{}", var("WORKER_HTTPS_PORT"))
+}
+
+pub fn proxy_url(host: &str, path: &str) -> String {
+    format!("https://{}{path}", proxy(host))
+}
+
+/// A unique word for this test run, to find one's own lines in shared logs.
+pub fn unique(prefix: &str) -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    format!("{prefix}{}x{t}x{n}", std::process::id())
+}
+
+pub fn tempdir(name: &str) -> PathBuf {
+    let d = PathBuf::from(var("E2E_DIR")).join("t").join(unique(name));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .rev()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+    /// The first registry error code of a `{"errors":[…]}` body.
+    pub fn error_code(&self) -> String {
+        self.json()["errors"][0]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no registry error in {}", self.text()))
+            .to_string()
+    }
+}
+
+/// One request with curl (no redirects followed, the test CA trusted). `args` are extra curl
+/// arguments before the URL.
+pub fn curl(url: &str, args: &[&str]) -> Resp {
+    let dir = tempdir("curl");
+    let (h, b) = (dir.join("h"), dir.join("b"));
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "60", "--cacert", &var("CA_FILE")])
+        .arg("-D")
+        .arg(&h)
+        .arg("-o")
+        .arg(&b)
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("curl");
+    assert!(out.status.success(), "curl {url} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let head = std::fs::read_to_string(&h).unwrap();
+    // the last response block (curl writes one per 100-continue)
+    let block = head.trim_end().rsplit("\r\n\r\n").next().unwrap();
+    let mut lines = block.lines();
+    let status = lines.next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let body = std::fs::read(&b).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    Resp { status, headers, body }
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    let mut child = Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(data).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
+}
+
+/// Runs a command, panicking with its output when it fails.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs a command expected to fail; returns its combined output.
+pub fn run_fails(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "{cmd:?} should have failed:\n{text}");
+    text
+}
+
+/// JSON lines of a harness log.
+pub fn log_lines(key: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(var(key))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// The digest the upstream registry reports for a manifest (direct, not through the proxy).
+pub fn upstream_digest(key: &str) -> String {
+    let d = var(key);
+    assert!(d.starts_with("sha256:") && d.len() == 71, "{key}={d}");
+    d
+}
+
+/// Reads an OCI layout's index and returns the digest of the first manifest it holds.
+pub fn oci_layout_digest(dir: &std::path::Path) -> String {
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    index["manifests"][0]["digest"].as_str().unwrap().to_string()
+}
+
+/// A second workerd serving the same build with other bindings (bad config, debug mode), on
+/// a plain-http port of its own; stopped when dropped.
+pub struct Workerd {
+    pub port: u16,
+    child: std::process::Child,
+    dir: PathBuf,
+}
+
+impl Workerd {
+    /// `bindings`: capnp binding entries, e.g. `(name = "MODE", text = "debug"),`.
+    pub fn start(port: u16, bindings: &str) -> Workerd {
+        let dir = tempdir("workerd");
+        let worker = PathBuf::from(var("E2E_DIR")).join("worker");
+        let config = format!(
+            r#"using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [ (name = "main", worker = .proxy),
+               (name = "net", network = (allow = ["public", "private", "local"])) ],
+  sockets = [ (name = "http", address = "127.0.0.1:{port}", http = (), service = "main") ],
+);
+const proxy :Workerd.Worker = (
+  modules = [ (name = "index.js", esModule = embed "{w}/index.js"),
+              (name = "index_bg.wasm", wasm = embed "{w}/index_bg.wasm") ],
+  compatibilityDate = "2026-04-01",
+  bindings = [ {bindings} ],
+  globalOutbound = "net",
+);
+"#,
+            w = worker.display()
+        );
+        std::fs::write(dir.join("w.capnp"), config).unwrap();
+        let log = std::fs::File::create(dir.join("workerd.log")).unwrap();
+        let child = Command::new(var("WORKERD_BIN"))
+            .arg("serve")
+            .arg(dir.join("w.capnp"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("workerd");
+        let w = Workerd { port, child, dir };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return w;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!(
+            "workerd on :{port} did not start: {}",
+            std::fs::read_to_string(w.dir.join("workerd.log")).unwrap_or_default()
+        );
+    }
+
+    /// A request to this workerd with the given Host header.
+    pub fn get(&self, host: &str, path: &str, args: &[&str]) -> Resp {
+        let h = format!("Host: {host}");
+        let mut all = vec!["-H", h.as_str()];
+        all.extend_from_slice(args);
+        curl(&format!("http://127.0.0.1:{}{path}", self.port), &all)
+    }
+}
+
+impl Drop for Workerd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,110 @@
+#!/usr/bin/python3
+"""A deliberately odd registry, for what CNCF distribution never sends.
+
+    fake_upstream.py --port P --mode quirky|broken|bare [--log FILE]
+
+quirky: a valid but unusual Bearer challenge (lower-case scheme and names, spaces around '=',
+        token and quoted values, escapes, params in another order) pointing at the tests'
+        token issuer; manifests answer with rate-limit headers; /v2/loop/... redirects forever;
+        /v2/deny/... answers 401 with scope and error="insufficient_scope".
+broken: 401 with an unterminated quoted string in WWW-Authenticate.
+bare:   401 with no WWW-Authenticate at all.
+Each request is appended to --log as one JSON line (method, path, query, has Authorization).
+"""
+import argparse
+import json
+import sys
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+DIGEST = "sha256:" + "ab" * 32
+MANIFEST = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                  "digest": DIGEST, "size": 2}, "layers": []}).encode()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        sys.stderr.write("%s\n" % (fmt % args))
+
+    def record(self):
+        cfg = self.server.cfg
+        if not cfg.log:
+            return
+        u = urllib.parse.urlsplit(self.path)
+        entry = {"method": self.command, "path": u.path, "query": urllib.parse.parse_qs(u.query),
+                 "authorization": "Authorization" in self.headers}
+        with self.server.lock, open(cfg.log, "a") as f:
+            f.write(json.dumps(entry) + "\n")
+
+    def reply(self, status, headers=(), body=b""):
+        self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def unauthorized(self, challenge):
+        body = b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}'
+        headers = [("Content-Type", "application/json")]
+        if challenge is not None:
+            headers.append(("WWW-Authenticate", challenge))
+        self.reply(401, headers, body)
+
+    def do_GET(self):
+        self.record()
+        mode = self.server.cfg.mode
+        path = urllib.parse.urlsplit(self.path).path
+        if mode == "broken":
+            return self.unauthorized('Bearer realm="http://auth.example.test:5002/token,service="x')
+        if mode == "bare":
+            return self.unauthorized(None)
+        # quirky
+        realm = self.server.cfg.realm
+        if path.startswith("/v2/loop/"):
+            return self.reply(302, [("Location", path)])
+        if path.startswith("/v2/deny/"):
+            return self.unauthorized(
+                'Bearer realm="%s",service="test-registry",scope="repository:deny/app:pull,push",'
+                'error="insufficient_scope"' % realm)
+        if "Authorization" not in self.headers:
+            return self.unauthorized(
+                'bearer  service = test-registry , scope="repository:quirk/app:pull" ,  '
+                'REALM="%s", note="a \\"quoted\\" \\\\ value"' % realm)
+        if path.startswith("/v2/quirk/app/manifests/"):
+            return self.reply(200, [
+                ("Content-Type", "application/vnd.oci.image.manifest.v1+json"),
+                ("Docker-Content-Digest", DIGEST),
+                ("ETag", '"%s"' % DIGEST),
+                ("RateLimit-Limit", "100;w=21600"),
+                ("RateLimit-Remaining", "99;w=21600"),
+                ("Docker-RateLimit-Source", "127.0.0.1"),
+            ], MANIFEST)
+        if path == "/v2/":
+            return self.reply(200, [("Content-Type", "application/json")], b"{}")
+        self.reply(404, [("Content-Type", "application/json")],
+                   b'{"errors":[{"code":"NAME_UNKNOWN","message":"unknown"}]}')
+
+    do_HEAD = do_GET
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--mode", choices=["quirky", "broken", "bare"], required=True)
+    ap.add_argument("--realm", default="http://auth.example.test:5002/token")
+    ap.add_argument("--log")
+    cfg = ap.parse_args()
+    srv = ThreadingHTTPServer(("127.0.0.1", cfg.port), Handler)
+    srv.cfg = cfg
+    srv.lock = threading.Lock()
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
