@@ -135,6 +135,11 @@ pub fn parse(header: &str) -> Result<Vec<Challenge>, String> {
                     ch.params.push((name.to_ascii_lowercase(), v.to_string()));
                 }
             }
+            // list elements are separated by commas: `realm="a"x` is not two things
+            c.skip_ws();
+            if !matches!(c.peek(), None | Some(b',')) {
+                return Err(format!("expected ',' at byte {}", c.i));
+            }
         }
         out.push(ch);
     }
@@ -238,6 +243,8 @@ mod tests {
             "Bearer realm=\"a\\",
             "=x",
             "Bearer realm=\"a\" @",
+            "Bearer realm=\"a,service=\"x",
+            "Bearer realm=a\"b\"",
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }

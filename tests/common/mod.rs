@@ -43,7 +43,10 @@ pub fn proxy_url(host: &str, path: &str) -> String {
 pub fn unique(prefix: &str) -> String {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     format!("{prefix}{}x{t}x{n}", std::process::id())
 }
 
@@ -99,19 +102,39 @@ pub fn curl(url: &str, args: &[&str]) -> Resp {
         .arg(url)
         .output()
         .expect("curl");
-    assert!(out.status.success(), "curl {url} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "curl {url} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let head = std::fs::read_to_string(&h).unwrap();
     // the last response block (curl writes one per 100-continue)
     let block = head.trim_end().rsplit("\r\n\r\n").next().unwrap();
     let mut lines = block.lines();
-    let status = lines.next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    let status = lines
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect();
-    let body = std::fs::read(&b).unwrap_or_default();
+    // with -I curl writes the headers where the body would go
+    let body = if args.contains(&"-I") {
+        Vec::new()
+    } else {
+        std::fs::read(&b).unwrap_or_default()
+    };
     let _ = std::fs::remove_dir_all(&dir);
-    Resp { status, headers, body }
+    Resp {
+        status,
+        headers,
+        body,
+    }
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
@@ -123,7 +146,12 @@ pub fn sha256_hex(data: &[u8]) -> String {
     use std::io::Write;
     child.stdin.take().unwrap().write_all(data).unwrap();
     let out = child.wait_with_output().unwrap();
-    String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 /// Runs a command, panicking with its output when it fails.
@@ -142,7 +170,11 @@ pub fn run(cmd: &mut Command) -> Output {
 /// Runs a command expected to fail; returns its combined output.
 pub fn run_fails(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!out.status.success(), "{cmd:?} should have failed:\n{text}");
     text
 }
@@ -167,7 +199,10 @@ pub fn upstream_digest(key: &str) -> String {
 pub fn oci_layout_digest(dir: &std::path::Path) -> String {
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
-    index["manifests"][0]["digest"].as_str().unwrap().to_string()
+    index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 /// A second workerd serving the same build with other bindings (bad config, debug mode), on
@@ -182,7 +217,11 @@ impl Workerd {
     /// `bindings`: capnp binding entries, e.g. `(name = "MODE", text = "debug"),`.
     pub fn start(port: u16, bindings: &str) -> Workerd {
         let dir = tempdir("workerd");
-        let worker = PathBuf::from(var("E2E_DIR")).join("worker");
+        // workerd embeds files relative to its config: copy the build next to it
+        let build = PathBuf::from(var("E2E_DIR")).join("worker");
+        for f in ["index.js", "index_bg.wasm"] {
+            std::fs::copy(build.join(f), dir.join(f)).unwrap();
+        }
         let config = format!(
             r#"using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
@@ -191,14 +230,13 @@ const config :Workerd.Config = (
   sockets = [ (name = "http", address = "127.0.0.1:{port}", http = (), service = "main") ],
 );
 const proxy :Workerd.Worker = (
-  modules = [ (name = "index.js", esModule = embed "{w}/index.js"),
-              (name = "index_bg.wasm", wasm = embed "{w}/index_bg.wasm") ],
+  modules = [ (name = "index.js", esModule = embed "index.js"),
+              (name = "index_bg.wasm", wasm = embed "index_bg.wasm") ],
   compatibilityDate = "2026-04-01",
   bindings = [ {bindings} ],
   globalOutbound = "net",
 );
-"#,
-            w = worker.display()
+"#
         );
         std::fs::write(dir.join("w.capnp"), config).unwrap();
         let log = std::fs::File::create(dir.join("workerd.log")).unwrap();
