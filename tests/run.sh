@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The project's test command (README.md, .ci/run): installs what is missing, runs the native
+# unit tests, builds the release Worker, starts the end-to-end harness (registries, token
+# issuer, workerd over HTTPS, containerd, dockerd) on 127.0.0.1, runs the end-to-end tests
+# against it and stops everything it started.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+export E2E_DIR="${E2E_DIR:-/tmp/rp-e2e}"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "setup (idempotent)"
+bash tests/setup.sh
+
+step "unit tests (native)"
+cargo test --lib --locked
+
+step "release build (worker-build)"
+WASM_BINDGEN_BIN=wasm-bindgen WASM_OPT_BIN="$PWD/node_modules/.bin/wasm-opt" \
+  worker-build --release
+ls -l build/index_bg.wasm
+printf 'wasm: %s bytes raw, %s bytes gzip\n' "$(wc -c <build/index_bg.wasm)" "$(gzip -9c build/index_bg.wasm | wc -c)"
+
+step "end-to-end harness up"
+trap 'bash tests/harness/down.sh >/dev/null 2>&1 || true' EXIT
+E2E_DAEMONS=1 bash tests/harness/up.sh
+
+step "end-to-end tests"
+cargo test --locked --test e2e_protocol --test e2e_clients --test e2e_wrangler -- --ignored --test-threads 4
