@@ -2,7 +2,8 @@
 # Idempotent installer of everything the end-to-end tests need on a fresh Debian machine
 # (run as root). Fast when everything is already there: every step checks first.
 #
-#   bash tests/setup.sh
+#   bash tests/setup.sh               # everything the tests need
+#   bash tests/setup.sh --toolchain   # only what building and `wrangler dev` need
 #
 # Env: SETUP_SKIP_CARGO=1 skips the two `cargo install` steps (they take ~6 and ~9 min).
 set -euo pipefail
@@ -12,6 +13,8 @@ cd "$REPO"
 export PATH="$HOME/.cargo/bin:$PATH"
 
 step() { printf 'setup: %s\n' "$*"; }
+TOOLCHAIN_ONLY=0
+[[ "${1:-}" == --toolchain ]] && TOOLCHAIN_ONLY=1
 
 APT_PACKAGES=(curl ca-certificates procps iproute2 docker-registry skopeo podman containerd docker.io apache2-utils openssl jq
               python3-jwt python3-cryptography wrk)
@@ -29,7 +32,9 @@ for p in "${APT_PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
-if ((${#missing[@]})); then
+if ((TOOLCHAIN_ONLY)); then
+  step "apt: skipped (--toolchain)"
+elif ((${#missing[@]})); then
   step "apt: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
@@ -103,7 +108,9 @@ fi
 
 # --- 6. /etc/hosts -----------------------------------------------------------------------
 HOSTS_LINE="127.0.0.1 ${E2E_HOSTS[*]} # rp-e2e"
-if grep -qxF "$HOSTS_LINE" /etc/hosts; then
+if ((TOOLCHAIN_ONLY)); then
+  step "hosts: skipped (--toolchain)"
+elif grep -qxF "$HOSTS_LINE" /etc/hosts; then
   step "hosts: /etc/hosts already maps the ${#E2E_HOSTS[@]} test names"
 else
   step "hosts: mapping ${E2E_HOSTS[*]} to 127.0.0.1 in /etc/hosts"
