@@ -1,6 +1,7 @@
 //! Configuration from wrangler vars, validated once per isolate.
 
 use crate::error::ProxyError;
+use crate::log::LogLevel;
 use crate::routes::{RouteTable, Upstream};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -15,6 +16,8 @@ pub struct Config {
     pub target: Option<Upstream>,
     /// How long to wait for an upstream's response headers (never for its body).
     pub timeout_ms: u32,
+    /// `LOG_LEVEL`: which requests get a JSON log line.
+    pub log_level: LogLevel,
 }
 
 /// One `ROUTES` entry: a bare URL, or a table that can set Docker Hub semantics.
@@ -88,11 +91,19 @@ impl Config {
                 })?,
             None => DEFAULT_TIMEOUT_MS,
         };
+        let log_level = match present("LOG_LEVEL") {
+            Some(raw) => LogLevel::parse(&raw).ok_or_else(|| ProxyError::Config {
+                var: "LOG_LEVEL",
+                reason: format!("{raw:?} is none of \"info\", \"error\", \"off\""),
+            })?,
+            None => LogLevel::Info,
+        };
         Ok(Config {
             routes,
             debug,
             target,
             timeout_ms,
+            log_level,
         })
     }
 
@@ -127,6 +138,7 @@ mod tests {
         assert_eq!(c.route("docker.example.com").unwrap().base, DOCKER_HUB);
         assert_eq!(c.route("ghcr.example.com").unwrap().base, "https://ghcr.io");
         assert_eq!(c.timeout_ms, DEFAULT_TIMEOUT_MS);
+        assert_eq!(c.log_level, LogLevel::Info);
         assert!(!c.debug);
     }
 
@@ -183,6 +195,7 @@ mod tests {
             ),
             (vec![("UPSTREAM_TIMEOUT_MS", "0")], "UPSTREAM_TIMEOUT_MS"),
             (vec![("UPSTREAM_TIMEOUT_MS", "fast")], "UPSTREAM_TIMEOUT_MS"),
+            (vec![("LOG_LEVEL", "loud")], "LOG_LEVEL"),
             (
                 vec![("CUSTOM_DOMAIN", "https://example.com")],
                 "CUSTOM_DOMAIN",

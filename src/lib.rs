@@ -7,6 +7,8 @@ pub mod challenge;
 pub mod classify;
 pub mod config;
 pub mod error;
+pub mod landing;
+pub mod log;
 pub mod plan;
 pub mod redirect;
 pub mod routes;

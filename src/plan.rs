@@ -14,6 +14,8 @@ pub enum Plan<'c> {
     Base { upstream: &'c Upstream },
     /// `/v2/auth`: get a token from the upstream's realm.
     Auth { upstream: &'c Upstream },
+    /// `/` from a browser: the landing page for this host.
+    Landing { upstream: &'c Upstream },
     /// Anything else of the registry API: forward to `target`.
     Forward {
         upstream: &'c Upstream,
@@ -27,9 +29,26 @@ pub fn proxy_origin(url: &Url) -> String {
     url.origin().ascii_serialization()
 }
 
-pub fn plan<'c>(config: &'c Config, method: &str, url: &Url) -> Result<Plan<'c>, ProxyError> {
+/// `wants_html`: the request's `Accept` asks for a web page (see `landing::wants_html`).
+pub fn plan<'c>(
+    config: &'c Config,
+    method: &str,
+    url: &Url,
+    wants_html: bool,
+) -> Result<Plan<'c>, ProxyError> {
     let upstream = config.route(url.host_str().unwrap_or(""))?;
     let path = url.path();
+    if path == "/" && matches!(method, "GET" | "HEAD") {
+        // Browsers get the landing page; a registry client that strays here is sent to the API.
+        return Ok(if wants_html {
+            Plan::Landing { upstream }
+        } else {
+            Plan::Redirect {
+                status: 301,
+                location: proxy_origin(url) + "/v2/",
+            }
+        });
+    }
     match classify(path)? {
         Endpoint::Base => Ok(Plan::Base { upstream }),
         Endpoint::Auth => Ok(Plan::Auth { upstream }),
@@ -83,7 +102,7 @@ mod tests {
 
     fn run(method: &str, url: &str) -> Result<Plan<'static>, ProxyError> {
         let c: &'static Config = Box::leak(Box::new(config()));
-        plan(c, method, &Url::parse(url).unwrap())
+        plan(c, method, &Url::parse(url).unwrap(), false)
     }
 
     fn target(p: Result<Plan<'_>, ProxyError>) -> String {
@@ -172,9 +191,36 @@ mod tests {
     }
 
     #[test]
+    fn root_is_a_page_for_browsers_and_a_redirect_for_clients() {
+        let c: &'static Config = Box::leak(Box::new(config()));
+        let url = Url::parse("https://quay.example.com:8443/").unwrap();
+        assert!(matches!(
+            plan(c, "GET", &url, true),
+            Ok(Plan::Landing { upstream }) if upstream.base == "https://quay.io"
+        ));
+        assert_eq!(
+            plan(c, "HEAD", &url, false),
+            Ok(Plan::Redirect {
+                status: 301,
+                location: "https://quay.example.com:8443/v2/".into()
+            })
+        );
+        assert_eq!(plan(c, "POST", &url, true), Err(ProxyError::NotFound));
+        assert!(matches!(
+            plan(
+                c,
+                "GET",
+                &Url::parse("https://nope.example.com/").unwrap(),
+                true
+            ),
+            Err(ProxyError::UnknownHost(_))
+        ));
+    }
+
+    #[test]
     fn bad_paths_never_reach_upstream() {
         assert_eq!(
-            run("GET", "https://docker.example.com/"),
+            run("GET", "https://docker.example.com/favicon.ico"),
             Err(ProxyError::NotFound)
         );
         assert!(matches!(

@@ -5,11 +5,13 @@
 use crate::challenge::proxy_challenge;
 use crate::config::Config;
 use crate::error::ProxyError;
+use crate::landing::{page, wants_html, CONTENT_SECURITY_POLICY};
+use crate::log::{LogLevel, Outcome, RequestLog};
 use crate::plan::{plan, proxy_origin, Plan};
 use crate::redirect::{is_redirect, keeps_credentials, next_hop, rewrite_location, MAX_HOPS};
 use crate::routes::Upstream;
 use crate::token::{bearer_challenge, TokenEndpoint};
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use std::future::Future;
 use std::pin::pin;
 use std::rc::Rc;
@@ -33,10 +35,58 @@ thread_local! {
 #[event(fetch)]
 async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> worker::Result<Response> {
     console_error_panic_hook::set_once();
-    Ok(match handle(&req, &env).await {
-        Ok(resp) => resp,
-        Err(e) => error_response(&e),
-    })
+    let start = js_sys::Date::now();
+    let trace = Trace::default();
+    let config = config(&env);
+    let url = Url::parse(&req.url()).map_err(|_| ProxyError::NotFound);
+    let result = match (&config, &url) {
+        (Ok(config), Ok(url)) => handle(&req, config, url, &trace).await,
+        (Err(e), _) | (_, Err(e)) => Err(e.clone()),
+    };
+    let (resp, outcome, error) = match result {
+        Ok((resp, outcome)) => (resp, outcome, None),
+        Err(e) => (error_response(&e), Outcome::Error, Some(e.status_code().1)),
+    };
+    // A broken configuration is itself worth a line, whatever level it asked for.
+    let level = config.as_ref().map_or(LogLevel::Error, |c| c.log_level);
+    if level != LogLevel::Off {
+        let url = url.ok();
+        let route = match (&config, &url) {
+            (Ok(c), Some(u)) => c.route(u.host_str().unwrap_or("")).ok(),
+            _ => None,
+        };
+        let time = String::from(js_sys::Date::new_0().to_iso_string());
+        let line = RequestLog {
+            time: &time,
+            host: url.as_ref().and_then(|u| u.host_str()).unwrap_or(""),
+            route: route.map(|u| u.base.as_str()),
+            method: &req.method(),
+            path: url.as_ref().map_or("", |u| u.path()),
+            status: resp.status(),
+            upstream_status: trace.upstream_status.get(),
+            bytes: header(&resp.headers(), "content-length").and_then(|v| v.parse().ok()),
+            duration_ms: (js_sys::Date::now() - start).max(0.0) as u64,
+            hops: trace.hops.get(),
+            outcome,
+            error,
+        };
+        if line.wanted(level) {
+            let json = JsValue::from_str(&line.to_json());
+            if outcome == Outcome::Error || line.status >= 500 {
+                web_sys::console::error_1(&json);
+            } else {
+                web_sys::console::log_1(&json);
+            }
+        }
+    }
+    Ok(resp)
+}
+
+/// What the upstream side of one request did, for its log line.
+#[derive(Default)]
+struct Trace {
+    upstream_status: Cell<Option<u16>>,
+    hops: Cell<u8>,
 }
 
 fn config(env: &Env) -> Result<Rc<Config>, ProxyError> {
@@ -56,55 +106,65 @@ fn read_var(env: &Env, name: &str) -> Option<String> {
         .or_else(|| js_sys::JSON::stringify(&v).ok().map(String::from))
 }
 
-async fn handle(req: &web_sys::Request, env: &Env) -> Result<Response, ProxyError> {
-    let config = config(env)?;
-    let url = Url::parse(&req.url()).map_err(|_| ProxyError::NotFound)?;
+async fn handle(
+    req: &web_sys::Request,
+    config: &Config,
+    url: &Url,
+    trace: &Trace,
+) -> Result<(Response, Outcome), ProxyError> {
     let method = req.method();
-    match plan(&config, &method, &url)? {
-        Plan::Redirect { status, location } => Ok(redirect_response(status, &location)),
-        Plan::Base { upstream } => base(req, &config, upstream, &url).await,
-        Plan::Auth { upstream } => auth(req, &config, upstream, &url, &method).await,
+    let accept = header(&req.headers(), "accept");
+    let cx = Exchange { config, trace };
+    match plan(config, &method, url, wants_html(accept.as_deref()))? {
+        Plan::Redirect { status, location } => {
+            Ok((redirect_response(status, &location), Outcome::Redirect))
+        }
+        Plan::Landing { upstream } => Ok((
+            landing_response(&page(&proxy_origin(url), upstream)),
+            Outcome::Page,
+        )),
+        Plan::Base { upstream } => base(req, &cx, upstream, url).await,
+        Plan::Auth { upstream } => auth(req, &cx, upstream, url, &method).await,
         Plan::Forward { upstream, target } => {
-            forward(req, &config, upstream, &url, &method, &target).await
+            forward(req, &cx, upstream, url, &method, &target).await
         }
     }
+}
+
+/// Per request: the configuration and where to note what the upstream did.
+struct Exchange<'a> {
+    config: &'a Config,
+    trace: &'a Trace,
 }
 
 /// `/v2/`: the upstream decides whether the client must authenticate; the proxy's challenge
 /// sends it to the proxy's own `/v2/auth`.
 async fn base(
     req: &web_sys::Request,
-    config: &Config,
+    cx: &Exchange<'_>,
     upstream: &Upstream,
     url: &Url,
-) -> Result<Response, ProxyError> {
+) -> Result<(Response, Outcome), ProxyError> {
     let headers = new_headers();
     copy_header(&req.headers(), &headers, "authorization");
     let target = format!("{}/v2/", upstream.base);
-    let resp = fetch_following(
-        &target,
-        "GET",
-        &headers,
-        &upstream.base,
-        &upstream.base,
-        config,
-    )
-    .await?;
+    let resp =
+        fetch_following(&target, "GET", &headers, &upstream.base, &upstream.base, cx).await?;
     if resp.status() == 401 {
         return challenge_response(resp, upstream, url);
     }
-    Ok(resp)
+    Ok((resp, Outcome::Proxied))
 }
 
 /// `/v2/auth`: learn the upstream's realm from its challenge, then ask it for a token with the
 /// client's credentials and parameters (rewritten for the upstream).
 async fn auth(
     req: &web_sys::Request,
-    config: &Config,
+    cx: &Exchange<'_>,
     upstream: &Upstream,
     url: &Url,
     method: &str,
-) -> Result<Response, ProxyError> {
+) -> Result<(Response, Outcome), ProxyError> {
     let probe_url = format!("{}/v2/", upstream.base);
     let probe = fetch_following(
         &probe_url,
@@ -112,12 +172,12 @@ async fn auth(
         &new_headers(),
         &upstream.base,
         &upstream.base,
-        config,
+        cx,
     )
     .await?;
     if probe.status() != 401 {
         // No auth needed upstream: its answer is the answer, as in the original.
-        return Ok(probe);
+        return Ok((probe, Outcome::Proxied));
     }
     let challenge = bearer_challenge(
         header(&probe.headers(), "www-authenticate").as_deref(),
@@ -133,7 +193,7 @@ async fn auth(
     let realm_origin = endpoint.realm.origin().ascii_serialization();
     let headers = new_headers();
     copy_header(&req.headers(), &headers, "authorization");
-    if method == "POST" {
+    let resp = if method == "POST" {
         let form = read_form(req).await?;
         let body = endpoint.post_form(&form, upstream.docker_hub);
         let _ = headers.set("content-type", "application/x-www-form-urlencoded");
@@ -144,7 +204,7 @@ async fn auth(
             &headers,
             Some(&body),
             &upstream.base,
-            config,
+            cx,
         )
         .await
     } else {
@@ -155,10 +215,11 @@ async fn auth(
             &headers,
             &realm_origin,
             &upstream.base,
-            config,
+            cx,
         )
         .await
-    }
+    }?;
+    Ok((resp, Outcome::Token))
 }
 
 async fn read_form(req: &web_sys::Request) -> Result<String, ProxyError> {
@@ -192,40 +253,26 @@ async fn read_form(req: &web_sys::Request) -> Result<String, ProxyError> {
 /// `Location` (upload sessions).
 async fn forward(
     req: &web_sys::Request,
-    config: &Config,
+    cx: &Exchange<'_>,
     upstream: &Upstream,
     url: &Url,
     method: &str,
     target: &str,
-) -> Result<Response, ProxyError> {
+) -> Result<(Response, Outcome), ProxyError> {
     let headers = req.headers();
     let resp = if matches!(method, "GET" | "HEAD") {
-        fetch_following(
-            target,
-            method,
-            &headers,
-            &upstream.base,
-            &upstream.base,
-            config,
-        )
-        .await?
+        fetch_following(target, method, &headers, &upstream.base, &upstream.base, cx).await?
     } else {
         // A streamed body cannot be sent twice, so redirects go back to the client.
         let body = req.body().map(JsValue::from);
-        send(
-            target,
-            method,
-            &headers,
-            body.as_ref(),
-            &upstream.base,
-            config,
-        )
-        .await?
+        send(target, method, &headers, body.as_ref(), &upstream.base, cx).await?
     };
     match resp.status() {
         401 => challenge_response(resp, upstream, url),
-        _ if !matches!(method, "GET" | "HEAD") => relocate(resp, upstream, url),
-        _ => Ok(resp),
+        _ if !matches!(method, "GET" | "HEAD") => {
+            Ok((relocate(resp, upstream, url)?, Outcome::Proxied))
+        }
+        _ => Ok((resp, Outcome::Proxied)),
     }
 }
 
@@ -237,9 +284,9 @@ async fn fetch_following(
     headers: &Headers,
     home: &str,
     upstream: &str,
-    config: &Config,
+    cx: &Exchange<'_>,
 ) -> Result<Response, ProxyError> {
-    let mut resp = send(target, method, headers, None, upstream, config).await?;
+    let mut resp = send(target, method, headers, None, upstream, cx).await?;
     if !is_redirect(resp.status()) {
         return Ok(resp);
     }
@@ -261,13 +308,14 @@ async fn fetch_following(
             }
             hop_headers = Some(stripped);
         }
+        cx.trace.hops.set(cx.trace.hops.get() + 1);
         resp = send(
             next.as_str(),
             method,
             hop_headers.as_ref().unwrap_or(headers),
             None,
             upstream,
-            config,
+            cx,
         )
         .await?;
         if !is_redirect(resp.status()) {
@@ -288,7 +336,7 @@ async fn send(
     headers: &Headers,
     body: Option<&JsValue>,
     upstream: &str,
-    config: &Config,
+    cx: &Exchange<'_>,
 ) -> Result<Response, ProxyError> {
     let init = web_sys::RequestInit::new();
     init.set_method(method);
@@ -299,15 +347,19 @@ async fn send(
     init.set_redirect(RequestRedirect::Manual);
     let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
     let fetch = JsFuture::from(global.fetch_with_str_and_init(url, &init));
-    let timeout = Delay::from(Duration::from_millis(config.timeout_ms.into()));
+    let timeout = Delay::from(Duration::from_millis(cx.config.timeout_ms.into()));
     match first(fetch, timeout).await {
-        Some(Ok(resp)) => Ok(resp.unchecked_into()),
+        Some(Ok(resp)) => {
+            let resp: Response = resp.unchecked_into();
+            cx.trace.upstream_status.set(Some(resp.status()));
+            Ok(resp)
+        }
         Some(Err(_)) => Err(ProxyError::Unreachable {
             upstream: upstream.to_string(),
         }),
         None => Err(ProxyError::Timeout {
             upstream: upstream.to_string(),
-            ms: config.timeout_ms,
+            ms: cx.config.timeout_ms,
         }),
     }
 }
@@ -334,11 +386,11 @@ fn challenge_response(
     resp: Response,
     upstream: &Upstream,
     url: &Url,
-) -> Result<Response, ProxyError> {
+) -> Result<(Response, Outcome), ProxyError> {
     let upstream_headers = resp.headers();
     let www = header(&upstream_headers, "www-authenticate");
     let Some(challenge) = bearer_challenge(www.as_deref(), &upstream.base)? else {
-        return Ok(resp);
+        return Ok((resp, Outcome::Proxied));
     };
     let realm = format!("{}/v2/auth", proxy_origin(url));
     let headers = Headers::new_with_headers(&upstream_headers).unwrap_or_else(|_| new_headers());
@@ -346,7 +398,7 @@ fn challenge_response(
         "www-authenticate",
         &proxy_challenge(&realm, Some(&challenge), upstream.docker_hub),
     );
-    Ok(rebuild(&resp, 401, &headers))
+    Ok((rebuild(&resp, 401, &headers), Outcome::Challenge))
 }
 
 /// Points a `Location` that names the upstream at the proxy instead.
@@ -371,6 +423,20 @@ fn rebuild(resp: &Response, status: u16, headers: &Headers) -> Response {
     init.set_headers(headers);
     Response::new_with_opt_readable_stream_and_init(resp.body().as_ref(), &init)
         .unwrap_or_else(|_| error_response(&ProxyError::BadRequest("response".into())))
+}
+
+fn landing_response(html: &str) -> Response {
+    let headers = new_headers();
+    let _ = headers.set("content-type", "text/html; charset=utf-8");
+    let _ = headers.set("content-security-policy", CONTENT_SECURITY_POLICY);
+    let _ = headers.set("x-content-type-options", "nosniff");
+    let _ = headers.set("referrer-policy", "no-referrer");
+    let _ = headers.set("cache-control", "public, max-age=300");
+    let init = ResponseInit::new();
+    init.set_status(200);
+    init.set_headers(&headers);
+    Response::new_with_opt_str_and_init(Some(html), &init)
+        .unwrap_or_else(|_| Response::new().unwrap())
 }
 
 fn redirect_response(status: u16, location: &str) -> Response {

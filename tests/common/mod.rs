@@ -47,7 +47,8 @@ pub fn unique(prefix: &str) -> String {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    format!("{prefix}{}x{t}x{n}", std::process::id())
+    // short: podman refuses run roots longer than 50 characters
+    format!("{prefix}{:x}{:x}{n}", std::process::id(), t % 0xff_ffff)
 }
 
 pub fn tempdir(name: &str) -> PathBuf {
@@ -241,7 +242,7 @@ const proxy :Workerd.Worker = (
         std::fs::write(dir.join("w.capnp"), config).unwrap();
         let log = std::fs::File::create(dir.join("workerd.log")).unwrap();
         let child = Command::new(var("WORKERD_BIN"))
-            .arg("serve")
+            .args(["serve", "--verbose"])
             .arg(dir.join("w.capnp"))
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -258,6 +259,11 @@ const proxy :Workerd.Worker = (
             "workerd on :{port} did not start: {}",
             std::fs::read_to_string(w.dir.join("workerd.log")).unwrap_or_default()
         );
+    }
+
+    /// Its console output (the Worker's log lines).
+    pub fn log(&self) -> PathBuf {
+        self.dir.join("workerd.log")
     }
 
     /// A request to this workerd with the given Host header.

@@ -1,0 +1,261 @@
+//! The page a browser gets at the proxy's root: which registry this host fronts and
+//! copy-paste client recipes with this very host filled in. One self-contained document (no
+//! outside fonts, scripts or images), so it loads behind the same walls the proxy is for.
+
+use crate::routes::{Upstream, DOCKER_HUB};
+
+/// Sent with the page: nothing may be loaded from anywhere, inline style and script only.
+pub const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:";
+
+/// Whether an `Accept` header asks for a web page (browsers), not the registry API.
+pub fn wants_html(accept: Option<&str>) -> bool {
+    accept.is_some_and(|a| {
+        a.split(',').any(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("text/html")
+        })
+    })
+}
+
+/// The registry name clients use for an upstream: `docker.io` for Docker Hub, else its
+/// `host[:port]`.
+pub fn registry_name(upstream: &Upstream) -> String {
+    if upstream.base == DOCKER_HUB {
+        return "docker.io".into();
+    }
+    url::Url::parse(&upstream.base)
+        .ok()
+        .and_then(|u| {
+            let host = u.host_str()?.to_string();
+            Some(match u.port() {
+                Some(p) => format!("{host}:{p}"),
+                None => host,
+            })
+        })
+        .unwrap_or_else(|| upstream.base.clone())
+}
+
+/// An image of that registry to show in the recipes.
+fn example_image(upstream: &Upstream, registry: &str) -> &'static str {
+    if upstream.docker_hub {
+        "library/alpine:latest"
+    } else if registry == "registry.k8s.io" || registry == "k8s.gcr.io" {
+        "pause:3.10"
+    } else {
+        "namespace/image:tag"
+    }
+}
+
+/// The page for a proxy reached at `origin` (`https://docker.example.com[:port]`).
+pub fn page(origin: &str, upstream: &Upstream) -> String {
+    let registry = registry_name(upstream);
+    let host = origin
+        .split_once("://")
+        .map_or(origin, |(_, rest)| rest)
+        .to_string();
+    let image = example_image(upstream, &registry);
+    let short = image.strip_prefix("library/").unwrap_or(image);
+    let plain_http = origin.starts_with("http://");
+
+    let mut recipes = Vec::new();
+    let mut pull = format!(
+        "docker pull {host}/{image}\npodman pull {host}/{image}\nctr images pull {host}/{image}"
+    );
+    if upstream.docker_hub {
+        pull.push_str(&format!(
+            "\n\n# Docker Hub short names work too:\ndocker pull {host}/{short}"
+        ));
+    }
+    recipes.push(("Pull by this host name", String::new(), pull));
+
+    if upstream.docker_hub {
+        recipes.push((
+            "Docker: registry mirror",
+            "/etc/docker/daemon.json, then restart dockerd. Docker only mirrors Docker Hub."
+                .to_string(),
+            format!(
+                "{{\n  \"registry-mirrors\": [\"{origin}\"]\n}}\n\n# then, unchanged:\ndocker pull {short}"
+            ),
+        ));
+    }
+    let server = if registry == "docker.io" {
+        DOCKER_HUB.to_string()
+    } else {
+        upstream.base.clone()
+    };
+    let hosts_toml = format!(
+        "server = \"{server}\"\n\n[host.\"{origin}\"]\n  capabilities = [\"pull\", \"resolve\"]"
+    );
+    recipes.push((
+        "containerd: mirror",
+        format!("/etc/containerd/certs.d/{registry}/hosts.toml (nerdctl, crictl and ctr --hosts-dir read it too)"),
+        hosts_toml.clone(),
+    ));
+    recipes.push((
+        "Podman, Buildah, CRI-O: mirror",
+        "/etc/containers/registries.conf (or ~/.config/containers/registries.conf)".to_string(),
+        format!(
+            "[[registry]]\nprefix = \"{registry}\"\nlocation = \"{registry}\"\n\n[[registry.mirror]]\nlocation = \"{host}\"{}",
+            if plain_http { "\ninsecure = true" } else { "" }
+        ),
+    ));
+    recipes.push((
+        "Kubernetes nodes (containerd)",
+        "On every node: point containerd's CRI plugin at certs.d, write the hosts.toml above, restart containerd. Pods keep their image names."
+            .to_string(),
+        format!(
+            "# containerd 1.x, /etc/containerd/config.toml\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/etc/containerd/certs.d\"\n\n# containerd 2.x\n[plugins.\"io.containerd.cri.v1.images\".registry]\n  config_path = \"/etc/containerd/certs.d\"\n\nmkdir -p /etc/containerd/certs.d/{registry}\ncat > /etc/containerd/certs.d/{registry}/hosts.toml <<'EOF'\n{hosts_toml}\nEOF\nsystemctl restart containerd"
+        ),
+    ));
+
+    let mut sections = String::new();
+    for (i, (title, note, code)) in recipes.iter().enumerate() {
+        sections.push_str(&format!(
+            "<section><h2>{}</h2>{}<div class=\"code\"><button type=\"button\" data-copy=\"r{i}\">Copy</button><pre id=\"r{i}\"><code>{}</code></pre></div></section>\n",
+            escape(title),
+            if note.is_empty() { String::new() } else { format!("<p>{}</p>", escape(note)) },
+            escape(code),
+        ));
+    }
+
+    format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
+<link rel="icon" href="data:,">
+<title>{host_e}: registry proxy for {registry_e}</title>
+<style>
+:root {{ color-scheme: light dark; --bg: #fbfbfa; --fg: #1d2023; --muted: #5b6470; --card: #f0f1f3; --accent: #0b63c5; --border: #d9dce1; }}
+@media (prefers-color-scheme: dark) {{ :root {{ --bg: #14171a; --fg: #e6e8eb; --muted: #9aa3ad; --card: #1e2328; --accent: #6cb0ff; --border: #2d333a; }} }}
+* {{ box-sizing: border-box; }}
+body {{ margin: 0; background: var(--bg); color: var(--fg); font: 16px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; }}
+main {{ max-width: 52rem; margin: 0 auto; padding: 2rem 1.25rem 3rem; }}
+h1 {{ font-size: 1.6rem; margin: 0 0 .25rem; word-break: break-all; }}
+h2 {{ font-size: 1.1rem; margin: 2rem 0 .5rem; }}
+p {{ margin: .25rem 0 .75rem; color: var(--muted); }}
+.lead {{ font-size: 1.05rem; color: var(--fg); }}
+code, pre {{ font: 14px/1.45 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }}
+.code {{ position: relative; }}
+pre {{ margin: 0; padding: .9rem 1rem; background: var(--card); border: 1px solid var(--border); border-radius: 8px; overflow-x: auto; }}
+button {{ position: absolute; top: .45rem; right: .45rem; font: inherit; font-size: .8rem; padding: .15rem .6rem; border-radius: 6px; border: 1px solid var(--border); background: var(--bg); color: var(--fg); cursor: pointer; }}
+button:hover {{ border-color: var(--accent); }}
+a {{ color: var(--accent); }}
+</style>
+</head>
+<body>
+<main>
+<h1>{host_e}</h1>
+<p class="lead">A container registry proxy for <strong>{registry_e}</strong> (<code>{upstream_e}</code>). Registry clients use <code>{origin_e}/v2/</code>; this page is only for browsers.</p>
+{sections}</main>
+<script>
+document.addEventListener("click", function (e) {{
+  var b = e.target.closest("button[data-copy]");
+  if (!b || !navigator.clipboard) return;
+  navigator.clipboard.writeText(document.getElementById(b.dataset.copy).textContent).then(function () {{
+    b.textContent = "Copied"; setTimeout(function () {{ b.textContent = "Copy"; }}, 1500);
+  }}, function () {{}});
+}});
+</script>
+</body>
+</html>
+"#,
+        host_e = escape(&host),
+        registry_e = escape(&registry),
+        upstream_e = escape(&upstream.base),
+        origin_e = escape(origin),
+    )
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hub() -> Upstream {
+        Upstream::parse("T", DOCKER_HUB, None).unwrap()
+    }
+
+    #[test]
+    fn browsers_want_html_registry_clients_do_not() {
+        assert!(wants_html(Some(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+        )));
+        assert!(wants_html(Some("TEXT/HTML")));
+        assert!(!wants_html(Some("application/json")));
+        assert!(!wants_html(Some(
+            "application/vnd.oci.image.index.v1+json, */*"
+        )));
+        assert!(!wants_html(None));
+    }
+
+    #[test]
+    fn registry_names() {
+        assert_eq!(registry_name(&hub()), "docker.io");
+        let ghcr = Upstream::parse("T", "https://ghcr.io", None).unwrap();
+        assert_eq!(registry_name(&ghcr), "ghcr.io");
+        let local = Upstream::parse("T", "http://127.0.0.1:5000", Some(true)).unwrap();
+        assert_eq!(registry_name(&local), "127.0.0.1:5000");
+    }
+
+    #[test]
+    fn docker_hub_page_has_every_recipe_with_the_host() {
+        let p = page("https://docker.example.com", &hub());
+        assert!(p.contains("docker pull docker.example.com/library/alpine:latest"));
+        assert!(p.contains("docker pull docker.example.com/alpine:latest"));
+        assert!(
+            p.contains("&quot;registry-mirrors&quot;: [&quot;https://docker.example.com&quot;]")
+        );
+        assert!(p.contains("/etc/containerd/certs.d/docker.io/hosts.toml"));
+        assert!(p.contains("server = &quot;https://registry-1.docker.io&quot;"));
+        assert!(p.contains("[host.&quot;https://docker.example.com&quot;]"));
+        assert!(p.contains("location = &quot;docker.example.com&quot;"));
+        assert!(p.contains("config_path"));
+        assert!(!p.contains("http://"), "no plain-http hints on https");
+    }
+
+    #[test]
+    fn other_registries_get_no_docker_mirror_and_keep_ports() {
+        let ghcr = Upstream::parse("T", "https://ghcr.io", None).unwrap();
+        let p = page("https://ghcr.example.test:8443", &ghcr);
+        assert!(p.contains("docker pull ghcr.example.test:8443/namespace/image:tag"));
+        assert!(!p.contains("registry-mirrors"));
+        assert!(p.contains("/etc/containerd/certs.d/ghcr.io/hosts.toml"));
+        assert!(p.contains("prefix = &quot;ghcr.io&quot;"));
+    }
+
+    #[test]
+    fn plain_http_origins_say_so() {
+        let p = page("http://localhost:8787", &hub());
+        assert!(p.contains("[host.&quot;http://localhost:8787&quot;]"));
+        assert!(p.contains("insecure = true"));
+    }
+
+    #[test]
+    fn markup_in_names_is_escaped() {
+        assert_eq!(
+            escape("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+    }
+}

@@ -1,0 +1,207 @@
+//! Logs: one JSON line per request in the Worker's console output (what `wrangler tail` and
+//! Workers Logs show), with no secret in it, and `LOG_LEVEL` to quiet it. Run by
+//! `tests/run.sh`.
+
+mod common;
+use common::*;
+use std::process::Command;
+
+/// The proxy's JSON log lines in a workerd log file (workerd prefixes console output).
+fn json_lines(path: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.find("{\"time\"").map(|i| &l[i..]))
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Standard base64, as in a Basic `Authorization` header.
+fn base64(s: &str) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in s.as_bytes().chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[test]
+#[ignore = "needs the e2e harness: tests/run.sh"]
+fn a_pull_with_credentials_is_logged_without_any_secret() {
+    let user = var("TEST_USER");
+    let password = var("TEST_PASSWORD");
+    let creds = format!("{user}:{password}");
+    assert_eq!(base64("alice:wonderland"), "YWxpY2U6d29uZGVybGFuZA==");
+    let tag = unique("logged").to_lowercase();
+    let src = format!("oci:{}/multi:latest", var("IMAGES_DIR"));
+    let host = proxy("docker.example.test");
+    // a push and a pull, both with credentials, through the token flow and blob redirects
+    run(Command::new("skopeo").args([
+        "copy",
+        "--dest-creds",
+        &creds,
+        &src,
+        &format!("docker://{host}/library/multi:{tag}"),
+    ]));
+    let out = tempdir("pulled");
+    run(Command::new("skopeo").args([
+        "copy",
+        "--src-creds",
+        &creds,
+        &format!("docker://{host}/library/multi:{tag}"),
+        &format!("oci:{}:x", out.display()),
+    ]));
+    // and a token fetched by hand, to know one token value the proxy handled
+    let r = curl(
+        &proxy_url(
+            "docker.example.test",
+            "/v2/auth?service=x&scope=repository:library/multi:pull&account=alice",
+        ),
+        &["-u", &creds],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let token = r.json()["token"].as_str().unwrap().to_string();
+
+    // an anonymous request for the same manifest meets the proxy's challenge
+    let r = curl(
+        &proxy_url(
+            "docker.example.test",
+            &format!("/v2/library/multi/manifests/{tag}"),
+        ),
+        &[],
+    );
+    assert_eq!(r.status, 401);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+
+    let log_path = var("WORKERD_LOG");
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    for secret in [
+        password.as_str(),
+        &base64(&creds),
+        &token,
+        "eyJ", // any JWT
+        "Bearer ",
+        "Basic ",
+        "authorization",
+        "Authorization",
+        "account=alice",
+    ] {
+        assert!(
+            !text.contains(secret),
+            "{log_path} contains a secret ({secret:.12}…)"
+        );
+    }
+
+    let lines = json_lines(&log_path);
+    let mine = |path: &str| {
+        lines
+            .iter()
+            .filter(|l| l["path"] == path && l["host"] == "docker.example.test")
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let manifest = mine(&format!("/v2/library/multi/manifests/{tag}"));
+    let put = manifest
+        .iter()
+        .find(|l| l["method"] == "PUT")
+        .unwrap_or_else(|| panic!("no PUT line in {manifest:?}"));
+    assert_eq!(put["status"], 201);
+    assert_eq!(put["upstream_status"], 201);
+    assert_eq!(put["outcome"], "proxied");
+    let get = manifest
+        .iter()
+        .find(|l| l["method"] == "GET" && l["status"] == 200)
+        .unwrap_or_else(|| panic!("no GET 200 line in {manifest:?}"));
+    assert_eq!(get["route"], var("HUB_URL").as_str());
+    assert!(get["bytes"].as_u64().unwrap() > 0, "{get}");
+    assert!(get["duration_ms"].is_u64(), "{get}");
+    assert!(get["time"].as_str().unwrap().ends_with('Z'), "{get}");
+    // the challenge was logged as such, and token requests without their query
+    assert!(manifest
+        .iter()
+        .any(|l| l["outcome"] == "challenge" && l["status"] == 401));
+    let auth = mine("/v2/auth");
+    assert!(auth
+        .iter()
+        .any(|l| l["outcome"] == "token" && l["status"] == 200));
+    // blob GETs were redirected upstream to the blob host and followed
+    assert!(
+        lines.iter().any(|l| l["path"]
+            .as_str()
+            .unwrap()
+            .starts_with("/v2/library/multi/blobs/sha256:")
+            && l["method"] == "GET"
+            && l["hops"].as_u64().unwrap() >= 1
+            && l["status"] == 200),
+        "no followed blob redirect logged"
+    );
+    // errors say which registry error the client got
+    let r = curl(
+        &proxy_url("docker.example.test", "/v2/BAD/manifests/x"),
+        &[],
+    );
+    assert_eq!(r.status, 400);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let lines = json_lines(&log_path);
+    assert!(lines.iter().any(|l| l["path"] == "/v2/BAD/manifests/x"
+        && l["error"] == "NAME_INVALID"
+        && l["outcome"] == "error"));
+}
+
+#[test]
+#[ignore = "needs the e2e harness: tests/run.sh"]
+fn log_level_quiets_the_log() {
+    let routes = format!(
+        r#"(name = "ROUTES", json = "{{\"open.example.test\": \"{}\"}}"),"#,
+        var("OPEN_URL")
+    );
+    let quiet = Workerd::start(
+        18091,
+        &format!("{routes} (name = \"LOG_LEVEL\", text = \"error\"),"),
+    );
+    let off = Workerd::start(
+        18092,
+        &format!("{routes} (name = \"LOG_LEVEL\", text = \"off\"),"),
+    );
+    for w in [&quiet, &off] {
+        assert_eq!(w.get("open.example.test", "/v2/", &[]).status, 200);
+        assert_eq!(
+            w.get("open.example.test", "/v2/BAD/tags/list", &[]).status,
+            400
+        );
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let lines = json_lines(quiet.log().to_str().unwrap());
+    assert_eq!(
+        lines.len(),
+        1,
+        "only the error at LOG_LEVEL=error: {lines:?}"
+    );
+    assert_eq!(lines[0]["error"], "NAME_INVALID");
+    assert!(json_lines(off.log().to_str().unwrap()).is_empty());
+
+    // and the default, info, logs both
+    let info = Workerd::start(18093, &routes);
+    assert_eq!(info.get("open.example.test", "/v2/", &[]).status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let lines = json_lines(info.log().to_str().unwrap());
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["path"] == "/v2/" && l["status"] == 200 && l["upstream_status"] == 200),
+        "{lines:?}"
+    );
+}
