@@ -19,13 +19,24 @@ fn skopeo() -> Command {
 
 fn podman(root: &std::path::Path) -> Command {
     let mut c = Command::new("podman");
-    c.args(["--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file"])
-        .arg("--root")
-        .arg(root.join("root"))
-        .arg("--runroot")
-        .arg(root.join("run"))
-        .env("REGISTRIES_CONFIG_PATH", root.join("registries.conf"));
-    std::fs::write(root.join("registries.conf"), "unqualified-search-registries = []\n").unwrap();
+    c.args([
+        "--storage-driver",
+        "vfs",
+        "--cgroup-manager",
+        "cgroupfs",
+        "--events-backend",
+        "file",
+    ])
+    .arg("--root")
+    .arg(root.join("root"))
+    .arg("--runroot")
+    .arg(root.join("run"))
+    .env("REGISTRIES_CONFIG_PATH", root.join("registries.conf"));
+    std::fs::write(
+        root.join("registries.conf"),
+        "unqualified-search-registries = []\n",
+    )
+    .unwrap();
     c
 }
 
@@ -37,12 +48,18 @@ fn ctr(ns: &str) -> Command {
 
 fn docker(config: &std::path::Path) -> Command {
     let mut c = Command::new("docker");
-    c.env("DOCKER_HOST", var("DOCKER_HOST_URL")).arg("--config").arg(config);
+    c.env("DOCKER_HOST", var("DOCKER_HOST_URL"))
+        .arg("--config")
+        .arg(config);
     c
 }
 
 fn daemons() {
-    assert_eq!(var("DAEMONS"), "1", "start the harness with E2E_DAEMONS=1 (tests/run.sh does)");
+    assert_eq!(
+        var("DAEMONS"),
+        "1",
+        "start the harness with E2E_DAEMONS=1 (tests/run.sh does)"
+    );
 }
 
 #[test]
@@ -52,24 +69,40 @@ fn skopeo_copies_every_image_kind_with_upstream_digests() {
         for (image, key) in IMAGES {
             let dir = tempdir("skopeo");
             let src = format!("docker://{}/{image}", proxy(host));
-            run(skopeo().args(["copy", "--all", &src]).arg(format!("dir:{}", dir.display())));
+            run(skopeo()
+                .args(["copy", "--all", &src])
+                .arg(format!("dir:{}", dir.display())));
             let manifest = std::fs::read(dir.join("manifest.json")).unwrap();
-            assert_eq!(format!("sha256:{}", sha256_hex(&manifest)), var(key), "{src}");
+            assert_eq!(
+                format!("sha256:{}", sha256_hex(&manifest)),
+                var(key),
+                "{src}"
+            );
         }
     }
     // one architecture out of the index
     let dir = tempdir("skopeo-arm");
     run(skopeo()
         .args(["--override-arch", "arm64", "copy"])
-        .arg(format!("docker://{}/library/hello:latest", proxy("docker.example.test")))
+        .arg(format!(
+            "docker://{}/library/hello:latest",
+            proxy("docker.example.test")
+        ))
         .arg(format!("dir:{}", dir.display())));
     let manifest = std::fs::read(dir.join("manifest.json")).unwrap();
-    assert_eq!(format!("sha256:{}", sha256_hex(&manifest)), var("DIGEST_HELLO_ARM64"));
+    assert_eq!(
+        format!("sha256:{}", sha256_hex(&manifest)),
+        var("DIGEST_HELLO_ARM64")
+    );
     // the short form Docker Hub users type: `hello` is `library/hello`
-    let out = run(skopeo()
-        .args(["inspect", "--raw"])
-        .arg(format!("docker://{}/hello:latest", proxy("docker.example.test"))));
-    assert_eq!(format!("sha256:{}", sha256_hex(&out.stdout)), var("DIGEST_HELLO_LATEST"));
+    let out = run(skopeo().args(["inspect", "--raw"]).arg(format!(
+        "docker://{}/hello:latest",
+        proxy("docker.example.test")
+    )));
+    assert_eq!(
+        format!("sha256:{}", sha256_hex(&out.stdout)),
+        var("DIGEST_HELLO_LATEST")
+    );
 }
 
 #[test]
@@ -80,10 +113,19 @@ fn podman_pulls_through_the_proxy() {
         let reference = format!("{}/{image}", proxy("docker.example.test"));
         run(podman(&root).args(["pull", "-q", &reference]));
         // tags sharing a config share an image: look for this reference's digest among them
-        let out = run(podman(&root).args(["image", "inspect", "--format", "{{.RepoDigests}}", &reference]));
+        let out = run(podman(&root).args([
+            "image",
+            "inspect",
+            "--format",
+            "{{.RepoDigests}}",
+            &reference,
+        ]));
         let digests = String::from_utf8_lossy(&out.stdout).to_string();
         let repo = reference.rsplit_once(':').unwrap().0;
-        assert!(digests.contains(&format!("{repo}@{}", var(key))), "{reference}: {digests}");
+        assert!(
+            digests.contains(&format!("{repo}@{}", var(key))),
+            "{reference}: {digests}"
+        );
     }
     let short = format!("{}/hello", proxy("docker.example.test"));
     run(podman(&root).args(["pull", "-q", &short]));
@@ -107,14 +149,24 @@ fn containerd_pulls_and_unpacks_through_the_proxy() {
             .lines()
             .find(|l| l.split_whitespace().next() == Some(reference.as_str()))
             .unwrap_or_else(|| panic!("{reference} not in\n{text}"));
-        assert_eq!(line.split_whitespace().nth(2), Some(var(key).as_str()), "{line}");
+        assert_eq!(
+            line.split_whitespace().nth(2),
+            Some(var(key).as_str()),
+            "{line}"
+        );
     }
     // the layers were unpacked into a snapshot: the image is usable, not just fetched
     let out = run(ctr(&ns).args(["snapshots", "ls"]));
     assert!(String::from_utf8_lossy(&out.stdout).lines().count() > 1);
     // with credentials (containerd posts an OAuth2 form to /v2/auth)
     let creds = format!("{}:{}", var("TEST_USER"), var("TEST_PASSWORD"));
-    run(ctr(&ns).args(["images", "pull", "--user", &creds, &format!("{}/library/multi:latest", proxy("docker.example.test"))]));
+    run(ctr(&ns).args([
+        "images",
+        "pull",
+        "--user",
+        &creds,
+        &format!("{}/library/multi:latest", proxy("docker.example.test")),
+    ]));
     let out = run(ctr(&ns).args(["images", "ls", "-q"]));
     let listed = String::from_utf8_lossy(&out.stdout).to_string();
     for r in listed.lines() {
@@ -131,26 +183,54 @@ fn docker_pulls_and_logs_in_through_the_proxy() {
     for (image, key) in IMAGES {
         let reference = format!("{host}/{image}");
         run(docker(&config).args(["pull", "-q", &reference]));
-        let out = run(docker(&config).args(["image", "inspect", "--format", "{{join .RepoDigests \",\"}}", &reference]));
+        let out = run(docker(&config).args([
+            "image",
+            "inspect",
+            "--format",
+            "{{join .RepoDigests \",\"}}",
+            &reference,
+        ]));
         let digests = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(digests.contains(&format!("{host}/{}@{}", image.split(':').next().unwrap(), var(key))), "{reference}: {digests}");
+        assert!(
+            digests.contains(&format!(
+                "{host}/{}@{}",
+                image.split(':').next().unwrap(),
+                var(key)
+            )),
+            "{reference}: {digests}"
+        );
     }
     // short form
     run(docker(&config).args(["pull", "-q", &format!("{host}/hello")]));
     // docker login through the proxy: right password in, wrong one refused with 401
     let login = |password: &str| {
         let mut c = docker(&config);
-        c.args(["login", &host, "--username", &var("TEST_USER"), "--password-stdin"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
+        c.args([
+            "login",
+            &host,
+            "--username",
+            &var("TEST_USER"),
+            "--password-stdin",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
         let mut child = c.spawn().unwrap();
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(password.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(password.as_bytes())
+            .unwrap();
         child.wait_with_output().unwrap()
     };
     let ok = login(&var("TEST_PASSWORD"));
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     assert!(String::from_utf8_lossy(&ok.stdout).contains("Login Succeeded"));
     let bad = login("not-the-password");
     assert!(!bad.status.success());
@@ -158,7 +238,15 @@ fn docker_pulls_and_logs_in_through_the_proxy() {
     assert!(err.contains("401") || err.contains("unauthorized"), "{err}");
     // logged in, docker pulls with the stored credentials
     run(docker(&config).args(["pull", "-q", &format!("{host}/library/big:latest")]));
-    for image in ["library/hello:latest", "library/hello:v2s2", "library/multi:latest", "library/big:latest", "hello:latest"] {
-        let _ = docker(&config).args(["rmi", "-f", &format!("{host}/{image}")]).output();
+    for image in [
+        "library/hello:latest",
+        "library/hello:v2s2",
+        "library/multi:latest",
+        "library/big:latest",
+        "hello:latest",
+    ] {
+        let _ = docker(&config)
+            .args(["rmi", "-f", &format!("{host}/{image}")])
+            .output();
     }
 }

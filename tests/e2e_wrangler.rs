@@ -12,9 +12,13 @@ impl Drop for Killed {
     fn drop(&mut self) {
         // wrangler leaves workerd children behind unless its whole process group goes
         let group = format!("-{}", self.0.id());
-        let _ = Command::new("kill").args(["-s", "TERM", "--", &group]).status();
+        let _ = Command::new("kill")
+            .args(["-s", "TERM", "--", &group])
+            .status();
         std::thread::sleep(Duration::from_millis(300));
-        let _ = Command::new("kill").args(["-s", "KILL", "--", &group]).status();
+        let _ = Command::new("kill")
+            .args(["-s", "KILL", "--", &group])
+            .status();
         let _ = self.0.wait();
     }
 }
@@ -42,7 +46,14 @@ ROUTES = {{ "open.example.test" = "{open}", "docker.example.test" = {{ upstream 
     .unwrap();
     let log = std::fs::File::create(dir.join("wrangler.log")).unwrap();
     let child = Command::new(format!("{repo}/node_modules/.bin/wrangler"))
-        .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string(), "--config"])
+        .args([
+            "dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--config",
+        ])
         .arg(dir.join("wrangler.toml"))
         .current_dir(&dir)
         .env("WRANGLER_SEND_METRICS", "false")
@@ -59,7 +70,14 @@ ROUTES = {{ "open.example.test" = "{open}", "docker.example.test" = {{ upstream 
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let up = Command::new("curl")
-            .args(["-s", "-o", "/dev/null", "-H", "Host: open.example.test", &url("/v2/")])
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-H",
+                "Host: open.example.test",
+                &url("/v2/"),
+            ])
             .status()
             .unwrap()
             .success();
@@ -75,15 +93,29 @@ ROUTES = {{ "open.example.test" = "{open}", "docker.example.test" = {{ upstream 
     }
     let r = curl(
         &url("/v2/library/hello/manifests/latest"),
-        &["-H", "Host: open.example.test", "-H", "Accept: application/vnd.oci.image.index.v1+json"],
+        &[
+            "-H",
+            "Host: open.example.test",
+            "-H",
+            "Accept: application/vnd.oci.image.index.v1+json",
+        ],
     );
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("docker-content-digest"), Some(var("DIGEST_HELLO_LATEST").as_str()));
+    assert_eq!(
+        r.header("docker-content-digest"),
+        Some(var("DIGEST_HELLO_LATEST").as_str())
+    );
     // a TOML table in [vars] arrives as an object and is understood
     let r = curl(&url("/v2/"), &["-H", "Host: docker.example.test"]);
     assert_eq!(r.status, 401);
     let www = r.header("www-authenticate").unwrap();
-    assert!(www.contains("docker.example.test") && www.contains("/v2/auth\""), "{www}");
-    let r = curl(&url("/v2/hello/manifests/latest"), &["-H", "Host: docker.example.test"]);
+    assert!(
+        www.contains("docker.example.test") && www.contains("/v2/auth\""),
+        "{www}"
+    );
+    let r = curl(
+        &url("/v2/hello/manifests/latest"),
+        &["-H", "Host: docker.example.test"],
+    );
     assert_eq!(r.status, 301);
 }

@@ -16,10 +16,14 @@ bash tests/setup.sh
 step "unit tests (native)"
 cargo test --lib --locked
 
-step "release build (worker-build)"
-WASM_BINDGEN_BIN=wasm-bindgen WASM_OPT_BIN="$PWD/node_modules/.bin/wasm-opt" \
-  worker-build --release
-ls -l build/index_bg.wasm
+step "lint: rustfmt, clippy (native and wasm32)"
+bash tests/lint.sh
+
+step "release build and deploy check (wrangler deploy --dry-run runs scripts/build.sh)"
+mkdir -p test-artifacts
+WRANGLER_SEND_METRICS=false node_modules/.bin/wrangler deploy --dry-run --outdir test-artifacts/deploy \
+  2>&1 | tee test-artifacts/deploy.log
+grep -q 'Total Upload' test-artifacts/deploy.log
 printf 'wasm: %s bytes raw, %s bytes gzip\n' "$(wc -c <build/index_bg.wasm)" "$(gzip -9c build/index_bg.wasm | wc -c)"
 
 step "end-to-end harness up"
@@ -27,4 +31,5 @@ trap 'bash tests/harness/down.sh >/dev/null 2>&1 || true' EXIT
 E2E_DAEMONS=1 bash tests/harness/up.sh
 
 step "end-to-end tests"
-cargo test --locked --test e2e_protocol --test e2e_clients --test e2e_wrangler -- --ignored --test-threads 4
+cargo test --locked --no-fail-fast --test e2e_protocol --test e2e_clients --test e2e_logs --test e2e_landing \
+  --test e2e_deploy --test e2e_wrangler -- --ignored --test-threads 4

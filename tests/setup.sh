@@ -4,6 +4,8 @@
 #
 #   bash tests/setup.sh               # everything the tests need
 #   bash tests/setup.sh --toolchain   # only what building and `wrangler dev` need
+#   bash tests/setup.sh --build       # as --toolchain, without npm (wrangler's build step,
+#                                     # scripts/build.sh, runs inside an installed wrangler)
 #
 # Env: SETUP_SKIP_CARGO=1 skips the two `cargo install` steps (they take ~6 and ~9 min).
 set -euo pipefail
@@ -13,11 +15,16 @@ cd "$REPO"
 export PATH="$HOME/.cargo/bin:$PATH"
 
 step() { printf 'setup: %s\n' "$*"; }
-TOOLCHAIN_ONLY=0
-[[ "${1:-}" == --toolchain ]] && TOOLCHAIN_ONLY=1
+TOOLCHAIN_ONLY=0 BUILD_ONLY=0
+case "${1:-}" in
+  --toolchain) TOOLCHAIN_ONLY=1 ;;
+  --build) TOOLCHAIN_ONLY=1 BUILD_ONLY=1 ;;
+  "") ;;
+  *) echo "usage: setup.sh [--toolchain|--build]" >&2; exit 2 ;;
+esac
 
 APT_PACKAGES=(curl ca-certificates procps iproute2 docker-registry skopeo podman containerd docker.io apache2-utils openssl jq
-              python3-jwt python3-cryptography wrk)
+              python3-jwt python3-cryptography wrk chromium)
 WORKER_BUILD_VERSION=0.8.7
 WRANGLER_VERSION=4.86.0
 BINARYEN_VERSION=132.0.0
@@ -43,7 +50,14 @@ else
   step "apt: all ${#APT_PACKAGES[@]} packages already installed"
 fi
 
-# --- 2. Rust wasm target ---------------------------------------------------------------
+# --- 2. Rust (a build machine such as Cloudflare's Workers Builds may have none) and its
+#        wasm target ----------------------------------------------------------------------
+if ! command -v cargo >/dev/null 2>&1; then
+  step "rustup: no cargo, installing the stable toolchain"
+  curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+  # shellcheck disable=SC1091
+  . "$HOME/.cargo/env"
+fi
 if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
   step "rustup: wasm32-unknown-unknown already installed"
 else
@@ -52,13 +66,17 @@ else
 fi
 
 # --- 3. npm: wrangler (with workerd) and binaryen (wasm-opt) ----------------------------
-if [[ ! -f package.json || ! -f package-lock.json ]]; then
+if ((BUILD_ONLY)); then
+  step "npm: skipped (--build)"
+elif [[ ! -f package.json || ! -f package-lock.json ]]; then
   step "npm: no package.json/package-lock.json, creating them (wrangler@$WRANGLER_VERSION binaryen@$BINARYEN_VERSION)"
   npm install --no-audit --no-fund --save-exact --save-dev \
     "wrangler@$WRANGLER_VERSION" "binaryen@$BINARYEN_VERSION"
-elif [[ ! -x node_modules/.bin/wrangler || ! -x node_modules/@cloudflare/workerd-linux-64/bin/workerd ]]; then
-  step "npm: node_modules incomplete, running npm ci"
+elif [[ ! -x node_modules/.bin/wrangler || ! -x node_modules/@cloudflare/workerd-linux-64/bin/workerd ]] \
+     || ! cmp -s <(sha256sum <package-lock.json) node_modules/.rp-lock-sha256; then
+  step "npm: node_modules missing or older than package-lock.json, running npm ci"
   npm ci --no-audit --no-fund
+  sha256sum <package-lock.json >node_modules/.rp-lock-sha256
 else
   step "npm: node_modules already installed (wrangler $(node -p 'require("wrangler/package.json").version' 2>/dev/null || echo '?'))"
 fi
@@ -101,8 +119,14 @@ cargo_install worker-build "$WORKER_BUILD_VERSION" worker-build --locked
 WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/"/, "", $3); print $3; exit}' Cargo.lock 2>/dev/null || true)"
 if [[ -z "$WASM_BINDGEN_VERSION" ]]; then
   step "cargo: no wasm-bindgen in Cargo.lock, skipping wasm-bindgen-cli"
+elif ((TOOLCHAIN_ONLY)) && ! wasm-bindgen --version 2>/dev/null | grep -qwF -- "$WASM_BINDGEN_VERSION" \
+     && curl -sfI --max-time 5 -o /dev/null https://github.com/; then
+  # online (a CI or Cloudflare build machine): worker-build fetches this exact version itself,
+  # in seconds instead of a ~10 minute compile
+  step "cargo: wasm-bindgen $WASM_BINDGEN_VERSION will be downloaded by worker-build"
 else
-  # no --locked: one locked dependency version of wasm-bindgen-cli is missing from the mirror
+  # offline machines cannot download it. No --locked: one locked dependency version of
+  # wasm-bindgen-cli is missing from the crates mirror
   cargo_install wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen ""
 fi
 
