@@ -6,3 +6,4 @@ export PATH="$HOME/.cargo/bin:$PATH"
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo clippy --locked --target wasm32-unknown-unknown --lib -- -D warnings
+python3 tests/check_repo.py

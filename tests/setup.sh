@@ -24,7 +24,7 @@ case "${1:-}" in
 esac
 
 APT_PACKAGES=(curl ca-certificates procps iproute2 docker-registry skopeo podman containerd docker.io apache2-utils openssl jq
-              python3-jwt python3-cryptography wrk chromium)
+              python3-jwt python3-cryptography python3-yaml wrk chromium)
 WORKER_BUILD_VERSION=0.8.7
 WRANGLER_VERSION=4.86.0
 BINARYEN_VERSION=132.0.0

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Checks of the repository's own files, run by tests/lint.sh: the test command is the one the
+README gives, CI runs it, the workflows parse and do what the README says, and the two READMEs
+carry the same content."""
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_COMMAND = "bash tests/run.sh"
+VARS = ["CUSTOM_DOMAIN", "ROUTES", "LOG_LEVEL", "UPSTREAM_TIMEOUT_MS", "MODE", "TARGET_UPSTREAM"]
+failures = []
+
+
+def check(ok, what):
+    if not ok:
+        failures.append(what)
+
+
+def text(path):
+    return (ROOT / path).read_text(encoding="utf-8")
+
+
+# the test command: README names it, .ci/run and ci.yml run exactly it
+ci_run = [l.strip() for l in text(".ci/run").splitlines() if l.strip() and not l.startswith("#")]
+check(TEST_COMMAND in ci_run, f".ci/run must run `{TEST_COMMAND}`")
+readme = text("README.md")
+check(f"\n{TEST_COMMAND}" in readme, f"README.md must give the test command `{TEST_COMMAND}`")
+
+ci = yaml.safe_load(text(".github/workflows/ci.yml"))
+steps = [s.get("run", "") for job in ci["jobs"].values() for s in job["steps"]]
+check(TEST_COMMAND in steps, "ci.yml must run the test command")
+check("cargo fmt --check" in steps, "ci.yml must run cargo fmt --check")
+check(any("clippy" in s and "-D warnings" in s and "wasm32" not in s for s in steps), "ci.yml: native clippy")
+check(any("clippy" in s and "-D warnings" in s and "wasm32-unknown-unknown" in s for s in steps), "ci.yml: wasm32 clippy")
+uses = [s.get("uses", "") for job in ci["jobs"].values() for s in job["steps"]]
+check(any(u.startswith("Swatinem/rust-cache") for u in uses), "ci.yml caches cargo")
+check(any(u.startswith("actions/setup-node") for u in uses), "ci.yml sets up node (npm cache)")
+
+deploy = yaml.safe_load(text(".github/workflows/deploy.yml"))
+check(deploy[True if True in deploy else "on"]["push"]["branches"] == ["main"], "deploy.yml deploys on push to main")
+job = next(iter(deploy["jobs"].values()))
+wrangler_steps = [s for s in job["steps"] if s.get("uses", "").startswith("cloudflare/wrangler-action@")]
+check(len(wrangler_steps) == 1, "deploy.yml uses the official wrangler action")
+check("secrets.CLOUDFLARE_API_TOKEN" in job.get("env", {}).get("HAS_SECRETS", ""), "deploy.yml checks the secrets")
+check(all(s.get("if") for s in job["steps"]), "every deploy step is conditional on the secrets")
+
+# the two READMEs: same sections, code blocks and vars
+zh_path = ROOT / "README.zh-CN.md"
+check(zh_path.exists(), "README.zh-CN.md exists")
+if zh_path.exists():
+    zh = zh_path.read_text(encoding="utf-8")
+    for name, doc in [("README.md", readme), ("README.zh-CN.md", zh)]:
+        for var in VARS:
+            check(f"`{var}`" in doc, f"{name} documents {var}")
+        check("README.zh-CN.md" in doc and "README.md" in doc, f"{name} links the other language")
+        check("deploy.workers.cloudflare.com" in doc, f"{name} has the deploy button")
+    heads = lambda d: re.findall(r"^#{2,3} ", d, re.M)
+    fences = lambda d: d.count("```")
+    check(len(heads(readme)) == len(heads(zh)), f"same number of sections ({len(heads(readme))} vs {len(heads(zh))})")
+    check(fences(readme) == fences(zh), f"same number of code fences ({fences(readme)} vs {fences(zh)})")
+    code = lambda d: [b.strip() for b in re.findall(r"```[a-z]*\n(.*?)```", d, re.S)]
+    en_code = [b for b in code(readme) if "#" not in b]  # comments may be translated
+    for block in en_code:
+        check(block in zh, f"README.zh-CN.md keeps the code block starting {block[:40]!r}")
+
+# every var the code reads is documented
+config_rs = text("src/config.rs")
+for var in set(re.findall(r'present\("([A-Z_]+)"\)', config_rs)):
+    check(var in VARS and f"`{var}`" in readme, f"README documents {var}")
+
+if failures:
+    print("check_repo: FAILED", *failures, sep="\n  ", file=sys.stderr)
+    sys.exit(1)
+print("check_repo: ok")
