@@ -2,8 +2,6 @@
 //! the distribution grammar so that bad input is refused here, not upstream.
 
 use crate::error::ProxyError;
-use regex::Regex;
-use std::sync::OnceLock;
 
 /// What a repository path addresses after `/v2/<name>/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,28 +30,74 @@ pub enum Endpoint<'a> {
     OtherApi,
 }
 
-fn regexes() -> &'static (Regex, Regex, Regex) {
-    static RE: OnceLock<(Regex, Regex, Regex)> = OnceLock::new();
-    RE.get_or_init(|| {
-        let component = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
-        (
-            Regex::new(&format!("^{component}(?:/{component})*$")).unwrap(),
-            Regex::new("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$").unwrap(),
-            Regex::new("^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$").unwrap(),
-        )
-    })
+// The distribution reference grammar, checked by hand: a regex engine would be the largest
+// part of the Worker (~45 KiB compressed) and would be compiled on every cold start. The
+// tests check these functions against the grammar's regular expressions.
+
+fn is_lower_alnum(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit()
 }
 
+/// One path component: `[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*`.
+fn valid_component(c: &[u8]) -> bool {
+    let mut i = 0;
+    loop {
+        // a run of lower-case letters and digits
+        let start = i;
+        while i < c.len() && is_lower_alnum(c[i]) {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+        if i == c.len() {
+            return true;
+        }
+        // one separator: ".", "_", "__" or any number of "-"
+        let sep = &c[i..];
+        let len = match sep {
+            [b'_', b'_', ..] => 2,
+            [b'.' | b'_', ..] => 1,
+            [b'-', ..] => sep.iter().take_while(|&&b| b == b'-').count(),
+            _ => return false,
+        };
+        i += len;
+    }
+}
+
+/// `component(/component)*`, at most 255 bytes.
 pub fn valid_name(name: &str) -> bool {
-    name.len() <= 255 && regexes().0.is_match(name)
+    name.len() <= 255 && name.split('/').all(|c| valid_component(c.as_bytes()))
 }
 
+/// `[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+`
 pub fn valid_digest(d: &str) -> bool {
-    regexes().2.is_match(d)
+    let Some((algorithm, encoded)) = d.split_once(':') else {
+        return false;
+    };
+    let algorithm_ok = algorithm.split(['.', '+', '_', '-']).all(|part| {
+        !part.is_empty() && part.bytes().all(is_lower_alnum)
+    });
+    algorithm_ok
+        && !encoded.is_empty()
+        && encoded
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'=' | b'_' | b'-'))
 }
 
+/// A tag, `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`, or a digest.
 fn valid_reference(r: &str) -> bool {
-    regexes().1.is_match(r) || valid_digest(r)
+    let tag = match r.as_bytes() {
+        [first, rest @ ..] => {
+            (first.is_ascii_alphanumeric() || *first == b'_')
+                && rest.len() <= 127
+                && rest
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        }
+        [] => false,
+    };
+    tag || valid_digest(r)
 }
 
 /// Classifies a request path (percent-encoded, as in the URL). Errors name what is invalid.
@@ -241,6 +285,59 @@ mod tests {
         }
         assert!(valid_reference("v1.2.3-rc_1"));
         assert!(valid_reference("sha256:abc"));
+    }
+
+    /// The hand-written checks agree with the grammar's regular expressions on every string
+    /// of a small alphabet up to length 5, and on random longer ones.
+    #[test]
+    fn checks_agree_with_the_grammar_regexes() {
+        let component = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
+        let name = regex::Regex::new(&format!("^{component}(?:/{component})*$")).unwrap();
+        let tag = regex::Regex::new("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$").unwrap();
+        let digest =
+            regex::Regex::new("^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$").unwrap();
+        let alphabet = b"a0Z._-/:+=";
+        let mut checked = 0;
+        let mut check = |s: &str| {
+            assert_eq!(valid_name(s), name.is_match(s), "name {s:?}");
+            assert_eq!(valid_digest(s), digest.is_match(s), "digest {s:?}");
+            assert_eq!(
+                valid_reference(s),
+                tag.is_match(s) || digest.is_match(s),
+                "reference {s:?}"
+            );
+            checked += 1;
+        };
+        let mut words = vec![String::new()];
+        for _ in 0..5 {
+            let mut next = Vec::new();
+            for w in &words {
+                for &c in alphabet {
+                    let mut w = w.clone();
+                    w.push(c as char);
+                    check(&w);
+                    next.push(w);
+                }
+            }
+            words = next;
+        }
+        // longer strings from a fixed pseudo-random sequence
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..50_000 {
+            let mut s = String::new();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = 7 + (x % 40) as usize;
+            for _ in 0..len {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                s.push(alphabet[(x % alphabet.len() as u64) as usize] as char);
+            }
+            check(&s);
+        }
+        assert!(checked > 150_000);
     }
 
     #[test]
