@@ -1,0 +1,872 @@
+#!/usr/bin/python3
+"""Helpers of bench/run.sh: prepare the registry's content, check each subject, measure, report.
+
+    bench.py issuer ARGS...        the tests' token issuer with long-lived tokens
+    bench.py token ...             print a token from the issuer
+    bench.py prepare ...           upload random blobs + an image index, print key=value
+    bench.py verify ...            check one subject answers correctly (exit 1 if not)
+    bench.py wrk ...               one wrk run (after a warm-up), with workerd CPU, key=value
+    bench.py blob ...              GET a blob N times with curl, median MB/s, key=value
+    bench.py mem ...               GET a blob once while sampling a pid's RSS, key=value
+    bench.py wrangler-config ...   a copy of wrangler.toml without [build], main = the copy
+    bench.py report RESULTS        the tables and the key=value lines
+
+Runs with Debian's /usr/bin/python3 (stdlib; python3-jwt only for `issuer`). Every
+measurement prints `key=value` lines on stdout; progress and warnings go to stderr.
+"""
+import argparse
+import base64
+import hashlib
+import http.client
+import json
+import os
+import random
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import urllib.parse
+
+MT_INDEX = "application/vnd.oci.image.index.v1+json"
+MT_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+MT_CONFIG = "application/vnd.oci.image.config.v1+json"
+MT_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+# what docker, containerd, podman and skopeo send for a manifest
+ACCEPT = ", ".join([
+    MT_INDEX,
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    MT_MANIFEST,
+    "application/vnd.docker.distribution.manifest.v2+json",
+])
+GEN_CHUNK = 4 << 20  # random data is generated in chunks of this size (fixed: it is the seed's layout)
+MIB = 1 << 20
+
+
+def warn(msg):
+    print("bench: WARNING: %s" % msg, file=sys.stderr, flush=True)
+
+
+def die(msg):
+    print("bench: ERROR: %s" % msg, file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+def emit(key, value):
+    if isinstance(value, float):
+        value = ("%.6f" % value).rstrip("0").rstrip(".") if value == value else "nan"
+    print("%s=%s" % (key, value), flush=True)
+
+
+# --- HTTP ----------------------------------------------------------------------------------
+
+def request(method, url, headers=None, body=None, timeout=60, read=True):
+    """One HTTP/1.1 request with http.client; returns (status, headers dict lower-cased, body)."""
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=timeout)
+    path = u.path + ("?" + u.query if u.query else "")
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        hdrs = {k.lower(): v for k, v in resp.getheaders()}
+        data = resp.read() if read else resp
+        return resp.status, hdrs, data
+    finally:
+        if read:
+            conn.close()
+
+
+def get_token(issuer, service, scope, user=None, password=None):
+    q = urllib.parse.urlencode({"service": service, "scope": scope})
+    headers = {}
+    if user:
+        headers["Authorization"] = "Basic " + base64.b64encode(
+            ("%s:%s" % (user, password)).encode()).decode()
+    status, _, body = request("GET", "%s?%s" % (issuer, q), headers)
+    if status != 200:
+        die("token issuer %s answered %s: %s" % (issuer, status, body[:200]))
+    return json.loads(body)["token"]
+
+
+# --- issuer: the tests' token issuer, with tokens that outlive the run ----------------------
+
+def cmd_issuer(argv):
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.dont_write_bytecode = True  # no __pycache__ in tests/harness
+    sys.path.insert(0, os.path.join(here, "..", "tests", "harness"))
+    import token_issuer  # noqa: E402  (tests/harness/token_issuer.py)
+
+    token_issuer.EXPIRES_IN = int(os.environ.get("BENCH_TOKEN_TTL", "21600"))
+    sys.argv = ["token_issuer.py"] + argv
+    token_issuer.main()
+
+
+def cmd_token(a):
+    print(get_token(a.issuer, a.service, a.scope, a.user, a.password))
+
+
+# --- prepare: random blobs + an image, pushed with the registry API -------------------------
+
+def random_chunks(seed, size):
+    r = random.Random(seed)
+    left = size
+    while left > 0:
+        n = min(GEN_CHUNK, left)
+        yield r.randbytes(n)
+        left -= n
+
+
+def blob_digest(seed, size, cache_path):
+    cache = {}
+    if os.path.exists(cache_path):
+        try:
+            with open(cache_path) as f:
+                cache = json.load(f)
+        except ValueError:
+            cache = {}
+    key = "%s/%d/%d" % (seed, size, GEN_CHUNK)
+    if key in cache:
+        return cache[key]
+    print("bench: hashing %d MiB of seeded random data" % (size // MIB), file=sys.stderr, flush=True)
+    h = hashlib.sha256()
+    for c in random_chunks(seed, size):
+        h.update(c)
+    cache[key] = "sha256:" + h.hexdigest()
+    with open(cache_path + ".tmp", "w") as f:
+        json.dump(cache, f, indent=1)
+    os.replace(cache_path + ".tmp", cache_path)
+    return cache[key]
+
+
+class Registry:
+    def __init__(self, base, repo, token):
+        self.base = base.rstrip("/")
+        self.repo = repo
+        self.auth = {"Authorization": "Bearer " + token}
+
+    def has_blob(self, digest):
+        status, _, _ = request("HEAD", "%s/v2/%s/blobs/%s" % (self.base, self.repo, digest), self.auth)
+        return status == 200
+
+    def upload(self, digest, size, body):
+        status, hdrs, data = request("POST", "%s/v2/%s/blobs/uploads/" % (self.base, self.repo),
+                                     dict(self.auth, **{"Content-Length": "0"}), b"")
+        if status != 202 or "location" not in hdrs:
+            die("starting an upload answered %s: %s" % (status, data[:300]))
+        loc = urllib.parse.urljoin(self.base + "/", hdrs["location"])
+        loc += ("&" if "?" in loc else "?") + "digest=" + urllib.parse.quote(digest)
+        headers = dict(self.auth, **{"Content-Length": str(size),
+                                     "Content-Type": "application/octet-stream"})
+        status, hdrs, data = request("PUT", loc, headers, body, timeout=600)
+        if status != 201 or hdrs.get("docker-content-digest") != digest:
+            die("uploading %s answered %s: %s" % (digest, status, data[:300]))
+
+    def put_manifest(self, ref, media_type, data):
+        status, hdrs, body = request(
+            "PUT", "%s/v2/%s/manifests/%s" % (self.base, self.repo, ref),
+            dict(self.auth, **{"Content-Type": media_type}), data)
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        if status != 201 or hdrs.get("docker-content-digest") != digest:
+            die("PUT manifest %s answered %s: %s" % (ref, status, body[:300]))
+        return digest
+
+
+def cmd_prepare(a):
+    token = get_token(a.issuer, a.service, "repository:%s:pull,push" % a.repo, a.user, a.password)
+    reg = Registry(a.registry, a.repo, token)
+    layers = []
+    for spec in a.blob:  # LABEL:BYTES
+        label, size = spec.split(":")
+        size = int(size)
+        seed = "rp-bench/%s/%d" % (label, size)
+        digest = blob_digest(seed, size, a.digest_cache)
+        if reg.has_blob(digest):
+            print("bench: blob %s (%d MiB) already in the registry" % (label, size // MIB),
+                  file=sys.stderr, flush=True)
+        else:
+            print("bench: uploading blob %s (%d MiB)" % (label, size // MIB), file=sys.stderr, flush=True)
+            reg.upload(digest, size, random_chunks(seed, size))
+        emit("BLOB_%s_DIGEST" % label.upper(), digest)
+        emit("BLOB_%s_SIZE" % label.upper(), size)
+        layers.append({"mediaType": MT_LAYER, "digest": digest, "size": size})
+    config = json.dumps({
+        "architecture": "amd64", "os": "linux", "created": "2023-11-14T22:13:20Z",
+        "config": {"Cmd": ["/bin/true"]},
+        "rootfs": {"type": "layers", "diff_ids": [l["digest"] for l in layers]},
+    }, separators=(",", ":")).encode()
+    config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
+    if not reg.has_blob(config_digest):
+        reg.upload(config_digest, len(config), config)
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": MT_MANIFEST,
+        "config": {"mediaType": MT_CONFIG, "digest": config_digest, "size": len(config)},
+        "layers": layers,
+    }, separators=(",", ":")).encode()
+    manifest_digest = reg.put_manifest("sha256:" + hashlib.sha256(manifest).hexdigest(),
+                                       MT_MANIFEST, manifest)
+    index = json.dumps({
+        "schemaVersion": 2, "mediaType": MT_INDEX,
+        "manifests": [
+            {"mediaType": MT_MANIFEST, "digest": manifest_digest, "size": len(manifest),
+             "platform": {"architecture": "amd64", "os": "linux"}},
+        ],
+    }, separators=(",", ":")).encode()
+    index_digest = reg.put_manifest(a.tag, MT_INDEX, index)
+    emit("INDEX_DIGEST", index_digest)
+    emit("INDEX_SIZE", len(index))
+    emit("MANIFEST_DIGEST", manifest_digest)
+
+
+# --- verify: a subject gives the right answers -------------------------------------------------
+
+def cmd_verify(a):
+    base = a.url.rstrip("/")
+    common = {"Host": a.host, "User-Agent": "rp-bench"}
+    auth = dict(common, Authorization="Bearer " + a.token)
+    mpath = "%s/v2/%s/manifests/%s" % (base, a.repo, a.tag)
+    problems = []
+
+    status, hdrs, body = request("GET", mpath, dict(auth, Accept=ACCEPT))
+    got = "sha256:" + hashlib.sha256(body).hexdigest()
+    if status != 200 or got != a.index_digest:
+        problems.append("manifest GET: status %s, body digest %s (want 200, %s): %s"
+                        % (status, got, a.index_digest, body[:200]))
+    elif hdrs.get("content-type") != MT_INDEX:
+        problems.append("manifest GET: content-type %r" % hdrs.get("content-type"))
+    status, hdrs, body = request("HEAD", mpath, dict(auth, Accept=ACCEPT))
+    if status != 200 or hdrs.get("docker-content-digest") != a.index_digest:
+        problems.append("manifest HEAD: status %s, Docker-Content-Digest %r"
+                        % (status, hdrs.get("docker-content-digest")))
+    status, hdrs, body = request("GET", base + "/v2/", common)
+    if status != 401 or "bearer" not in hdrs.get("www-authenticate", "").lower():
+        problems.append("/v2/ without a token: status %s, Www-Authenticate %r (want 401 + Bearer)"
+                        % (status, hdrs.get("www-authenticate")))
+    # one full blob, hashed: a proxy that truncates or corrupts must not look fast
+    status, hdrs, resp = request("GET", "%s/v2/%s/blobs/%s" % (base, a.repo, a.blob_digest),
+                                 auth, timeout=120, read=False)
+    h = hashlib.sha256()
+    n = 0
+    if status == 200:
+        while True:
+            c = resp.read(1 << 20)
+            if not c:
+                break
+            h.update(c)
+            n += len(c)
+    got = "sha256:" + h.hexdigest()
+    if status != 200 or n != a.blob_size or got != a.blob_digest:
+        problems.append("blob GET: status %s, %d bytes, digest %s (want 200, %d, %s)"
+                        % (status, n, got, a.blob_size, a.blob_digest))
+    if problems:
+        for p in problems:
+            print("bench: %s: %s" % (a.subject, p), file=sys.stderr)
+        sys.exit(1)
+    print("bench: %s answers correctly (manifest GET/HEAD, /v2/ 401, %d MiB blob sha256)"
+          % (a.subject, a.blob_size // MIB), file=sys.stderr, flush=True)
+
+
+# --- /proc ------------------------------------------------------------------------------------
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu(pid):
+    """utime + stime of a process (all its threads), in seconds."""
+    if not pid:
+        return None
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # fields 14 and 15 of stat(5)
+
+
+def machine_cpu():
+    """(busy, total) jiffies of all CPUs."""
+    with open("/proc/stat") as f:
+        vals = [int(x) for x in f.readline().split()[1:]]
+    idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
+    return sum(vals) - idle, sum(vals)
+
+
+def rss_kib(pid, field="VmRSS"):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return None
+
+
+# --- wrk --------------------------------------------------------------------------------------
+
+UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0, "h": 3600000.0}
+
+
+def to_ms(text):
+    m = re.fullmatch(r"([0-9.]+)(us|ms|s|m|h)", text)
+    if not m:
+        raise ValueError("unparsable wrk duration %r" % text)
+    return float(m.group(1)) * UNITS_MS[m.group(2)]
+
+
+def parse_wrk(out):
+    r = {}
+    m = re.search(r"^Requests/sec:\s+([0-9.]+)", out, re.M)
+    r["rps"] = float(m.group(1)) if m else None
+    m = re.search(r"^\s*(\d+) requests in ([0-9.]+\w+),", out, re.M)
+    r["requests"] = int(m.group(1)) if m else None
+    r["elapsed_ms"] = to_ms(m.group(2)) if m else None
+    for pct in ("50", "75", "90", "99"):
+        m = re.search(r"^\s+%s(?:\.0+)?%%\s+([0-9.]+\w+)" % pct, out, re.M)
+        r["p" + pct] = to_ms(m.group(1)) if m else None
+    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    r["non2xx"] = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    r["socket_errors"] = sum(int(x) for x in m.groups()) if m else 0
+    return r
+
+
+def wrk_cmd(a, duration):
+    if a.loadgen:  # our own loop (bench/loadgen): wrk 4.1 cannot send HEAD (wg/wrk#198)
+        cmd = [a.loadgen, "-c", str(a.connections), "-d", str(duration), "--timeout", str(a.timeout),
+               "-m", a.method]
+    else:
+        cmd = ["wrk", "-t1", "-c%d" % a.connections, "-d%ss" % duration, "--latency",
+               "--timeout", "%ds" % a.timeout]
+        if a.method != "GET":
+            die("wrk only sends GET here; use --loadgen for %s" % a.method)
+    for h in a.header:
+        cmd += ["-H", h]
+    return cmd + [a.url]
+
+
+def parse_loadgen(out):
+    kv = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    r = {"rps": float(kv["rps"]), "requests": int(kv["requests"])}
+    for pct in ("50", "75", "90", "99"):
+        r["p" + pct] = float(kv["p%s_ms" % pct])
+    r["non2xx"] = r["requests"] - int(kv["status_2xx"]) - int(kv["status_3xx"])
+    r["socket_errors"] = int(kv["socket_errors"])
+    return r
+
+
+def cmd_wrk(a):
+    name, s = a.name, a.subject
+    if a.warmup > 0:
+        w = subprocess.run(wrk_cmd(a, a.warmup), capture_output=True, text=True)
+        if w.returncode != 0:
+            die("%s warm-up failed (%d): %s" % (wrk_cmd(a, 1)[0], w.returncode, w.stderr or w.stdout))
+    cpu0, reg0, mach0 = proc_cpu(a.pid), proc_cpu(a.registry_pid), machine_cpu()
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    p = subprocess.run(wrk_cmd(a, a.duration), capture_output=True, text=True)
+    wall = time.monotonic() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu1, reg1, mach1 = proc_cpu(a.pid), proc_cpu(a.registry_pid), machine_cpu()
+    if p.returncode != 0:
+        die("%s failed (%d): %s" % (wrk_cmd(a, 1)[0], p.returncode, p.stderr or p.stdout))
+    with open(a.log, "a") as f:
+        f.write("### %s %s: %s\n%s\n" % (s, name, " ".join(wrk_cmd(a, a.duration)), p.stdout))
+    try:
+        r = parse_loadgen(p.stdout) if a.loadgen else parse_wrk(p.stdout)
+    except (KeyError, ValueError):
+        r = {"rps": None}
+    if r["rps"] is None or not r["requests"]:
+        die("could not parse the output of %s:\n%s" % (wrk_cmd(a, 1)[0], p.stdout))
+    if a.expect == "2xx":
+        errors = r["non2xx"] + r["socket_errors"]
+    else:  # every answer is meant to be a 401 (wrk only counts "not 2xx/3xx")
+        errors = (r["requests"] - r["non2xx"]) + r["socket_errors"]
+    emit("%s_rps_%s" % (name, s), r["rps"])
+    emit("%s_p50_ms_%s" % (name, s), r["p50"])
+    emit("%s_p99_ms_%s" % (name, s), r["p99"])
+    emit("%s_requests_%s" % (name, s), r["requests"])
+    emit("%s_errors_%s" % (name, s), errors)
+    wrk_cpu = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
+    emit("%s_client_cpu_pct_%s" % (name, s), 100.0 * wrk_cpu / wall)
+    busy, total = mach1[0] - mach0[0], mach1[1] - mach0[1]
+    emit("%s_machine_busy_pct_%s" % (name, s), 100.0 * busy / total if total else float("nan"))
+    suffix = "" if name == "manifest_get" else "_" + name
+    if cpu0 is not None:
+        emit("cpu_ms_per_req%s_%s" % (suffix, s), 1000.0 * (cpu1 - cpu0) / r["requests"])
+        emit("workerd_cpu_pct%s_%s" % (suffix, s), 100.0 * (cpu1 - cpu0) / wall)
+    if reg0 is not None:
+        emit("registry_cpu_ms_per_req%s_%s" % (suffix, s), 1000.0 * (reg1 - reg0) / r["requests"])
+    if errors:
+        warn("%s %s: %d of %d answers were errors (see %s)" % (s, name, errors, r["requests"], a.log))
+    if wrk_cpu / wall > 0.9:
+        warn("%s %s: the load generator used %.0f%% of a CPU: it may be the bottleneck"
+             % (s, name, 100 * wrk_cpu / wall))
+
+
+# --- blobs ------------------------------------------------------------------------------------
+
+def curl_cmd(a):
+    return ["curl", "-s", "-o", "/dev/null", "--max-time", str(a.max_time),
+            "-w", "%{http_code} %{size_download} %{time_total}",
+            "-H", "Host: " + a.host, "-H", "Authorization: Bearer " + a.token,
+            "-H", "User-Agent: rp-bench", a.url]
+
+
+def curl_result(a, out, rc):
+    try:
+        code, size, secs = out.split()
+        code, size, secs = int(code), int(size), float(secs)
+    except ValueError:
+        code, size, secs = 0, 0, 0.0
+    if rc != 0 or code != 200 or size != a.size:
+        warn("%s: blob GET gave curl exit %d, status %d, %d of %d bytes"
+             % (a.subject, rc, code, size, a.size))
+        return None
+    return a.size / secs / 1e6
+
+
+def cmd_blob(a):
+    speeds = []
+    failed = 0
+    cpu0, t0 = proc_cpu(a.pid), time.monotonic()
+    for _ in range(a.runs):
+        p = subprocess.run(curl_cmd(a), capture_output=True, text=True)
+        v = curl_result(a, p.stdout, p.returncode)
+        if v is None:
+            failed += 1
+        else:
+            speeds.append(v)
+    cpu1, wall = proc_cpu(a.pid), time.monotonic() - t0
+    key = "blob_%s" % a.label
+    if cpu0 is not None:
+        emit("%s_workerd_cpu_pct_%s" % (key, a.subject), 100.0 * (cpu1 - cpu0) / wall)
+    if speeds:
+        emit("%s_mbps_%s" % (key, a.subject), statistics.median(speeds))
+        emit("%s_mbps_min_%s" % (key, a.subject), min(speeds))
+        emit("%s_mbps_max_%s" % (key, a.subject), max(speeds))
+        emit("%s_runs_%s" % (key, a.subject), ",".join("%.0f" % v for v in speeds))
+    emit("%s_errors_%s" % (key, a.subject), failed)
+
+
+def cmd_mem(a):
+    s = a.subject
+    pid = a.pid
+    idle = None
+    hwm_reset = False
+    if pid:
+        samples = []
+        for _ in range(10):
+            samples.append(rss_kib(pid))
+            time.sleep(0.1)
+        idle = statistics.median(samples)
+        try:  # reset VmHWM to the current RSS (Linux >= 4.0), to catch peaks between samples
+            with open("/proc/%d/clear_refs" % pid, "w") as f:
+                f.write("5")
+            hwm_reset = True
+        except OSError:
+            pass
+    cpu0, t0 = proc_cpu(pid), time.monotonic()
+    p = subprocess.Popen(curl_cmd(a), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    peak, n = 0, 0
+    while p.poll() is None:
+        if pid:
+            v = rss_kib(pid)
+            if v:
+                peak = max(peak, v)
+                n += 1
+        time.sleep(a.interval)
+    out = p.stdout.read()
+    p.wait()
+    cpu1, wall = proc_cpu(pid), time.monotonic() - t0
+    if cpu0 is not None:
+        emit("blob_%s_workerd_cpu_pct_%s" % (a.label, s), 100.0 * (cpu1 - cpu0) / wall)
+    mbps = curl_result(a, out, p.returncode)
+    if mbps is not None:
+        emit("blob_%s_mbps_%s" % (a.label, s), mbps)
+    emit("blob_%s_errors_%s" % (a.label, s), 0 if mbps is not None else 1)
+    if pid:
+        peak = max(peak, rss_kib(pid) or 0)
+        if hwm_reset:
+            peak = max(peak, rss_kib(pid, "VmHWM") or 0)
+        time.sleep(1.0)
+        after = rss_kib(pid)
+        emit("blob_mem_idle_mib_%s" % s, idle / 1024)
+        emit("blob_mem_peak_mib_%s" % s, peak / 1024)
+        emit("blob_mem_growth_mib_%s" % s, (peak - idle) / 1024)
+        emit("blob_mem_after_mib_%s" % s, after / 1024)
+        emit("blob_mem_samples_%s" % s, n)
+
+
+# --- wrangler config for the dry run ------------------------------------------------------------
+
+def cmd_wrangler_config(a):
+    """The repo's wrangler.toml with the [build] table(s) dropped and `main` pointed at the copy."""
+    out, skipping, saw_main = [], False, False
+    with open(a.src) as f:
+        for line in f:
+            header = re.match(r"^\s*\[\[?\s*([A-Za-z0-9_.\"-]+)\s*\]\]?", line)
+            if header:
+                skipping = header.group(1) == "build" or header.group(1).startswith("build.")
+            if skipping:
+                continue
+            if not header and re.match(r"^\s*main\s*=", line) and not any(
+                    re.match(r"^\s*\[", l) for l in out):
+                line = "main = %s\n" % json.dumps(a.main)
+                saw_main = True
+            out.append(line)
+    if not saw_main:
+        out.insert(0, "main = %s\n" % json.dumps(a.main))
+    with open(a.dst, "w") as f:
+        f.writelines(out)
+
+
+# --- workerd configs and the baseline script --------------------------------------------------
+
+def capnp_str(v):
+    return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def cmd_workerd_config(a):
+    """A config serving one worker on 127.0.0.1:PORT over plain HTTP; `embed` paths are relative
+    to the config file, so modules are given relative to its directory."""
+    if a.module:
+        mods = []
+        for spec in a.module:  # NAME=RELPATH
+            name, path = spec.split("=", 1)
+            kind = "wasm" if name.endswith(".wasm") else "esModule"
+            mods.append("    (name = %s, %s = embed %s)," % (capnp_str(name), kind, capnp_str(path)))
+        code = "modules = [\n%s\n  ]," % "\n".join(mods)
+    else:
+        code = "serviceWorkerScript = embed %s," % capnp_str(a.service_worker)
+    binds = []
+    for spec in a.text:
+        k, v = spec.split("=", 1)
+        binds.append("    (name = %s, text = %s)," % (capnp_str(k), capnp_str(v)))
+    for spec in a.json:
+        k, v = spec.split("=", 1)
+        json.loads(v)
+        binds.append("    (name = %s, json = %s)," % (capnp_str(k), capnp_str(v)))
+    text = """# written by bench/run.sh
+using Workerd = import "/workerd/workerd.capnp";
+
+const config :Workerd.Config = (
+  services = [
+    (name = "main", worker = .subject),
+    (name = "net", network = (allow = ["public", "private", "local"])),
+  ],
+  sockets = [ (name = "http", address = "127.0.0.1:%d", http = (), service = "main") ],
+);
+
+const subject :Workerd.Worker = (
+  %s
+  compatibilityDate = %s,
+  bindings = [
+%s
+  ],
+  globalOutbound = "net",
+);
+""" % (a.port, code, capnp_str(a.compat_date), "\n".join(binds))
+    with open(a.out, "w") as f:
+        f.write(text)
+
+
+def cmd_baseline(a):
+    """Copy a service-worker baseline, setting its top-level MODE / TARGET_UPSTREAM declarations
+    (a binding cannot: the script's own `const` shadows the global)."""
+    with open(a.src) as f:
+        text = f.read()
+    if re.search(r"^\s*export\s+default\b", text, re.M):
+        die("%s looks like an ES module; --baseline wants a service-worker script "
+            "(addEventListener(\"fetch\", ...))" % a.src)
+    done = []
+    for name, value in (("MODE", a.mode), ("TARGET_UPSTREAM", a.target)):
+        pat = re.compile(r"^(\s*)(const|let|var)\s+%s\s*=\s*[^;\n]*;?" % name, re.M)
+        text, n = pat.subn(lambda m: "%s%s %s = %s;" % (m.group(1), m.group(2), name, json.dumps(value)),
+                           text, count=1)
+        if n:
+            done.append(name)
+    with open(a.dst, "w") as f:
+        f.write(text)
+    print(" ".join(done))
+
+
+# --- report ---------------------------------------------------------------------------------------
+
+SUBJECTS = ("rust", "js", "direct")
+
+
+def load(path):
+    kv = {}
+    with open(path) as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if "=" in line and not line.startswith("#"):
+                k, v = line.split("=", 1)
+                kv[k] = v
+    return kv
+
+
+def num(kv, key):
+    v = kv.get(key)
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def ratio(a, b):
+    return a / b if a is not None and b not in (None, 0) else None
+
+
+def cmd_report(a):
+    kv = load(a.results)
+    subjects = [s for s in SUBJECTS if kv.get("subject_" + s) == "1"]
+    out = []
+    P = out.append
+    fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
+
+    def table(title, subjects, rows, ratios):
+        """rows: (label, key prefix, format); ratios: (label, numerator subject, denominator subject)."""
+        cols = list(subjects) + [r[0] for r in ratios]
+        P("")
+        P(title)
+        P("  %-26s" % "" + "".join("%12s" % c for c in cols))
+        for label, prefix, spec in rows:
+            vals = {s: num(kv, "%s_%s" % (prefix, s)) for s in subjects}
+            line = "  %-26s" % label + "".join("%12s" % fmt(vals[s], spec) for s in subjects)
+            for _, x, y in ratios:
+                line += "%12s" % fmt(ratio(vals.get(x), vals.get(y)), ".2f")
+            P(line)
+
+    P("registry-proxy benchmark: %s" % kv.get("meta_date", "?"))
+    P("  commit %s%s; workerd %s; %s CPUs; 127.0.0.1, plain HTTP; upstream: docker-registry %s with token auth"
+      % (kv.get("meta_commit", "?"), " (uncommitted changes)" if kv.get("meta_dirty") == "1" else "",
+         kv.get("meta_workerd", "?"), kv.get("meta_cpus", "?"), kv.get("meta_registry", "?")))
+    P("  rust = %s" % kv.get("meta_rust", "?"))
+    if "js" in subjects:
+        P("  js   = %s" % kv.get("meta_js", "?"))
+    P("  direct = the registry itself, no proxy")
+    small_ratios = [r for r in (("rust/js", "rust", "js"), ("rust/direct", "rust", "direct"))
+                    if r[1] in subjects and r[2] in subjects]
+    conn, dur = kv.get("meta_connections", "?"), kv.get("meta_duration", "?")
+    rows = []
+    for name, label in (("manifest_get", "manifest GET"), ("manifest_head", "manifest HEAD"),
+                        ("v2", "/v2/ (401)")):
+        rows += [("%s req/s" % label, "%s_rps" % name, ".0f"),
+                 ("%s p50 ms" % label, "%s_p50_ms" % name, ".2f"),
+                 ("%s p99 ms" % label, "%s_p99_ms" % name, ".2f")]
+    table("Small requests: %s connections, %s s after a %s s warm-up (GET: wrk -t1 --latency; HEAD: "
+          "bench/loadgen, as wrk 4.1 cannot send HEAD); manifest with a Bearer token and docker's Accept"
+          % (conn, dur, kv.get("meta_warmup", "?")), subjects, rows, small_ratios)
+    busy = [num(kv, k) for k in kv if "_machine_busy_pct_" in k]
+    busy = [b for b in busy if b is not None]
+    gen = [num(kv, k) for k in kv if "_client_cpu_pct_" in k]
+    gen = [g for g in gen if g is not None]
+    if busy:
+        P("  (whole machine CPU busy during these runs: %.0f-%.0f%% of %s CPUs; load generator: at most %.0f%% of a CPU)"
+          % (min(busy), max(busy), kv.get("meta_cpus", "?"), max(gen) if gen else float("nan")))
+    workers = [s for s in subjects if s != "direct"]
+    cpu_ratios = [("rust/js", "rust", "js")] if "js" in workers else []
+    table("workerd CPU (utime+stime from /proc) = CPU seconds per 1000 requests", workers,
+          [("ms/request manifest GET", "cpu_ms_per_req", ".3f"),
+           ("ms/request manifest HEAD", "cpu_ms_per_req_manifest_head", ".3f"),
+           ("ms/request /v2/", "cpu_ms_per_req_v2", ".3f")], cpu_ratios)
+    blob_ratios = [r for r in (("rust/direct", "rust", "direct"), ("rust/js", "rust", "js"),
+                               ("js/direct", "js", "direct")) if r[1] in subjects and r[2] in subjects]
+    table("Blob GET throughput, MB/s (MB = 10^6 bytes; curl to /dev/null, byte count checked)", subjects,
+          [("200 MiB, median of %s" % kv.get("meta_blob_runs", "?"), "blob_200mib_mbps", ".0f"),
+           ("200 MiB, min", "blob_200mib_mbps_min", ".0f"),
+           ("200 MiB, max", "blob_200mib_mbps_max", ".0f"),
+           ("1 GiB, one run", "blob_1gib_mbps", ".0f"),
+           ("workerd CPU %, 200 MiB", "blob_200mib_workerd_cpu_pct", ".0f"),
+           ("workerd CPU %, 1 GiB", "blob_1gib_workerd_cpu_pct", ".0f")], blob_ratios)
+    table("workerd resident memory (VmRSS sampled every %s ms + VmHWM) during a 1 GiB blob GET, MiB"
+          % kv.get("meta_mem_interval_ms", "?"), workers,
+          [("idle before", "blob_mem_idle_mib", ".1f"), ("peak during", "blob_mem_peak_mib", ".1f"),
+           ("growth (peak - idle)", "blob_mem_growth_mib", ".1f"),
+           ("1 s after", "blob_mem_after_mib", ".1f")], [])
+    P("")
+    P("Sizes of the release build")
+
+    def size_line(label, key, unit):
+        v = kv.get(key)
+        P("  %-26s%12s %s" % (label, v if v not in (None, "") else "-", unit if v else ""))
+    size_line(".wasm raw", "wasm_raw_bytes", "bytes")
+    size_line(".wasm gzip -9", "wasm_gzip_bytes", "bytes")
+    size_line("wrangler upload total", "upload_total_kib", "KiB")
+    size_line("wrangler upload gzip", "upload_gzip_kib", "KiB")
+
+    # derived ratios
+    derived = {}
+
+    def put_ratio(key, x, y):
+        v = ratio(num(kv, x), num(kv, y))
+        if v is not None:
+            derived[key] = v
+    for name in ("manifest_get", "manifest_head", "v2"):
+        put_ratio("%s_rps_ratio_rust_js" % name, "%s_rps_rust" % name, "%s_rps_js" % name)
+        put_ratio("%s_rps_ratio_rust_direct" % name, "%s_rps_rust" % name, "%s_rps_direct" % name)
+        put_ratio("%s_p50_ratio_rust_js" % name, "%s_p50_ms_rust" % name, "%s_p50_ms_js" % name)
+    put_ratio("cpu_ms_per_req_ratio_rust_js", "cpu_ms_per_req_rust", "cpu_ms_per_req_js")
+    put_ratio("cpu_ms_per_req_head_ratio_rust_js", "cpu_ms_per_req_manifest_head_rust",
+              "cpu_ms_per_req_manifest_head_js")
+    put_ratio("cpu_ms_per_req_v2_ratio_rust_js", "cpu_ms_per_req_v2_rust", "cpu_ms_per_req_v2_js")
+    for lab in ("200mib", "1gib"):
+        put_ratio("blob_%s_ratio_rust_direct" % lab, "blob_%s_mbps_rust" % lab, "blob_%s_mbps_direct" % lab)
+        put_ratio("blob_%s_ratio_rust_js" % lab, "blob_%s_mbps_rust" % lab, "blob_%s_mbps_js" % lab)
+        put_ratio("blob_%s_ratio_js_direct" % lab, "blob_%s_mbps_js" % lab, "blob_%s_mbps_direct" % lab)
+
+    # goals of issue 4
+    goals = []
+
+    def goal(key, ok, text):
+        if ok is None:
+            goals.append((key, "n/a", text))
+        else:
+            goals.append((key, "pass" if ok else "FAIL", text))
+    g = derived.get("manifest_get_rps_ratio_rust_js")
+    goal("goal_manifest_rps", None if g is None else g >= 1.0,
+         "manifest GET req/s rust >= js (ratio %s)" % fmt(g, ".2f"))
+    g = derived.get("cpu_ms_per_req_ratio_rust_js")
+    goal("goal_cpu_per_req", None if g is None else g <= 1.0,
+         "workerd CPU per manifest GET rust <= js (ratio %s)" % fmt(g, ".2f"))
+    g = derived.get("blob_200mib_ratio_rust_direct")
+    goal("goal_blob_throughput", None if g is None else g >= 0.9,
+         "200 MiB blob MB/s rust >= 0.9 x direct (ratio %s)" % fmt(g, ".2f"))
+    g = num(kv, "blob_mem_growth_mib_rust")
+    goal("goal_mem_growth", None if g is None else g < 32,
+         "workerd RSS growth over a 1 GiB blob < 32 MiB (%s MiB)" % fmt(g, ".1f"))
+    P("")
+    P("Goals (issue 4)")
+    for key, verdict, text in goals:
+        P("  %-5s %s" % (verdict, text))
+
+    errors = {k: v for k, v in kv.items() if (k.endswith("_errors_rust") or k.endswith("_errors_js")
+                                               or k.endswith("_errors_direct")) and v not in ("0", "")}
+    notes = [v for k, v in sorted(kv.items()) if k.startswith("note_")]
+    if errors or notes:
+        P("")
+        P("Problems")
+        for k, v in sorted(errors.items()):
+            P("  %s = %s" % (k, v))
+        for v in notes:
+            P("  %s" % v)
+    P("")
+    P("# key=value")
+    for k, v in kv.items():
+        if not k.startswith("note_"):
+            P("%s=%s" % (k, v))
+    for k, v in derived.items():
+        P("%s=%.3f" % (k, v))
+    for key, verdict, _ in goals:
+        P("%s=%s" % (key, verdict))
+    print("\n".join(out))
+    sys.exit(1 if errors else 0)
+
+
+# --- main -------------------------------------------------------------------------------------------
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "issuer":
+        return cmd_issuer(sys.argv[2:])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("token")
+    p.add_argument("--issuer", required=True)
+    p.add_argument("--service", required=True)
+    p.add_argument("--scope", required=True)
+    p.add_argument("--user")
+    p.add_argument("--password")
+    p.set_defaults(fn=cmd_token)
+
+    p = sub.add_parser("prepare")
+    p.add_argument("--registry", required=True)
+    p.add_argument("--issuer", required=True)
+    p.add_argument("--service", required=True)
+    p.add_argument("--user", required=True)
+    p.add_argument("--password", required=True)
+    p.add_argument("--repo", required=True)
+    p.add_argument("--tag", default="latest")
+    p.add_argument("--blob", action="append", default=[], help="LABEL:BYTES")
+    p.add_argument("--digest-cache", required=True)
+    p.set_defaults(fn=cmd_prepare)
+
+    p = sub.add_parser("verify")
+    p.add_argument("--subject", required=True)
+    p.add_argument("--url", required=True)
+    p.add_argument("--host", required=True)
+    p.add_argument("--token", required=True)
+    p.add_argument("--repo", required=True)
+    p.add_argument("--tag", default="latest")
+    p.add_argument("--index-digest", required=True)
+    p.add_argument("--blob-digest", required=True)
+    p.add_argument("--blob-size", type=int, required=True)
+    p.set_defaults(fn=cmd_verify)
+
+    p = sub.add_parser("wrk")
+    p.add_argument("--subject", required=True)
+    p.add_argument("--name", required=True)
+    p.add_argument("--url", required=True)
+    p.add_argument("--header", "-H", action="append", default=[])
+    p.add_argument("--method", default="GET")
+    p.add_argument("--loadgen", help="path of bench/loadgen's binary, used instead of wrk")
+    p.add_argument("--connections", type=int, default=8)
+    p.add_argument("--duration", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--timeout", type=int, default=5)
+    p.add_argument("--pid", type=int, help="workerd pid, for CPU per request")
+    p.add_argument("--registry-pid", type=int)
+    p.add_argument("--expect", choices=("2xx", "401"), default="2xx")
+    p.add_argument("--log", required=True)
+    p.set_defaults(fn=cmd_wrk)
+
+    for name, fn in (("blob", cmd_blob), ("mem", cmd_mem)):
+        p = sub.add_parser(name)
+        p.add_argument("--subject", required=True)
+        p.add_argument("--label", required=True)
+        p.add_argument("--url", required=True)
+        p.add_argument("--host", required=True)
+        p.add_argument("--token", required=True)
+        p.add_argument("--size", type=int, required=True)
+        p.add_argument("--max-time", type=int, default=300)
+        p.add_argument("--pid", type=int, help="workerd pid: its CPU (and for mem, RSS)")
+        if name == "blob":
+            p.add_argument("--runs", type=int, default=5)
+        else:
+            p.add_argument("--interval", type=float, default=0.05)
+        p.set_defaults(fn=fn)
+
+    p = sub.add_parser("wrangler-config")
+    p.add_argument("--src", required=True)
+    p.add_argument("--dst", required=True)
+    p.add_argument("--main", required=True)
+    p.set_defaults(fn=cmd_wrangler_config)
+
+    p = sub.add_parser("workerd-config")
+    p.add_argument("--out", required=True)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--compat-date", required=True)
+    p.add_argument("--module", action="append", default=[], help="NAME=PATH (ES module or .wasm)")
+    p.add_argument("--service-worker", help="PATH of a service-worker script")
+    p.add_argument("--text", action="append", default=[], help="NAME=VALUE text binding")
+    p.add_argument("--json", action="append", default=[], help="NAME=JSON json binding")
+    p.set_defaults(fn=cmd_workerd_config)
+
+    p = sub.add_parser("baseline")
+    p.add_argument("--src", required=True)
+    p.add_argument("--dst", required=True)
+    p.add_argument("--mode", default="debug")
+    p.add_argument("--target", required=True)
+    p.set_defaults(fn=cmd_baseline)
+
+    p = sub.add_parser("report")
+    p.add_argument("results")
+    p.set_defaults(fn=cmd_report)
+
+    a = ap.parse_args()
+    a.fn(a)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:  # Ctrl-C: die of SIGINT quietly, so the calling shell stops too
+        import signal
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
