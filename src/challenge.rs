@@ -1,5 +1,6 @@
 //! `WWW-Authenticate` (RFC 7235): parsing upstream challenges and writing the proxy's own.
 
+use crate::namespace::{prefix_scopes, Via};
 use crate::scope::complete_scopes;
 
 /// The service name the proxy announces in its challenges, as the original did.
@@ -164,7 +165,13 @@ fn quote(out: &mut String, v: &str) {
 /// The proxy's own Bearer challenge, sending clients to `realm` (the proxy's `/v2/auth`). The
 /// upstream's `scope` (completed for Docker Hub) and `error` are kept so clients ask for the
 /// right token and report the right failure.
-pub fn proxy_challenge(realm: &str, upstream: Option<&Challenge>, docker_hub: bool) -> String {
+/// On a path-routing host (`via`), scope names get the registry prefix the client uses.
+pub fn proxy_challenge(
+    realm: &str,
+    upstream: Option<&Challenge>,
+    docker_hub: bool,
+    via: Option<Via<'_>>,
+) -> String {
     let mut out = String::with_capacity(128);
     out.push_str("Bearer realm=");
     quote(&mut out, realm);
@@ -173,7 +180,11 @@ pub fn proxy_challenge(realm: &str, upstream: Option<&Challenge>, docker_hub: bo
     if let Some(up) = upstream {
         if let Some(scope) = up.param("scope") {
             out.push_str(",scope=");
-            quote(&mut out, &complete_scopes(scope, docker_hub));
+            let scope = complete_scopes(scope, docker_hub);
+            match via {
+                Some(via) => quote(&mut out, &prefix_scopes(&scope, via)),
+                None => quote(&mut out, &scope),
+            }
         }
         if let Some(error) = up.param("error") {
             out.push_str(",error=");
@@ -192,6 +203,19 @@ mod tests {
             .iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn path_routed_challenge_carries_the_registry() {
+        let up = &parse(r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:busybox:pull""#).unwrap()[0];
+        let via = Via {
+            registry: "docker.io",
+            prefixed: true,
+        };
+        assert_eq!(
+            proxy_challenge("https://p/v2/auth?ns=docker.io", Some(up), true, Some(via)),
+            r#"Bearer realm="https://p/v2/auth?ns=docker.io",service="cloudflare-docker-proxy",scope="repository:docker.io/library/busybox:pull""#
+        );
     }
 
     #[test]
@@ -256,15 +280,26 @@ mod tests {
     fn proxy_challenge_keeps_completed_scope_and_error() {
         let up = &parse(r#"Bearer realm="r",service="s",scope="repository:busybox:pull",error="insufficient_scope""#).unwrap()[0];
         assert_eq!(
-            proxy_challenge("https://docker.example.com:8443/v2/auth", Some(up), true),
+            proxy_challenge(
+                "https://docker.example.com:8443/v2/auth",
+                Some(up),
+                true,
+                None
+            ),
             r#"Bearer realm="https://docker.example.com:8443/v2/auth",service="cloudflare-docker-proxy",scope="repository:library/busybox:pull",error="insufficient_scope""#
         );
         assert_eq!(
-            proxy_challenge("https://h/v2/auth", None, false),
+            proxy_challenge("https://h/v2/auth", None, false, None),
             r#"Bearer realm="https://h/v2/auth",service="cloudflare-docker-proxy""#
         );
         // what we write, we can read back
-        let back = parse(&proxy_challenge("https://h/v2/\"auth", Some(up), false)).unwrap();
+        let back = parse(&proxy_challenge(
+            "https://h/v2/\"auth",
+            Some(up),
+            false,
+            None,
+        ))
+        .unwrap();
         assert_eq!(back[0].param("realm"), Some("https://h/v2/\"auth"));
     }
 }

@@ -75,9 +75,9 @@ pub fn valid_digest(d: &str) -> bool {
     let Some((algorithm, encoded)) = d.split_once(':') else {
         return false;
     };
-    let algorithm_ok = algorithm.split(['.', '+', '_', '-']).all(|part| {
-        !part.is_empty() && part.bytes().all(is_lower_alnum)
-    });
+    let algorithm_ok = algorithm
+        .split(['.', '+', '_', '-'])
+        .all(|part| !part.is_empty() && part.bytes().all(is_lower_alnum));
     algorithm_ok
         && !encoded.is_empty()
         && encoded
@@ -294,8 +294,7 @@ mod tests {
         let component = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
         let name = regex::Regex::new(&format!("^{component}(?:/{component})*$")).unwrap();
         let tag = regex::Regex::new("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$").unwrap();
-        let digest =
-            regex::Regex::new("^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$").unwrap();
+        let digest = regex::Regex::new("^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$").unwrap();
         let alphabet = b"a0Z._-/:+=";
         let mut checked = 0;
         let mut check = |s: &str| {

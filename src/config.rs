@@ -18,6 +18,14 @@ pub struct Config {
     pub timeout_ms: u32,
     /// `LOG_LEVEL`: which requests get a JSON log line.
     pub log_level: LogLevel,
+    /// `PATH_ROUTING`: hosts that serve every registry of the table, by path prefix
+    /// (`/v2/ghcr.io/org/app/…`) or containerd's `?ns=`.
+    pub path_hosts: Vec<String>,
+    /// Registry name -> upstream, for path routing: every upstream of the route table under
+    /// each of its names. A derived name two upstreams share is left out (ambiguous).
+    pub registries: Vec<(String, Upstream)>,
+    /// `DEFAULT_REGISTRY`: where names without a registry prefix go on a path-routing host.
+    pub default_registry: String,
 }
 
 /// One `ROUTES` entry: a bare URL, or a table that can set Docker Hub semantics.
@@ -29,6 +37,9 @@ enum RouteSpec {
         upstream: String,
         #[serde(default)]
         docker_hub: Option<bool>,
+        /// The registry's name in image references, for path routing and mirrors.
+        #[serde(default)]
+        registry: Option<String>,
     },
 }
 
@@ -60,7 +71,14 @@ impl Config {
                     RouteSpec::Full {
                         upstream,
                         docker_hub,
-                    } => Upstream::parse("ROUTES", &upstream, docker_hub)?,
+                        registry,
+                    } => {
+                        let u = Upstream::parse("ROUTES", &upstream, docker_hub)?;
+                        match registry {
+                            Some(name) => u.with_name("ROUTES", &name)?,
+                            None => u,
+                        }
+                    }
                 };
                 routes.insert(&host, upstream);
             }
@@ -98,13 +116,56 @@ impl Config {
             })?,
             None => LogLevel::Info,
         };
+        let path_hosts: Vec<String> = present("PATH_ROUTING")
+            .map(|v| {
+                v.split([',', ' '])
+                    .map(|h| h.trim().trim_end_matches('.').to_ascii_lowercase())
+                    .filter(|h| !h.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(bad) = path_hosts.iter().find(|h| h.contains(['/', ':'])) {
+            return Err(ProxyError::Config {
+                var: "PATH_ROUTING",
+                reason: format!("{bad:?} is not a bare host name"),
+            });
+        }
+        let registries = registry_table(&routes)?;
+        let default_registry = present("DEFAULT_REGISTRY")
+            .map(|v| v.trim().to_ascii_lowercase())
+            .unwrap_or_else(|| "docker.io".into());
+        if !path_hosts.is_empty() && !registries.iter().any(|(n, _)| *n == default_registry) {
+            return Err(ProxyError::Config {
+                var: "DEFAULT_REGISTRY",
+                reason: format!(
+                    "{default_registry:?} is not a registry of the route table (CUSTOM_DOMAIN, ROUTES)"
+                ),
+            });
+        }
         Ok(Config {
             routes,
             debug,
             target,
             timeout_ms,
             log_level,
+            path_hosts,
+            registries,
+            default_registry,
         })
+    }
+
+    /// Whether `host` (no port) serves every registry by path prefix.
+    pub fn is_path_host(&self, host: &str) -> bool {
+        let host = host.trim_end_matches('.');
+        self.path_hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
+    }
+
+    /// The upstream a registry name (`ghcr.io`, `docker.io`) stands for, if the table has it.
+    pub fn registry(&self, name: &str) -> Option<&Upstream> {
+        self.registries
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, u)| u)
     }
 
     /// The upstream for a bare host name (no port).
@@ -117,6 +178,42 @@ impl Config {
             _ => Err(ProxyError::UnknownHost(host.to_string())),
         }
     }
+}
+
+/// Every upstream of the table under each of its names, first come first served; a configured
+/// name beats a derived one, and a derived name two different upstreams share is dropped.
+fn registry_table(routes: &RouteTable) -> Result<Vec<(String, Upstream)>, ProxyError> {
+    let mut table: Vec<(String, Upstream)> = Vec::new();
+    let mut ambiguous: Vec<String> = Vec::new();
+    for (_, upstream) in routes.iter() {
+        for name in upstream.names() {
+            if ambiguous.iter().any(|a| a == name) {
+                continue;
+            }
+            match table.iter().position(|(n, _)| n == name) {
+                None => table.push((name.to_string(), upstream.clone())),
+                Some(i) if table[i].1.base == upstream.base => {}
+                Some(i) => match (table[i].1.named, upstream.named) {
+                    (true, true) => {
+                        return Err(ProxyError::Config {
+                            var: "ROUTES",
+                            reason: format!(
+                                "registry name {name:?} is given to {} and {}",
+                                table[i].1.base, upstream.base
+                            ),
+                        })
+                    }
+                    (true, false) => {}
+                    (false, true) => table[i].1 = upstream.clone(),
+                    (false, false) => {
+                        table.remove(i);
+                        ambiguous.push(name.to_string());
+                    }
+                },
+            }
+        }
+    }
+    Ok(table)
 }
 
 #[cfg(test)]
@@ -179,6 +276,50 @@ mod tests {
     }
 
     #[test]
+    fn registry_table_names_every_upstream_once() {
+        let c = cfg(&[
+            ("CUSTOM_DOMAIN", "example.com"),
+            ("PATH_ROUTING", "Proxy.example.com, other.example.com"),
+            (
+                "ROUTES",
+                r#"{"a.example.com": {"upstream": "http://127.0.0.1:5000", "registry": "hub.registry.test"},
+                    "b.example.com": "http://127.0.0.1:5001",
+                    "c.example.com": "http://127.0.0.1:5002",
+                    "d.example.com": "http://127.0.0.1:5001"}"#,
+            ),
+        ])
+        .unwrap();
+        assert!(c.is_path_host("proxy.example.com"));
+        assert!(c.is_path_host("OTHER.example.com"));
+        assert!(!c.is_path_host("docker.example.com"));
+        assert_eq!(c.default_registry, "docker.io");
+        assert_eq!(c.registry("docker.io").unwrap().base, DOCKER_HUB);
+        assert_eq!(c.registry("index.docker.io").unwrap().base, DOCKER_HUB);
+        assert_eq!(c.registry("GHCR.io").unwrap().base, "https://ghcr.io");
+        assert_eq!(
+            c.registry("registry.k8s.io").unwrap().base,
+            "https://registry.k8s.io"
+        );
+        assert_eq!(
+            c.registry("hub.registry.test").unwrap().base,
+            "http://127.0.0.1:5000"
+        );
+        assert_eq!(
+            c.registry("127.0.0.1:5001").unwrap().base,
+            "http://127.0.0.1:5001"
+        );
+        assert!(c.registry("evil.example.org").is_none());
+        // two names for one registry is fine; one name for two would be an error
+        let e = cfg(&[(
+            "ROUTES",
+            r#"{"a.x": {"upstream": "http://127.0.0.1:1", "registry": "r.test"},
+                "b.x": {"upstream": "http://127.0.0.1:2", "registry": "r.test"}}"#,
+        )])
+        .unwrap_err();
+        assert!(matches!(e, ProxyError::Config { var: "ROUTES", .. }), "{e}");
+    }
+
+    #[test]
     fn bad_values_name_their_variable() {
         for (vars, name) in [
             (vec![("ROUTES", "{not json")], "ROUTES"),
@@ -196,6 +337,22 @@ mod tests {
             (vec![("UPSTREAM_TIMEOUT_MS", "0")], "UPSTREAM_TIMEOUT_MS"),
             (vec![("UPSTREAM_TIMEOUT_MS", "fast")], "UPSTREAM_TIMEOUT_MS"),
             (vec![("LOG_LEVEL", "loud")], "LOG_LEVEL"),
+            (
+                vec![("PATH_ROUTING", "proxy.example.com")],
+                "DEFAULT_REGISTRY",
+            ),
+            (
+                vec![
+                    ("CUSTOM_DOMAIN", "example.com"),
+                    ("PATH_ROUTING", "proxy.example.com"),
+                    ("DEFAULT_REGISTRY", "nope.io"),
+                ],
+                "DEFAULT_REGISTRY",
+            ),
+            (
+                vec![("PATH_ROUTING", "https://proxy.example.com")],
+                "PATH_ROUTING",
+            ),
             (
                 vec![("CUSTOM_DOMAIN", "https://example.com")],
                 "CUSTOM_DOMAIN",

@@ -12,6 +12,8 @@ pub enum ProxyError {
     },
     /// The request's host is not in the route table.
     UnknownHost(String),
+    /// A path-routing host was asked for a registry that is not in the route table.
+    RegistryNotRouted(String),
     /// The path is not part of the registry API.
     NotFound,
     /// A repository name outside the distribution grammar.
@@ -48,6 +50,7 @@ impl ProxyError {
         match self {
             ProxyError::Config { .. } => (500, "UNKNOWN"),
             ProxyError::UnknownHost(_) => (404, "NAME_UNKNOWN"),
+            ProxyError::RegistryNotRouted(_) => (404, "NAME_UNKNOWN"),
             ProxyError::NotFound => (404, "UNSUPPORTED"),
             ProxyError::NameInvalid(_) => (400, "NAME_INVALID"),
             ProxyError::ReferenceInvalid(_) => (400, "MANIFEST_INVALID"),
@@ -75,6 +78,9 @@ impl fmt::Display for ProxyError {
             }
             // The route table is not listed: it tells strangers what else this proxy fronts.
             ProxyError::UnknownHost(host) => write!(f, "no registry is routed for host {host}"),
+            ProxyError::RegistryNotRouted(r) => {
+                write!(f, "registry {r} is not served by this proxy")
+            }
             ProxyError::NotFound => write!(f, "not a registry API path; use /v2/"),
             ProxyError::NameInvalid(name) => write!(f, "invalid repository name: {name}"),
             ProxyError::ReferenceInvalid(r) => write!(f, "invalid tag or digest: {r}"),

@@ -2,6 +2,7 @@
 //! copy-paste client recipes with this very host filled in. One self-contained document (no
 //! outside fonts, scripts or images), so it loads behind the same walls the proxy is for.
 
+use crate::config::Config;
 use crate::routes::{Upstream, DOCKER_HUB};
 
 /// Sent with the page: nothing may be loaded from anywhere, inline style and script only.
@@ -22,21 +23,9 @@ pub fn wants_html(accept: Option<&str>) -> bool {
 }
 
 /// The registry name clients use for an upstream: `docker.io` for Docker Hub, else its
-/// `host[:port]`.
+/// `host[:port]`, or the name `ROUTES` gives it.
 pub fn registry_name(upstream: &Upstream) -> String {
-    if upstream.base == DOCKER_HUB {
-        return "docker.io".into();
-    }
-    url::Url::parse(&upstream.base)
-        .ok()
-        .and_then(|u| {
-            let host = u.host_str()?.to_string();
-            Some(match u.port() {
-                Some(p) => format!("{host}:{p}"),
-                None => host,
-            })
-        })
-        .unwrap_or_else(|| upstream.base.clone())
+    upstream.name.clone()
 }
 
 /// An image of that registry to show in the recipes.
@@ -112,6 +101,108 @@ pub fn page(origin: &str, upstream: &Upstream) -> String {
         ),
     ));
 
+    let lead = format!(
+        "A container registry proxy for <strong>{}</strong> (<code>{}</code>). Registry clients use <code>{}/v2/</code>; this page is only for browsers.",
+        escape(&registry),
+        escape(&upstream.base),
+        escape(origin)
+    );
+    document(
+        &host,
+        &format!("registry proxy for {registry}"),
+        &lead,
+        &recipes,
+    )
+}
+
+/// The page of a path-routing host: every registry of the table, by prefix and as mirrors.
+pub fn page_all(origin: &str, config: &Config) -> String {
+    let host = origin
+        .split_once("://")
+        .map_or(origin, |(_, rest)| rest)
+        .to_string();
+    let plain_http = origin.starts_with("http://");
+    // one line per upstream, under its first name
+    let mut registries: Vec<(&str, &Upstream)> = Vec::new();
+    for (name, upstream) in &config.registries {
+        if !registries.iter().any(|(_, u)| u.base == upstream.base) {
+            registries.push((name, upstream));
+        }
+    }
+    let default = config.registry(&config.default_registry);
+    let mut recipes = Vec::new();
+    let mut pull = String::new();
+    for (name, upstream) in &registries {
+        pull.push_str(&format!(
+            "docker pull {host}/{name}/{}\n",
+            example_image(upstream, name)
+        ));
+    }
+    if let Some(d) = default {
+        let image = example_image(d, &config.default_registry);
+        pull.push_str(&format!(
+            "\n# without a registry prefix: {}\ndocker pull {host}/{}",
+            config.default_registry,
+            image.strip_prefix("library/").unwrap_or(image)
+        ));
+    }
+    recipes.push(("Pull by registry prefix", String::new(), pull));
+    if default.is_some_and(|d| d.docker_hub) {
+        recipes.push((
+            "Docker: registry mirror",
+            "/etc/docker/daemon.json, then restart dockerd. Docker only mirrors Docker Hub."
+                .to_string(),
+            format!("{{\n  \"registry-mirrors\": [\"{origin}\"]\n}}"),
+        ));
+    }
+    let mut hosts = String::new();
+    let mut conf = String::new();
+    for (name, upstream) in &registries {
+        hosts.push_str(&format!(
+            "mkdir -p /etc/containerd/certs.d/{name}\ncat > /etc/containerd/certs.d/{name}/hosts.toml <<'EOF'\nserver = \"{}\"\n\n[host.\"{origin}\"]\n  capabilities = [\"pull\", \"resolve\"]\nEOF\n\n",
+            upstream.base
+        ));
+        conf.push_str(&format!(
+            "[[registry]]\nprefix = \"{name}\"\nlocation = \"{name}\"\n\n[[registry.mirror]]\nlocation = \"{host}/{name}\"{}\n\n",
+            if plain_http { "\ninsecure = true" } else { "" }
+        ));
+    }
+    recipes.push((
+        "containerd: mirror for every registry",
+        "One hosts.toml per registry (nerdctl, crictl and ctr --hosts-dir read them); containerd tells the proxy which registry it wants."
+            .to_string(),
+        hosts.trim_end().to_string(),
+    ));
+    recipes.push((
+        "Podman, Buildah, CRI-O: mirrors",
+        "/etc/containers/registries.conf".to_string(),
+        conf.trim_end().to_string(),
+    ));
+    recipes.push((
+        "Kubernetes nodes (containerd)",
+        "On every node: point containerd's CRI plugin at certs.d, write the hosts.toml files above, restart containerd. Pods keep their image names."
+            .to_string(),
+        "# containerd 1.x, /etc/containerd/config.toml\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/etc/containerd/certs.d\"\n\n# containerd 2.x\n[plugins.\"io.containerd.cri.v1.images\".registry]\n  config_path = \"/etc/containerd/certs.d\"\n\nsystemctl restart containerd".to_string(),
+    ));
+    let names: Vec<String> = registries
+        .iter()
+        .map(|(n, _)| format!("<code>{}</code>", escape(n)))
+        .collect();
+    let lead = format!(
+        "One host for every registry this proxy serves: {}. Put the registry in front of the image name, or use this host as a mirror. Registry clients use <code>{}/v2/</code>; this page is only for browsers.",
+        names.join(", "),
+        escape(origin)
+    );
+    document(&host, "registry proxy", &lead, &recipes)
+}
+
+/// The HTML document around a list of (title, note, code) recipes.
+fn document(
+    host: &str,
+    title: &str,
+    lead_html: &str,
+    recipes: &[(&str, String, String)],
+) -> String {
     let mut sections = String::new();
     for (i, (title, note, code)) in recipes.iter().enumerate() {
         sections.push_str(&format!(
@@ -130,7 +221,7 @@ pub fn page(origin: &str, upstream: &Upstream) -> String {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
 <link rel="icon" href="data:,">
-<title>{host_e}: registry proxy for {registry_e}</title>
+<title>{host_e}: {title_e}</title>
 <style>
 :root {{ color-scheme: light dark; --bg: #fbfbfa; --fg: #1d2023; --muted: #5b6470; --card: #f0f1f3; --accent: #0b63c5; --border: #d9dce1; }}
 @media (prefers-color-scheme: dark) {{ :root {{ --bg: #14171a; --fg: #e6e8eb; --muted: #9aa3ad; --card: #1e2328; --accent: #6cb0ff; --border: #2d333a; }} }}
@@ -152,7 +243,7 @@ a {{ color: var(--accent); }}
 <body>
 <main>
 <h1>{host_e}</h1>
-<p class="lead">A container registry proxy for <strong>{registry_e}</strong> (<code>{upstream_e}</code>). Registry clients use <code>{origin_e}/v2/</code>; this page is only for browsers.</p>
+<p class="lead">{lead_html}</p>
 {sections}</main>
 <script>
 document.addEventListener("click", function (e) {{
@@ -166,10 +257,8 @@ document.addEventListener("click", function (e) {{
 </body>
 </html>
 "#,
-        host_e = escape(&host),
-        registry_e = escape(&registry),
-        upstream_e = escape(&upstream.base),
-        origin_e = escape(origin),
+        host_e = escape(host),
+        title_e = escape(title),
     )
 }
 
@@ -242,6 +331,30 @@ mod tests {
         assert!(!p.contains("registry-mirrors"));
         assert!(p.contains("/etc/containerd/certs.d/ghcr.io/hosts.toml"));
         assert!(p.contains("prefix = &quot;ghcr.io&quot;"));
+    }
+
+    #[test]
+    fn path_routing_page_lists_every_registry() {
+        let c = Config::from_vars(|n| match n {
+            "CUSTOM_DOMAIN" => Some("example.com".into()),
+            "PATH_ROUTING" => Some("proxy.example.com".into()),
+            _ => None,
+        })
+        .unwrap();
+        let p = page_all("https://proxy.example.com", &c);
+        for needle in [
+            "docker pull proxy.example.com/ghcr.io/namespace/image:tag",
+            "docker pull proxy.example.com/registry.k8s.io/pause:3.10",
+            "docker pull proxy.example.com/alpine:latest",
+            "/etc/containerd/certs.d/quay.io/hosts.toml",
+            "location = &quot;proxy.example.com/ghcr.io&quot;",
+            "&quot;registry-mirrors&quot;: [&quot;https://proxy.example.com&quot;]",
+        ] {
+            assert!(p.contains(needle), "{needle}");
+        }
+        // Docker Hub once, under its first name
+        assert_eq!(p.matches("certs.d/docker.io/hosts.toml").count(), 1);
+        assert!(!p.contains("index.docker.io"));
     }
 
     #[test]

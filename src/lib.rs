@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod landing;
 pub mod log;
+pub mod namespace;
 pub mod plan;
 pub mod redirect;
 pub mod routes;

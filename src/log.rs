@@ -88,6 +88,30 @@ impl RequestLog<'_> {
     }
 }
 
+/// `2026-11-29T10:00:00.000Z` from milliseconds since the Unix epoch, computed here rather
+/// than through a JavaScript `Date` (one boundary crossing and string conversion less).
+pub fn iso8601(epoch_ms: f64) -> String {
+    let ms = epoch_ms.max(0.0) as u64;
+    let (secs, milli) = (ms / 1000, ms % 1000);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // civil-from-days (Howard Hinnant's algorithm), for days since 1970-01-01
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{milli:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// The part of a URL path safe to log: never the query.
 pub fn loggable_path(path_and_query: &str) -> &str {
     path_and_query
@@ -139,6 +163,14 @@ mod tests {
         assert_eq!(v["outcome"], "proxied");
         assert_eq!(v["duration_ms"], 42);
         assert!(v.get("error").is_none());
+    }
+
+    #[test]
+    fn iso_times() {
+        assert_eq!(iso8601(0.0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso8601(951_782_400_000.0), "2000-02-29T00:00:00.000Z");
+        assert_eq!(iso8601(1_795_950_276_868.0), "2026-11-29T11:04:36.868Z");
+        assert_eq!(iso8601(4_102_444_799_999.0), "2099-12-31T23:59:59.999Z");
     }
 
     #[test]

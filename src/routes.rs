@@ -19,12 +19,20 @@ const DEFAULT_ROUTES: &[(&str, &str)] = &[
     ("ecr", "https://public.ecr.aws"),
 ];
 
+/// The names Docker Hub goes by in image references.
+pub const DOCKER_HUB_NAMES: [&str; 3] = ["docker.io", "index.docker.io", "registry-1.docker.io"];
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upstream {
     /// `scheme://host[:port]`, no trailing slash: the registry API lives at `base + "/v2/"`.
     pub base: String,
     /// Docker Hub semantics: single-segment names live under `library/`.
     pub docker_hub: bool,
+    /// The registry's name in image references (`docker.io`, `ghcr.io`, `127.0.0.1:5000`):
+    /// the path prefix and the containerd `ns` that reach it on a path-routing host.
+    pub name: String,
+    /// `name` was configured, not derived from the URL.
+    pub named: bool,
 }
 
 impl Upstream {
@@ -54,7 +62,51 @@ impl Upstream {
         }
         let base = url.origin().ascii_serialization();
         let docker_hub = docker_hub.unwrap_or(base == DOCKER_HUB);
-        Ok(Upstream { base, docker_hub })
+        Ok(Upstream::new(base, docker_hub))
+    }
+
+    /// An upstream named after its URL: `docker.io` for Docker Hub, else `host[:port]`.
+    pub fn new(base: String, docker_hub: bool) -> Self {
+        let name = if base == DOCKER_HUB {
+            DOCKER_HUB_NAMES[0].to_string()
+        } else {
+            base.split_once("://")
+                .map_or(&*base, |(_, hp)| hp)
+                .to_string()
+        };
+        Upstream {
+            base,
+            docker_hub,
+            name,
+            named: false,
+        }
+    }
+
+    /// Gives the upstream the name clients use for it (a `registry` entry in `ROUTES`).
+    pub fn with_name(mut self, var: &'static str, name: &str) -> Result<Self, ProxyError> {
+        let name = name.trim().to_ascii_lowercase();
+        let valid = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'));
+        if !valid {
+            return Err(ProxyError::Config {
+                var,
+                reason: format!("registry name {name:?} is not a host name"),
+            });
+        }
+        self.name = name;
+        self.named = true;
+        Ok(self)
+    }
+
+    /// Every name this upstream answers to (Docker Hub has several).
+    pub fn names(&self) -> Vec<&str> {
+        if self.base == DOCKER_HUB && !self.named {
+            DOCKER_HUB_NAMES.to_vec()
+        } else {
+            vec![self.name.as_str()]
+        }
     }
 }
 
@@ -70,10 +122,7 @@ impl RouteTable {
         let domain = domain.trim().trim_matches('.').to_ascii_lowercase();
         let mut table = RouteTable::default();
         for (sub, upstream) in DEFAULT_ROUTES {
-            let upstream = Upstream {
-                base: (*upstream).to_string(),
-                docker_hub: *upstream == DOCKER_HUB,
-            };
+            let upstream = Upstream::new((*upstream).to_string(), *upstream == DOCKER_HUB);
             table.insert(&format!("{sub}.{domain}"), upstream);
         }
         table
@@ -95,6 +144,11 @@ impl RouteTable {
             .iter()
             .find(|(h, _)| h.eq_ignore_ascii_case(host))
             .map(|(_, u)| u)
+    }
+
+    /// Host and upstream of every route, in the order they were added.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Upstream)> {
+        self.entries.iter().map(|(h, u)| (h.as_str(), u))
     }
 
     pub fn len(&self) -> usize {
@@ -154,6 +208,24 @@ mod tests {
         t.insert("Docker.Example.com", u.clone());
         assert_eq!(t.get("docker.example.com"), Some(&u));
         assert_eq!(t.len(), 10);
+    }
+
+    #[test]
+    fn registry_names() {
+        let hub = Upstream::parse("X", DOCKER_HUB, None).unwrap();
+        assert_eq!(hub.name, "docker.io");
+        assert_eq!(hub.names(), DOCKER_HUB_NAMES.to_vec());
+        let ghcr = Upstream::parse("X", "https://ghcr.io", None).unwrap();
+        assert_eq!((ghcr.name.as_str(), ghcr.named), ("ghcr.io", false));
+        let local = Upstream::parse("X", "http://127.0.0.1:5000", Some(true)).unwrap();
+        assert_eq!(local.name, "127.0.0.1:5000");
+        let named = local.with_name("ROUTES", "Hub.Registry.test").unwrap();
+        assert_eq!(
+            (named.name.as_str(), named.named),
+            ("hub.registry.test", true)
+        );
+        assert_eq!(named.names(), vec!["hub.registry.test"]);
+        assert!(ghcr.with_name("ROUTES", "a/b").is_err());
     }
 
     #[test]

@@ -5,12 +5,13 @@
 use crate::challenge::proxy_challenge;
 use crate::config::Config;
 use crate::error::ProxyError;
-use crate::landing::{page, wants_html, CONTENT_SECURITY_POLICY};
-use crate::log::{LogLevel, Outcome, RequestLog};
+use crate::landing::{page, page_all, wants_html, CONTENT_SECURITY_POLICY};
+use crate::log::{iso8601, LogLevel, Outcome, RequestLog};
+use crate::namespace::{prefix_path, realm, resolve_auth, Via};
 use crate::plan::{plan, proxy_origin, Plan};
 use crate::redirect::{is_redirect, keeps_credentials, next_hop, rewrite_location, MAX_HOPS};
 use crate::routes::Upstream;
-use crate::token::{bearer_challenge, TokenEndpoint};
+use crate::token::{bearer_challenge, ScopeMap, TokenEndpoint};
 use std::cell::{Cell, OnceCell};
 use std::future::Future;
 use std::pin::pin;
@@ -38,9 +39,10 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> worker::Result
     let start = js_sys::Date::now();
     let trace = Trace::default();
     let config = config(&env);
+    let method = req.method();
     let url = Url::parse(&req.url()).map_err(|_| ProxyError::NotFound);
     let result = match (&config, &url) {
-        (Ok(config), Ok(url)) => handle(&req, config, url, &trace).await,
+        (Ok(config), Ok(url)) => handle(&req, config, url, &method, &trace).await,
         (Err(e), _) | (_, Err(e)) => Err(e.clone()),
     };
     let (resp, outcome, error) = match result {
@@ -49,34 +51,31 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> worker::Result
     };
     // A broken configuration is itself worth a line, whatever level it asked for.
     let level = config.as_ref().map_or(LogLevel::Error, |c| c.log_level);
-    if level != LogLevel::Off {
+    let status = resp.status();
+    let failed = outcome == Outcome::Error || status >= 500;
+    if level == LogLevel::Info || (level == LogLevel::Error && failed) {
         let url = url.ok();
-        let route = match (&config, &url) {
-            (Ok(c), Some(u)) => c.route(u.host_str().unwrap_or("")).ok(),
-            _ => None,
-        };
-        let time = String::from(js_sys::Date::new_0().to_iso_string());
+        let end = js_sys::Date::now();
+        let route = trace.route.take();
         let line = RequestLog {
-            time: &time,
+            time: &iso8601(end),
             host: url.as_ref().and_then(|u| u.host_str()).unwrap_or(""),
-            route: route.map(|u| u.base.as_str()),
-            method: &req.method(),
+            route: route.as_deref(),
+            method: &method,
             path: url.as_ref().map_or("", |u| u.path()),
-            status: resp.status(),
+            status,
             upstream_status: trace.upstream_status.get(),
             bytes: header(&resp.headers(), "content-length").and_then(|v| v.parse().ok()),
-            duration_ms: (js_sys::Date::now() - start).max(0.0) as u64,
+            duration_ms: (end - start).max(0.0) as u64,
             hops: trace.hops.get(),
             outcome,
             error,
         };
-        if line.wanted(level) {
-            let json = JsValue::from_str(&line.to_json());
-            if outcome == Outcome::Error || line.status >= 500 {
-                web_sys::console::error_1(&json);
-            } else {
-                web_sys::console::log_1(&json);
-            }
+        let json = JsValue::from_str(&line.to_json());
+        if failed {
+            web_sys::console::error_1(&json);
+        } else {
+            web_sys::console::log_1(&json);
         }
     }
     Ok(resp)
@@ -85,6 +84,7 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> worker::Result
 /// What the upstream side of one request did, for its log line.
 #[derive(Default)]
 struct Trace {
+    route: Cell<Option<String>>,
     upstream_status: Cell<Option<u16>>,
     hops: Cell<u8>,
 }
@@ -110,12 +110,17 @@ async fn handle(
     req: &web_sys::Request,
     config: &Config,
     url: &Url,
+    method: &str,
     trace: &Trace,
 ) -> Result<(Response, Outcome), ProxyError> {
-    let method = req.method();
-    let accept = header(&req.headers(), "accept");
+    // only `/` can be a page: don't read `Accept` on the API's hot path
+    let html = url.path() == "/" && wants_html(header(&req.headers(), "accept").as_deref());
     let cx = Exchange { config, trace };
-    match plan(config, &method, url, wants_html(accept.as_deref()))? {
+    let plan = plan(config, method, url, html)?;
+    if config.log_level != LogLevel::Off {
+        trace.route.set(plan.upstream().map(|u| u.base.clone()));
+    }
+    match plan {
         Plan::Redirect { status, location } => {
             Ok((redirect_response(status, &location), Outcome::Redirect))
         }
@@ -123,11 +128,42 @@ async fn handle(
             landing_response(&page(&proxy_origin(url), upstream)),
             Outcome::Page,
         )),
-        Plan::Base { upstream } => base(req, &cx, upstream, url).await,
-        Plan::Auth { upstream } => auth(req, &cx, upstream, url, &method).await,
-        Plan::Forward { upstream, target } => {
-            forward(req, &cx, upstream, url, &method, &target).await
+        Plan::LandingAll => Ok((
+            landing_response(&page_all(&proxy_origin(url), config)),
+            Outcome::Page,
+        )),
+        Plan::Base { upstream, via } => base(req, &cx, upstream, via, url).await,
+        Plan::Auth { upstream } => {
+            let form = if method == "POST" {
+                Some(read_form(req).await?)
+            } else {
+                None
+            };
+            auth(req, &cx, upstream, None, url, form).await
         }
+        Plan::AuthAny => {
+            // the registry may be named by the form's scopes of a POST as well as the query
+            let form = if method == "POST" {
+                Some(read_form(req).await?)
+            } else {
+                None
+            };
+            let params = format!(
+                "{}&{}",
+                url.query().unwrap_or(""),
+                form.as_deref().unwrap_or("")
+            );
+            let (upstream, via) = resolve_auth(config, &params)?;
+            if config.log_level != LogLevel::Off {
+                trace.route.set(Some(upstream.base.clone()));
+            }
+            auth(req, &cx, upstream, Some(via), url, form).await
+        }
+        Plan::Forward {
+            upstream,
+            target,
+            via,
+        } => forward(req, &cx, upstream, via, url, method, &target).await,
     }
 }
 
@@ -143,6 +179,7 @@ async fn base(
     req: &web_sys::Request,
     cx: &Exchange<'_>,
     upstream: &Upstream,
+    via: Option<Via<'_>>,
     url: &Url,
 ) -> Result<(Response, Outcome), ProxyError> {
     let headers = new_headers();
@@ -151,19 +188,21 @@ async fn base(
     let resp =
         fetch_following(&target, "GET", &headers, &upstream.base, &upstream.base, cx).await?;
     if resp.status() == 401 {
-        return challenge_response(resp, upstream, url);
+        return challenge_response(resp, upstream, via, url);
     }
     Ok((resp, Outcome::Proxied))
 }
 
 /// `/v2/auth`: learn the upstream's realm from its challenge, then ask it for a token with the
 /// client's credentials and parameters (rewritten for the upstream).
+/// `form`: the body of a POST token request (OAuth2), already read.
 async fn auth(
     req: &web_sys::Request,
     cx: &Exchange<'_>,
     upstream: &Upstream,
+    via: Option<Via<'_>>,
     url: &Url,
-    method: &str,
+    form: Option<String>,
 ) -> Result<(Response, Outcome), ProxyError> {
     let probe_url = format!("{}/v2/", upstream.base);
     let probe = fetch_following(
@@ -193,9 +232,12 @@ async fn auth(
     let realm_origin = endpoint.realm.origin().ascii_serialization();
     let headers = new_headers();
     copy_header(&req.headers(), &headers, "authorization");
-    let resp = if method == "POST" {
-        let form = read_form(req).await?;
-        let body = endpoint.post_form(&form, upstream.docker_hub);
+    let scopes = ScopeMap {
+        docker_hub: upstream.docker_hub,
+        via,
+    };
+    let resp = if let Some(form) = form {
+        let body = endpoint.post_form(&form, scopes);
         let _ = headers.set("content-type", "application/x-www-form-urlencoded");
         let body = JsValue::from_str(&body);
         send(
@@ -208,7 +250,7 @@ async fn auth(
         )
         .await
     } else {
-        let target = endpoint.get_url(url.query(), upstream.docker_hub);
+        let target = endpoint.get_url(url.query(), scopes);
         fetch_following(
             target.as_str(),
             "GET",
@@ -255,6 +297,7 @@ async fn forward(
     req: &web_sys::Request,
     cx: &Exchange<'_>,
     upstream: &Upstream,
+    via: Option<Via<'_>>,
     url: &Url,
     method: &str,
     target: &str,
@@ -268,9 +311,9 @@ async fn forward(
         send(target, method, &headers, body.as_ref(), &upstream.base, cx).await?
     };
     match resp.status() {
-        401 => challenge_response(resp, upstream, url),
+        401 => challenge_response(resp, upstream, via, url),
         _ if !matches!(method, "GET" | "HEAD") => {
-            Ok((relocate(resp, upstream, url)?, Outcome::Proxied))
+            Ok((relocate(resp, upstream, via, url)?, Outcome::Proxied))
         }
         _ => Ok((resp, Outcome::Proxied)),
     }
@@ -346,22 +389,65 @@ async fn send(
     }
     init.set_redirect(RequestRedirect::Manual);
     let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-    let fetch = JsFuture::from(global.fetch_with_str_and_init(url, &init));
-    let timeout = Delay::from(Duration::from_millis(cx.config.timeout_ms.into()));
-    match first(fetch, timeout).await {
-        Some(Ok(resp)) => {
+    let fetch = global.fetch_with_str_and_init(url, &init);
+    let ms = cx.config.timeout_ms;
+    // The runtime's own timer raced in JavaScript: no wasm closure per request. A timer that
+    // loses keeps nothing alive (it resolves a promise nobody awaits).
+    let answer = match runtime_wait(ms) {
+        Some(timer) => JsFuture::from(js_sys::Promise::race(&js_sys::Array::of2(&fetch, &timer)))
+            .await
+            .map(|v| (!v.is_undefined()).then_some(v)),
+        None => match first(
+            JsFuture::from(fetch),
+            Delay::from(Duration::from_millis(ms.into())),
+        )
+        .await
+        {
+            Some(r) => r.map(Some),
+            None => Ok(None),
+        },
+    };
+    match answer {
+        Ok(Some(resp)) => {
             let resp: Response = resp.unchecked_into();
             cx.trace.upstream_status.set(Some(resp.status()));
             Ok(resp)
         }
-        Some(Err(_)) => Err(ProxyError::Unreachable {
+        Ok(None) => Err(ProxyError::Timeout {
             upstream: upstream.to_string(),
+            ms,
         }),
-        None => Err(ProxyError::Timeout {
+        Err(_) => Err(ProxyError::Unreachable {
             upstream: upstream.to_string(),
-            ms: cx.config.timeout_ms,
         }),
     }
+}
+
+thread_local! {
+    // `scheduler.wait` of the Workers runtime, looked up once.
+    static WAIT: OnceCell<Option<(JsValue, js_sys::Function)>> = const { OnceCell::new() };
+}
+
+/// `scheduler.wait(ms)`: a promise that resolves (to `undefined`) after `ms`.
+fn runtime_wait(ms: u32) -> Option<js_sys::Promise> {
+    WAIT.with(|cell| {
+        let (scheduler, wait) = cell
+            .get_or_init(|| {
+                let scheduler = js_sys::Reflect::get(&js_sys::global(), &"scheduler".into())
+                    .ok()
+                    .filter(JsValue::is_object)?;
+                let wait = js_sys::Reflect::get(&scheduler, &"wait".into())
+                    .ok()?
+                    .dyn_into::<js_sys::Function>()
+                    .ok()?;
+                Some((scheduler, wait))
+            })
+            .as_ref()?;
+        wait.call1(scheduler, &JsValue::from(ms))
+            .ok()?
+            .dyn_into()
+            .ok()
+    })
 }
 
 /// `Some(a's output)` if `a` finishes first, `None` if `b` does.
@@ -385,6 +471,7 @@ async fn first<A: Future, B: Future>(a: A, b: B) -> Option<A::Output> {
 fn challenge_response(
     resp: Response,
     upstream: &Upstream,
+    via: Option<Via<'_>>,
     url: &Url,
 ) -> Result<(Response, Outcome), ProxyError> {
     let upstream_headers = resp.headers();
@@ -392,24 +479,33 @@ fn challenge_response(
     let Some(challenge) = bearer_challenge(www.as_deref(), &upstream.base)? else {
         return Ok((resp, Outcome::Proxied));
     };
-    let realm = format!("{}/v2/auth", proxy_origin(url));
+    let realm = realm(&proxy_origin(url), via);
     let headers = Headers::new_with_headers(&upstream_headers).unwrap_or_else(|_| new_headers());
     let _ = headers.set(
         "www-authenticate",
-        &proxy_challenge(&realm, Some(&challenge), upstream.docker_hub),
+        &proxy_challenge(&realm, Some(&challenge), upstream.docker_hub, via),
     );
     Ok((rebuild(&resp, 401, &headers), Outcome::Challenge))
 }
 
 /// Points a `Location` that names the upstream at the proxy instead.
-fn relocate(resp: Response, upstream: &Upstream, url: &Url) -> Result<Response, ProxyError> {
+fn relocate(
+    resp: Response,
+    upstream: &Upstream,
+    via: Option<Via<'_>>,
+    url: &Url,
+) -> Result<Response, ProxyError> {
     let upstream_headers = resp.headers();
     let Some(location) = header(&upstream_headers, "location") else {
         return Ok(resp);
     };
-    let Some(rewritten) = rewrite_location(&location, &upstream.base, &proxy_origin(url)) else {
+    let origin = proxy_origin(url);
+    let Some(mut rewritten) = rewrite_location(&location, &upstream.base, &origin) else {
         return Ok(resp);
     };
+    if let Some(via) = via {
+        rewritten = format!("{origin}{}", prefix_path(&rewritten[origin.len()..], via));
+    }
     let headers = Headers::new_with_headers(&upstream_headers).unwrap_or_else(|_| new_headers());
     let _ = headers.set("location", &rewritten);
     Ok(rebuild(&resp, resp.status(), &headers))

@@ -2,8 +2,26 @@
 
 use crate::challenge::{self, Challenge};
 use crate::error::ProxyError;
+use crate::namespace::{strip_scopes, Via};
 use crate::scope::complete_scopes;
 use url::{form_urlencoded, Url};
+
+/// How the client's scopes become the upstream's: the registry prefix of a path-routing host
+/// comes off, Docker Hub names get `library/`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScopeMap<'a> {
+    pub docker_hub: bool,
+    pub via: Option<Via<'a>>,
+}
+
+impl ScopeMap<'_> {
+    fn apply(&self, scopes: &str) -> String {
+        match self.via {
+            Some(via) => complete_scopes(&strip_scopes(scopes, via), self.docker_hub),
+            None => complete_scopes(scopes, self.docker_hub),
+        }
+    }
+}
 
 /// Where and for which service the upstream issues tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +73,7 @@ impl TokenEndpoint {
     fn rewrite(
         &self,
         client: &str,
-        docker_hub: bool,
+        scopes: ScopeMap<'_>,
         out: &mut form_urlencoded::Serializer<'_, String>,
     ) {
         if let Some(service) = &self.service {
@@ -63,9 +81,10 @@ impl TokenEndpoint {
         }
         for (k, v) in form_urlencoded::parse(client.as_bytes()) {
             match &*k {
-                "service" => {}
+                // ours: the proxy's service name, the registry hint of a path-routing host
+                "service" | "ns" => {}
                 "scope" => {
-                    out.append_pair("scope", &complete_scopes(&v, docker_hub));
+                    out.append_pair("scope", &scopes.apply(&v));
                 }
                 _ => {
                     out.append_pair(&k, &v);
@@ -75,19 +94,19 @@ impl TokenEndpoint {
     }
 
     /// The URL for a GET token request (the client's query string rewritten).
-    pub fn get_url(&self, client_query: Option<&str>, docker_hub: bool) -> Url {
+    pub fn get_url(&self, client_query: Option<&str>, scopes: ScopeMap<'_>) -> Url {
         let mut url = self.realm.clone();
         let mut query = form_urlencoded::Serializer::new(url.query().unwrap_or("").to_string());
-        self.rewrite(client_query.unwrap_or(""), docker_hub, &mut query);
+        self.rewrite(client_query.unwrap_or(""), scopes, &mut query);
         let query = query.finish();
         url.set_query((!query.is_empty()).then_some(query.as_str()));
         url
     }
 
     /// The body of a POST token request (OAuth2 form, as containerd sends).
-    pub fn post_form(&self, client_form: &str, docker_hub: bool) -> String {
+    pub fn post_form(&self, client_form: &str, scopes: ScopeMap<'_>) -> String {
         let mut form = form_urlencoded::Serializer::new(String::new());
-        self.rewrite(client_form, docker_hub, &mut form);
+        self.rewrite(client_form, scopes, &mut form);
         form.finish()
     }
 }
@@ -95,6 +114,31 @@ impl TokenEndpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const HUB: ScopeMap<'static> = ScopeMap {
+        docker_hub: true,
+        via: None,
+    };
+
+    #[test]
+    fn path_routed_scopes_lose_their_prefix_and_ns_stays_here() {
+        let e = ep(r#"Bearer realm="https://ghcr.io/token",service="ghcr.io""#);
+        let via = Via {
+            registry: "ghcr.io",
+            prefixed: true,
+        };
+        let url = e.get_url(
+            Some("ns=ghcr.io&scope=repository%3Aghcr.io%2Forg%2Fapp%3Apull&service=x"),
+            ScopeMap {
+                docker_hub: false,
+                via: Some(via),
+            },
+        );
+        assert_eq!(
+            url.query(),
+            Some("service=ghcr.io&scope=repository%3Aorg%2Fapp%3Apull")
+        );
+    }
 
     fn ep(header: &str) -> TokenEndpoint {
         let c = bearer_challenge(Some(header), "up").unwrap().unwrap();
@@ -106,7 +150,7 @@ mod tests {
         let e = ep(r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io""#);
         let url = e.get_url(
             Some("account=alice&scope=repository%3Abusybox%3Apull&service=cloudflare-docker-proxy&scope=repository%3Aorg%2Fapp%3Apull&client_id=docker&offline_token=true"),
-            true,
+            HUB,
         );
         let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
         let expect = [
@@ -125,11 +169,11 @@ mod tests {
     fn realm_query_is_kept_and_no_service_is_fine() {
         let e = ep(r#"Bearer realm="http://127.0.0.1:5002/token?x=1""#);
         assert_eq!(
-            e.get_url(None, false).as_str(),
+            e.get_url(None, ScopeMap::default()).as_str(),
             "http://127.0.0.1:5002/token?x=1"
         );
         assert_eq!(
-            e.get_url(Some("scope=repository:busybox:pull"), false)
+            e.get_url(Some("scope=repository:busybox:pull"), ScopeMap::default())
                 .query(),
             Some("x=1&scope=repository%3Abusybox%3Apull")
         );
@@ -139,7 +183,7 @@ mod tests {
     fn post_form_is_rewritten() {
         let e = ep(r#"Bearer realm="https://t/token",service="reg""#);
         assert_eq!(
-            e.post_form("grant_type=password&username=u&password=p%26w&service=cloudflare-docker-proxy&scope=repository%3Ahello%3Apull&client_id=containerd-client", true),
+            e.post_form("grant_type=password&username=u&password=p%26w&service=cloudflare-docker-proxy&scope=repository%3Ahello%3Apull&client_id=containerd-client", HUB),
             "service=reg&grant_type=password&username=u&password=p%26w&scope=repository%3Alibrary%2Fhello%3Apull&client_id=containerd-client"
         );
     }

@@ -4,7 +4,6 @@
 
 mod common;
 use common::*;
-use std::process::Command;
 
 /// (reference path, digest key): an OCI index, a Docker manifest list, a multi-layer image.
 const IMAGES: [(&str, &str); 3] = [
@@ -12,55 +11,6 @@ const IMAGES: [(&str, &str); 3] = [
     ("library/hello:v2s2", "DIGEST_HELLO_V2S2"),
     ("library/multi:latest", "DIGEST_MULTI"),
 ];
-
-fn skopeo() -> Command {
-    Command::new("skopeo")
-}
-
-fn podman(root: &std::path::Path) -> Command {
-    let mut c = Command::new("podman");
-    c.args([
-        "--storage-driver",
-        "vfs",
-        "--cgroup-manager",
-        "cgroupfs",
-        "--events-backend",
-        "file",
-    ])
-    .arg("--root")
-    .arg(root.join("root"))
-    .arg("--runroot")
-    .arg(root.join("run"))
-    .env("REGISTRIES_CONFIG_PATH", root.join("registries.conf"));
-    std::fs::write(
-        root.join("registries.conf"),
-        "unqualified-search-registries = []\n",
-    )
-    .unwrap();
-    c
-}
-
-fn ctr(ns: &str) -> Command {
-    let mut c = Command::new("ctr");
-    c.args(["--address", &var("CONTAINERD_SOCK"), "--namespace", ns]);
-    c
-}
-
-fn docker(config: &std::path::Path) -> Command {
-    let mut c = Command::new("docker");
-    c.env("DOCKER_HOST", var("DOCKER_HOST_URL"))
-        .arg("--config")
-        .arg(config);
-    c
-}
-
-fn daemons() {
-    assert_eq!(
-        var("DAEMONS"),
-        "1",
-        "start the harness with E2E_DAEMONS=1 (tests/run.sh does)"
-    );
-}
 
 #[test]
 #[ignore = "needs the e2e harness: tests/run.sh"]

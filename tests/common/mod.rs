@@ -281,3 +281,57 @@ impl Drop for Workerd {
         let _ = self.child.wait();
     }
 }
+
+// --- the real clients, each with its state under the harness directory ---------------------
+
+pub fn skopeo() -> std::process::Command {
+    std::process::Command::new("skopeo")
+}
+
+pub fn podman(root: &std::path::Path) -> std::process::Command {
+    let mut c = std::process::Command::new("podman");
+    c.args([
+        "--storage-driver",
+        "vfs",
+        "--cgroup-manager",
+        "cgroupfs",
+        "--events-backend",
+        "file",
+    ])
+    .arg("--root")
+    .arg(root.join("root"))
+    .arg("--runroot")
+    .arg(root.join("run"))
+    .env("REGISTRIES_CONFIG_PATH", root.join("registries.conf"));
+    // a test may have written its own
+    if !root.join("registries.conf").exists() {
+        std::fs::write(
+            root.join("registries.conf"),
+            "unqualified-search-registries = []\n",
+        )
+        .unwrap();
+    }
+    c
+}
+
+pub fn ctr(ns: &str) -> std::process::Command {
+    let mut c = std::process::Command::new("ctr");
+    c.args(["--address", &var("CONTAINERD_SOCK"), "--namespace", ns]);
+    c
+}
+
+pub fn docker(config: &std::path::Path) -> std::process::Command {
+    let mut c = std::process::Command::new("docker");
+    c.env("DOCKER_HOST", var("DOCKER_HOST_URL"))
+        .arg("--config")
+        .arg(config);
+    c
+}
+
+pub fn daemons() {
+    assert_eq!(
+        var("DAEMONS"),
+        "1",
+        "start the harness with E2E_DAEMONS=1 (tests/run.sh does)"
+    );
+}

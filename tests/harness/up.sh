@@ -20,7 +20,8 @@
 #                              '(name = "MODE", text = "debug"),'
 #   E2E_COMPAT_FLAGS           raw capnp list items, e.g. '"nodejs_compat"'
 #   E2E_DOCKER_MIRRORS         JSON array for dockerd's registry-mirrors
-#                              (default ["https://docker.example.test:8443"])
+#                              (default ["https://proxy.example.test:8443"], the path-routing
+#                              host, whose default registry is the hub)
 #   E2E_BLOBS_ALLOW_AUTH=1     blob server accepts requests carrying Authorization
 #                              (default: 400, as S3/R2 presigned URLs answer)
 #   E2E_READY_TIMEOUT=20       seconds to wait for each server (daemons: 3x)
@@ -41,7 +42,7 @@ ISSUER_REALM="http://auth.example.test:$ISSUER_PORT/token"
 BLOBS_BASEURL="http://blobs.example.test:$BLOBS_PORT/"
 TEST_USER=alice TEST_PASSWORD=wonderland
 WORKERD_BIN="$REPO/node_modules/@cloudflare/workerd-linux-64/bin/workerd"
-DEFAULT_ROUTES='{"docker.example.test": {"upstream": "http://127.0.0.1:5000", "docker_hub": true}, "open.example.test": "http://127.0.0.1:5001", "timeout.example.test": "http://127.0.0.1:5009", "down.example.test": "http://127.0.0.1:5008", "bare.example.test": "http://127.0.0.1:5005", "quirky.example.test": "http://127.0.0.1:5006", "broken.example.test": "http://127.0.0.1:5007"}'
+DEFAULT_ROUTES='{"docker.example.test": {"upstream": "http://127.0.0.1:5000", "docker_hub": true, "registry": "hub.registry.test"}, "open.example.test": {"upstream": "http://127.0.0.1:5001", "registry": "open.registry.test"}, "timeout.example.test": "http://127.0.0.1:5009", "down.example.test": "http://127.0.0.1:5008", "bare.example.test": "http://127.0.0.1:5005", "quirky.example.test": "http://127.0.0.1:5006", "broken.example.test": "http://127.0.0.1:5007"}'
 
 log() { printf 'up: %s\n' "$*"; }
 elapsed() { awk -v t0="$T0" -v t1="$(date +%s.%N)" 'BEGIN { printf "%.1f", t1 - t0 }'; }
@@ -355,12 +356,15 @@ EOF
   DOCKER_HOST_URL="unix://$DOCKER_SOCK"
   DOCKERD_CONFIG="$E2E_DIR/docker/daemon.json"
   jq -n --arg host "$DOCKER_HOST_URL" --arg ctrd "$CONTAINERD_SOCK" --arg d "$E2E_DIR/docker" \
-     --argjson mirrors "${E2E_DOCKER_MIRRORS:-[\"https://docker.example.test:$WORKER_HTTPS_PORT\"]}" '{
+     --argjson mirrors "${E2E_DOCKER_MIRRORS:-[\"https://proxy.example.test:$WORKER_HTTPS_PORT\"]}" '{
       "storage-driver": "vfs", "iptables": false, "ip6tables": false, "ip-forward": false,
       "ip-masq": false, "bridge": "none", "hosts": [$host], "containerd": $ctrd,
       "data-root": ($d + "/root"), "exec-root": ($d + "/exec"), "pidfile": ($d + "/docker.pid"),
       "registry-mirrors": $mirrors, "max-concurrent-downloads": 3 }' >"$DOCKERD_CONFIG"
-  start_bg dockerd dockerd --config-file "$DOCKERD_CONFIG"
+  # a proxy that refuses everything: if dockerd ever falls back from the mirror to the real
+  # docker.io, the request dies here instead of leaving the machine
+  start_bg dockerd env HTTPS_PROXY="http://127.0.0.1:$DOWN_PORT" HTTP_PROXY="http://127.0.0.1:$DOWN_PORT" \
+    NO_PROXY="localhost,127.0.0.1,example.test" dockerd --config-file "$DOCKERD_CONFIG"
   wait_ready dockerd $((READY_TIMEOUT * 3)) env DOCKER_HOST="$DOCKER_HOST_URL" docker info
   DAEMONS=1
   log "containerd ($CONTAINERD_SOCK) and dockerd ($DOCKER_HOST_URL) are up"

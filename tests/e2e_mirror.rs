@@ -1,0 +1,337 @@
+//! One host for every registry (issue 5): `proxy.example.test` serves the hub registry
+//! (`hub.registry.test`, token auth, Docker Hub rules, the default) and the open registry
+//! (`open.registry.test`) by path prefix and as a mirror, for skopeo, podman, ctr and docker.
+//! The registry names resolve nowhere: a client that bypassed the proxy would fail, not reach
+//! anything. Run by `tests/run.sh`, which starts the daemons.
+
+mod common;
+use common::*;
+
+const PROXY: &str = "proxy.example.test";
+
+/// The proxy's log lines (JSON) for host `proxy.example.test`.
+fn proxy_lines() -> Vec<serde_json::Value> {
+    std::fs::read_to_string(var("WORKERD_LOG"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.find("{\"time\"").map(|i| &l[i..]))
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["host"] == PROXY)
+        .collect()
+}
+
+fn manifest_digest(reference: &str) -> String {
+    let out = run(skopeo()
+        .args(["inspect", "--raw"])
+        .arg(format!("docker://{reference}")));
+    format!("sha256:{}", sha256_hex(&out.stdout))
+}
+
+#[test]
+#[ignore = "needs the e2e harness: tests/run.sh"]
+fn path_prefixed_pulls_reach_each_registry() {
+    daemons();
+    let p = proxy(PROXY);
+    // skopeo: both registries by prefix, and a name without prefix (the default, the hub,
+    // with Docker Hub's library/ completion)
+    for (reference, key) in [
+        (
+            format!("{p}/hub.registry.test/library/hello:latest"),
+            "DIGEST_HELLO_LATEST",
+        ),
+        (
+            format!("{p}/open.registry.test/library/multi:latest"),
+            "DIGEST_MULTI",
+        ),
+        (
+            format!("{p}/open.registry.test/library/hello:v2s2"),
+            "DIGEST_HELLO_V2S2",
+        ),
+        (format!("{p}/hello:latest"), "DIGEST_HELLO_LATEST"),
+        (
+            format!("{p}/hub.registry.test/hello:latest"),
+            "DIGEST_HELLO_LATEST",
+        ),
+    ] {
+        assert_eq!(manifest_digest(&reference), var(key), "{reference}");
+    }
+    let out = tempdir("prefixed");
+    run(skopeo()
+        .args(["copy"])
+        .arg(format!(
+            "docker://{p}/open.registry.test/library/multi:latest"
+        ))
+        .arg(format!("oci:{}:x", out.display())));
+    assert_eq!(oci_layout_digest(&out), var("DIGEST_MULTI"));
+
+    // podman
+    let root = tempdir("podman");
+    let reference = format!("{p}/open.registry.test/library/multi:latest");
+    run(podman(&root).args(["pull", "-q", &reference]));
+    let digests = run(podman(&root).args([
+        "image",
+        "inspect",
+        "--format",
+        "{{.RepoDigests}}",
+        &reference,
+    ]));
+    assert!(String::from_utf8_lossy(&digests.stdout).contains(&var("DIGEST_MULTI")));
+    let _ = std::fs::remove_dir_all(&root);
+
+    // containerd
+    let ns = unique("prefix");
+    let reference = format!("{p}/hub.registry.test/library/multi:latest");
+    run(ctr(&ns).args(["images", "pull", &reference]));
+    let out = run(ctr(&ns).args(["images", "ls"]));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with(&reference) && l.contains(&var("DIGEST_MULTI"))),
+        "{text}"
+    );
+
+    // docker
+    let config = tempdir("docker");
+    let reference = format!("{p}/open.registry.test/library/hello:latest");
+    run(docker(&config).args(["pull", "-q", &reference]));
+    let out = run(docker(&config).args([
+        "image",
+        "inspect",
+        "--format",
+        "{{json .RepoDigests}}",
+        &reference,
+    ]));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&var("DIGEST_HELLO_LATEST")));
+    let _ = run(docker(&config).args(["image", "rm", "-f", &reference]));
+
+    // both upstreams were reached through the one host
+    let lines = proxy_lines();
+    for upstream in [var("HUB_URL"), var("OPEN_URL")] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l["route"] == upstream.as_str() && l["status"] == 200),
+            "{upstream}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs the e2e harness: tests/run.sh"]
+fn token_flow_and_uploads_keep_the_clients_names() {
+    let p = proxy(PROXY);
+    // the challenge names the repository as the client does, and carries the registry
+    let r = curl(
+        &format!("https://{p}/v2/hub.registry.test/library/hello/manifests/latest"),
+        &[],
+    );
+    assert_eq!(r.status, 401);
+    let www = r.header("www-authenticate").unwrap().to_string();
+    assert!(
+        www.contains(&format!(
+            r#"realm="https://{p}/v2/auth?ns=hub.registry.test""#
+        )),
+        "{www}"
+    );
+    assert!(
+        www.contains(r#"scope="repository:hub.registry.test/library/hello:pull""#),
+        "{www}"
+    );
+    // a token for the prefixed scope works for the prefixed name
+    let r = curl(&format!("https://{p}/v2/auth?ns=hub.registry.test&service=cloudflare-docker-proxy&scope=repository:hub.registry.test/library/hello:pull"), &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let token = r.json()["token"].as_str().unwrap().to_string();
+    let r = curl(
+        &format!("https://{p}/v2/hub.registry.test/library/hello/manifests/latest"),
+        &[
+            "-I",
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+            "-H",
+            "Accept: application/vnd.oci.image.index.v1+json",
+        ],
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("docker-content-digest"),
+        Some(var("DIGEST_HELLO_LATEST").as_str())
+    );
+    // the issuer saw the upstream's name, not the client's
+    let issued = log_lines("ISSUER_LOG");
+    assert!(issued
+        .iter()
+        .any(|l| l.to_string().contains("repository:library/hello:pull")));
+    assert!(!issued
+        .iter()
+        .any(|l| l.to_string().contains("hub.registry.test/")));
+
+    // a push through the prefix: upload Locations come back with the prefix
+    let creds = format!("{}:{}", var("TEST_USER"), var("TEST_PASSWORD"));
+    let repo = format!("library/{}", unique("viaprefix").to_lowercase());
+    run(skopeo()
+        .args(["copy", "--dest-creds", &creds])
+        .arg(format!("oci:{}/multi:latest", var("IMAGES_DIR")))
+        .arg(format!("docker://{p}/hub.registry.test/{repo}:v1")));
+    assert_eq!(
+        manifest_digest(&format!("{p}/hub.registry.test/{repo}:v1")),
+        var("DIGEST_MULTI")
+    );
+    let uploads: Vec<_> = proxy_lines()
+        .into_iter()
+        .filter(|l| {
+            l["path"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with(&format!("/v2/hub.registry.test/{repo}/blobs/uploads/"))
+        })
+        .collect();
+    assert!(
+        uploads
+            .iter()
+            .any(|l| l["method"] == "PUT" && l["status"] == 201),
+        "{uploads:?}"
+    );
+}
+
+#[test]
+#[ignore = "needs the e2e harness: tests/run.sh"]
+fn registries_outside_the_table_are_refused_before_any_request() {
+    let p = proxy(PROXY);
+    for path in [
+        "/v2/evil.registry.test/library/hello/manifests/latest".to_string(),
+        "/v2/library/hello/manifests/latest?ns=evil.registry.test".to_string(),
+        "/v2/library/hello/manifests/latest?ns=127.0.0.1:5002".to_string(),
+        "/v2/auth?scope=repository:evil.registry.test/x:pull".to_string(),
+        "/v2/auth?ns=evil.registry.test".to_string(),
+    ] {
+        let r = curl(&format!("https://{p}{path}"), &[]);
+        assert_eq!(
+            (r.status, r.error_code().as_str()),
+            (404, "NAME_UNKNOWN"),
+            "{path}: {}",
+            r.text()
+        );
+        assert!(
+            r.text().contains("is not served by this proxy"),
+            "{}",
+            r.text()
+        );
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // the log says so: answered by the proxy, no upstream status
+    let refused: Vec<_> = proxy_lines()
+        .into_iter()
+        .filter(|l| l["error"] == "NAME_UNKNOWN")
+        .collect();
+    assert!(refused.len() >= 5, "{refused:?}");
+    assert!(
+        refused.iter().all(|l| l.get("upstream_status").is_none()),
+        "{refused:?}"
+    );
+}
+
+#[test]
+#[ignore = "needs the e2e harness: tests/run.sh"]
+fn mirrors_for_docker_containerd_and_podman() {
+    daemons();
+    let before = proxy_lines().len();
+
+    // dockerd has registry-mirrors = [https://proxy.example.test:8443] (tests/harness/up.sh):
+    // `docker pull hello` asks the mirror, whose default registry is the hub
+    let config = tempdir("docker");
+    run(docker(&config).args(["pull", "-q", "hello:latest"]));
+    let out = run(docker(&config).args([
+        "image",
+        "inspect",
+        "--format",
+        "{{json .RepoDigests}}",
+        "hello:latest",
+    ]));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&var("DIGEST_HELLO_LATEST")),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let _ = run(docker(&config).args(["image", "rm", "-f", "hello:latest"]));
+
+    // containerd with hosts.toml for both registry names, the proxy as their mirror: it
+    // sends ?ns=<registry>, which picks the upstream
+    let hosts = tempdir("hosts");
+    for name in ["hub.registry.test", "open.registry.test"] {
+        std::fs::create_dir_all(hosts.join(name)).unwrap();
+        std::fs::write(
+            hosts.join(name).join("hosts.toml"),
+            format!("server = \"https://{name}\"\n\n[host.\"https://{}\"]\n  capabilities = [\"pull\", \"resolve\"]\n", proxy(PROXY)),
+        )
+        .unwrap();
+    }
+    let ns = unique("mirror");
+    for (reference, key) in [
+        (
+            "hub.registry.test/library/hello:latest",
+            "DIGEST_HELLO_LATEST",
+        ),
+        ("open.registry.test/library/multi:latest", "DIGEST_MULTI"),
+    ] {
+        run(ctr(&ns)
+            .args(["images", "pull", "--hosts-dir"])
+            .arg(&hosts)
+            .arg(reference));
+        let out = run(ctr(&ns).args(["images", "ls"]));
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(reference) && l.contains(&var(key))),
+            "{reference}: {text}"
+        );
+    }
+
+    // podman: a mirror per registry; the default registry needs no prefix, others take one
+    let root = tempdir("podman");
+    let _ = podman(&root); // writes its default registries.conf, replaced here
+    std::fs::write(
+        root.join("registries.conf"),
+        format!(
+            "unqualified-search-registries = []\n\n[[registry]]\nprefix = \"hub.registry.test\"\nlocation = \"hub.registry.test\"\n[[registry.mirror]]\nlocation = \"{p}\"\n\n[[registry]]\nprefix = \"open.registry.test\"\nlocation = \"open.registry.test\"\n[[registry.mirror]]\nlocation = \"{p}/open.registry.test\"\n",
+            p = proxy(PROXY)
+        ),
+    )
+    .unwrap();
+    for (reference, key) in [
+        ("hub.registry.test/library/multi:latest", "DIGEST_MULTI"),
+        ("open.registry.test/library/hello:v2s2", "DIGEST_HELLO_V2S2"),
+    ] {
+        run(podman(&root).args(["pull", "-q", reference]));
+        let out = run(podman(&root).args([
+            "image",
+            "inspect",
+            "--format",
+            "{{.RepoDigests}}",
+            reference,
+        ]));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(&var(key)),
+            "{reference}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&root);
+
+    // every one of them came through the proxy, to both upstreams; an unprefixed name reached
+    // the open registry, which only containerd's ns can have asked for
+    let lines = proxy_lines();
+    let new = &lines[before.min(lines.len())..];
+    assert!(
+        new.iter()
+            .any(|l| l["path"] == "/v2/library/multi/manifests/latest"
+                && l["route"] == var("OPEN_URL").as_str()
+                && l["status"] == 200),
+        "no ns-routed request to the open registry"
+    );
+    for upstream in [var("HUB_URL"), var("OPEN_URL")] {
+        assert!(
+            new.iter()
+                .any(|l| l["route"] == upstream.as_str() && l["status"] == 200),
+            "{upstream}"
+        );
+    }
+}
