@@ -6,6 +6,7 @@
     bench.py prepare ...           upload random blobs + an image index, print key=value
     bench.py verify ...            check one subject answers correctly (exit 1 if not)
     bench.py wrk ...               one wrk run (after a warm-up), with workerd CPU, key=value
+    bench.py cpu ...               workerd CPU per request: subjects alternating, N rounds, key=value
     bench.py blob ...              GET a blob N times with curl, median MB/s, key=value
     bench.py mem ...               GET a blob once while sampling a pid's RSS, key=value
     bench.py wrangler-config ...   a copy of wrangler.toml without [build], main = the copy
@@ -242,6 +243,14 @@ def cmd_verify(a):
     if status != 401 or "bearer" not in hdrs.get("www-authenticate", "").lower():
         problems.append("/v2/ without a token: status %s, Www-Authenticate %r (want 401 + Bearer)"
                         % (status, hdrs.get("www-authenticate")))
+    if a.no_blob:
+        if problems:
+            for p in problems:
+                print("bench: %s: %s" % (a.subject, p), file=sys.stderr)
+            sys.exit(1)
+        print("bench: %s answers correctly (manifest GET/HEAD, /v2/ 401)" % a.subject,
+              file=sys.stderr, flush=True)
+        return
     # one full blob, hashed: a proxy that truncates or corrupts must not look fast
     status, hdrs, resp = request("GET", "%s/v2/%s/blobs/%s" % (base, a.repo, a.blob_digest),
                                  auth, timeout=120, read=False)
@@ -325,8 +334,8 @@ def parse_wrk(out):
     return r
 
 
-def wrk_cmd(a, duration):
-    if a.loadgen:  # our own loop (bench/loadgen): wrk 4.1 cannot send HEAD (wg/wrk#198)
+def wrk_cmd(a, duration, tool=None):
+    if (tool or a.tool) == "loadgen":  # our own loop (bench/loadgen): wrk 4.1 cannot send HEAD (wg/wrk#198)
         cmd = [a.loadgen, "-c", str(a.connections), "-d", str(duration), "--timeout", str(a.timeout),
                "-m", a.method]
     else:
@@ -351,10 +360,14 @@ def parse_loadgen(out):
 
 def cmd_wrk(a):
     name, s = a.name, a.subject
-    if a.warmup > 0:
-        w = subprocess.run(wrk_cmd(a, a.warmup), capture_output=True, text=True)
+    if a.tool == "loadgen" and not a.loadgen:
+        die("--tool loadgen needs --loadgen PATH")
+    if a.warmup > 0:  # with bench/loadgen when given: it takes fractions of a second, wrk does not
+        tool = "loadgen" if a.loadgen else "wrk"
+        duration = a.warmup if a.loadgen else max(1, round(a.warmup))
+        w = subprocess.run(wrk_cmd(a, duration, tool), capture_output=True, text=True)
         if w.returncode != 0:
-            die("%s warm-up failed (%d): %s" % (wrk_cmd(a, 1)[0], w.returncode, w.stderr or w.stdout))
+            die("%s warm-up failed (%d): %s" % (tool, w.returncode, w.stderr or w.stdout))
     cpu0, reg0, mach0 = proc_cpu(a.pid), proc_cpu(a.registry_pid), machine_cpu()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
@@ -367,7 +380,7 @@ def cmd_wrk(a):
     with open(a.log, "a") as f:
         f.write("### %s %s: %s\n%s\n" % (s, name, " ".join(wrk_cmd(a, a.duration)), p.stdout))
     try:
-        r = parse_loadgen(p.stdout) if a.loadgen else parse_wrk(p.stdout)
+        r = parse_loadgen(p.stdout) if a.tool == "loadgen" else parse_wrk(p.stdout)
     except (KeyError, ValueError):
         r = {"rps": None}
     if r["rps"] is None or not r["requests"]:
@@ -396,6 +409,81 @@ def cmd_wrk(a):
     if wrk_cpu / wall > 0.9:
         warn("%s %s: the load generator used %.0f%% of a CPU: it may be the bottleneck"
              % (s, name, 100 * wrk_cpu / wall))
+
+
+# --- cpu: workerd CPU per request, subjects alternating ------------------------------------------
+
+def loadgen_fixed(a, url, requests):
+    """bench/loadgen with a fixed number of requests; returns (parsed result, stdout, command)."""
+    cmd = [a.loadgen, "-c", str(a.connections), "-n", str(requests), "-d", str(a.max_seconds),
+           "--timeout", str(a.timeout), "-m", a.method]
+    for h in a.header:
+        cmd += ["-H", h]
+    cmd.append(url)
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        die("loadgen failed (%d): %s" % (p.returncode, p.stderr or p.stdout))
+    try:
+        r = parse_loadgen(p.stdout)
+    except (KeyError, ValueError):
+        die("could not parse the output of loadgen:\n%s" % p.stdout)
+    if not r["requests"]:
+        die("loadgen completed no request:\n%s" % p.stdout)
+    return r, p.stdout, cmd
+
+
+def cmd_cpu(a):
+    """Round-robin: every subject gets --requests requests, then the next one, --rounds times;
+    the median of a subject's rounds is its figure. Alternating spreads the machine's other
+    load (and its drift) evenly over the subjects, where one long run per subject would not."""
+    subjects = []
+    for spec in a.subject:  # NAME=PID=URL
+        name, pid, url = spec.split("=", 2)
+        subjects.append((name, int(pid), url))
+    for name, pid, url in subjects:  # warm-up (JIT, connection pools), not measured
+        if a.warmup_requests > 0:
+            loadgen_fixed(a, url, a.warmup_requests)
+    res = {name: {"cpu": [], "reg": [], "rps": [], "busy": [], "errors": 0} for name, _, _ in subjects}
+    ru0, t_all = resource.getrusage(resource.RUSAGE_CHILDREN), 0.0
+    with open(a.log, "a") as log:
+        for rnd in range(1, a.rounds + 1):
+            for name, pid, url in subjects:
+                cpu0, reg0, mach0 = proc_cpu(pid), proc_cpu(a.registry_pid), machine_cpu()
+                t0 = time.monotonic()
+                r, out, cmd = loadgen_fixed(a, url, a.requests)
+                wall = time.monotonic() - t0
+                cpu1, reg1, mach1 = proc_cpu(pid), proc_cpu(a.registry_pid), machine_cpu()
+                t_all += wall
+                log.write("### cpu round %d %s: %s\n%s\n" % (rnd, name, " ".join(cmd), out))
+                n = r["requests"]
+                x = res[name]
+                x["cpu"].append(1000.0 * (cpu1 - cpu0) / n)
+                if reg0 is not None:
+                    x["reg"].append(1000.0 * (reg1 - reg0) / n)
+                x["rps"].append(r["rps"])
+                busy, total = mach1[0] - mach0[0], mach1[1] - mach0[1]
+                x["busy"].append(100.0 * busy / total if total else float("nan"))
+                x["errors"] += r["non2xx"] + r["socket_errors"]
+                print("bench: cpu round %d/%d %-6s %6.0f req/s  %.3f ms CPU/request"
+                      % (rnd, a.rounds, name, r["rps"], x["cpu"][-1]), file=sys.stderr, flush=True)
+                if a.pause > 0:
+                    time.sleep(a.pause)
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    for name, _, _ in subjects:
+        x = res[name]
+        emit("cpu_alt_ms_per_req_%s" % name, statistics.median(x["cpu"]))
+        emit("cpu_alt_ms_per_req_min_%s" % name, min(x["cpu"]))
+        emit("cpu_alt_ms_per_req_max_%s" % name, max(x["cpu"]))
+        emit("cpu_alt_rounds_%s" % name, ",".join("%.3f" % v for v in x["cpu"]))
+        emit("cpu_alt_rps_%s" % name, statistics.median(x["rps"]))
+        if x["reg"]:
+            emit("cpu_alt_registry_ms_per_req_%s" % name, statistics.median(x["reg"]))
+        emit("cpu_alt_machine_busy_pct_%s" % name, statistics.median(x["busy"]))
+        emit("cpu_alt_errors_%s" % name, x["errors"])
+        if x["errors"]:
+            warn("cpu %s: %d answers were errors (see %s)" % (name, x["errors"], a.log))
+    gen = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
+    emit("cpu_alt_client_cpu_pct", 100.0 * gen / t_all if t_all else float("nan"))
 
 
 # --- blobs ------------------------------------------------------------------------------------
@@ -587,7 +675,8 @@ def cmd_baseline(a):
 
 # --- report ---------------------------------------------------------------------------------------
 
-SUBJECTS = ("rust", "js", "direct")
+SUBJECTS = ("rust", "js", "pass", "direct")
+WORKERS = ("rust", "js", "pass")
 
 
 def load(path):
@@ -616,33 +705,40 @@ def ratio(a, b):
 def cmd_report(a):
     kv = load(a.results)
     subjects = [s for s in SUBJECTS if kv.get("subject_" + s) == "1"]
+    workers = [s for s in subjects if s in WORKERS]
+    quick = kv.get("meta_quick") == "1"
     out = []
     P = out.append
     fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
+
+    def ratios_of(pairs, among):
+        return [("%s/%s" % (x, y), x, y) for x, y in pairs if x in among and y in among]
 
     def table(title, subjects, rows, ratios):
         """rows: (label, key prefix, format); ratios: (label, numerator subject, denominator subject)."""
         cols = list(subjects) + [r[0] for r in ratios]
         P("")
         P(title)
-        P("  %-26s" % "" + "".join("%12s" % c for c in cols))
+        P("  %-28s" % "" + "".join("%12s" % c for c in cols))
         for label, prefix, spec in rows:
             vals = {s: num(kv, "%s_%s" % (prefix, s)) for s in subjects}
-            line = "  %-26s" % label + "".join("%12s" % fmt(vals[s], spec) for s in subjects)
+            line = "  %-28s" % label + "".join("%12s" % fmt(vals[s], spec) for s in subjects)
             for _, x, y in ratios:
                 line += "%12s" % fmt(ratio(vals.get(x), vals.get(y)), ".2f")
             P(line)
 
-    P("registry-proxy benchmark: %s" % kv.get("meta_date", "?"))
+    P("registry-proxy benchmark%s: %s" % (" (--quick: small requests and CPU only)" if quick else "",
+                                          kv.get("meta_date", "?")))
     P("  commit %s%s; workerd %s; %s CPUs; 127.0.0.1, plain HTTP; upstream: docker-registry %s with token auth"
       % (kv.get("meta_commit", "?"), " (uncommitted changes)" if kv.get("meta_dirty") == "1" else "",
          kv.get("meta_workerd", "?"), kv.get("meta_cpus", "?"), kv.get("meta_registry", "?")))
-    P("  rust = %s" % kv.get("meta_rust", "?"))
+    P("  rust   = %s" % kv.get("meta_rust", "?"))
     if "js" in subjects:
-        P("  js   = %s" % kv.get("meta_js", "?"))
+        P("  js     = %s" % kv.get("meta_js", "?"))
+    if "pass" in subjects:
+        P("  pass   = %s" % kv.get("meta_pass", "?"))
     P("  direct = the registry itself, no proxy")
-    small_ratios = [r for r in (("rust/js", "rust", "js"), ("rust/direct", "rust", "direct"))
-                    if r[1] in subjects and r[2] in subjects]
+    small_ratios = ratios_of((("rust", "js"), ("rust", "pass"), ("rust", "direct")), subjects)
     conn, dur = kv.get("meta_connections", "?"), kv.get("meta_duration", "?")
     rows = []
     for name, label in (("manifest_get", "manifest GET"), ("manifest_head", "manifest HEAD"),
@@ -653,43 +749,56 @@ def cmd_report(a):
     table("Small requests: %s connections, %s s after a %s s warm-up (GET: wrk -t1 --latency; HEAD: "
           "bench/loadgen, as wrk 4.1 cannot send HEAD); manifest with a Bearer token and docker's Accept"
           % (conn, dur, kv.get("meta_warmup", "?")), subjects, rows, small_ratios)
-    busy = [num(kv, k) for k in kv if "_machine_busy_pct_" in k]
+    busy = [num(kv, k) for k in kv if "_machine_busy_pct_" in k and not k.startswith("cpu_alt_")]
     busy = [b for b in busy if b is not None]
     gen = [num(kv, k) for k in kv if "_client_cpu_pct_" in k]
     gen = [g for g in gen if g is not None]
     if busy:
         P("  (whole machine CPU busy during these runs: %.0f-%.0f%% of %s CPUs; load generator: at most %.0f%% of a CPU)"
           % (min(busy), max(busy), kv.get("meta_cpus", "?"), max(gen) if gen else float("nan")))
-    workers = [s for s in subjects if s != "direct"]
-    cpu_ratios = [("rust/js", "rust", "js")] if "js" in workers else []
+
+    cpu_ratios = ratios_of((("rust", "js"), ("rust", "pass")), workers)
+    rounds, per_round = kv.get("meta_cpu_rounds", "?"), kv.get("meta_cpu_requests", "?")
     table("workerd CPU (utime+stime from /proc) = CPU seconds per 1000 requests", workers,
-          [("ms/request manifest GET", "cpu_ms_per_req", ".3f"),
-           ("ms/request manifest HEAD", "cpu_ms_per_req_manifest_head", ".3f"),
-           ("ms/request /v2/", "cpu_ms_per_req_v2", ".3f")], cpu_ratios)
-    blob_ratios = [r for r in (("rust/direct", "rust", "direct"), ("rust/js", "rust", "js"),
-                               ("js/direct", "js", "direct")) if r[1] in subjects and r[2] in subjects]
-    table("Blob GET throughput, MB/s (MB = 10^6 bytes; curl to /dev/null, byte count checked)", subjects,
-          [("200 MiB, median of %s" % kv.get("meta_blob_runs", "?"), "blob_200mib_mbps", ".0f"),
-           ("200 MiB, min", "blob_200mib_mbps_min", ".0f"),
-           ("200 MiB, max", "blob_200mib_mbps_max", ".0f"),
-           ("1 GiB, one run", "blob_1gib_mbps", ".0f"),
-           ("workerd CPU %, 200 MiB", "blob_200mib_workerd_cpu_pct", ".0f"),
-           ("workerd CPU %, 1 GiB", "blob_1gib_workerd_cpu_pct", ".0f")], blob_ratios)
-    table("workerd resident memory (VmRSS sampled every %s ms + VmHWM) during a 1 GiB blob GET, MiB"
-          % kv.get("meta_mem_interval_ms", "?"), workers,
-          [("idle before", "blob_mem_idle_mib", ".1f"), ("peak during", "blob_mem_peak_mib", ".1f"),
-           ("growth (peak - idle)", "blob_mem_growth_mib", ".1f"),
-           ("1 s after", "blob_mem_after_mib", ".1f")], [])
+          [("manifest GET, alternating", "cpu_alt_ms_per_req", ".3f"),
+           ("  min of the rounds", "cpu_alt_ms_per_req_min", ".3f"),
+           ("  max of the rounds", "cpu_alt_ms_per_req_max", ".3f"),
+           ("  registry, same rounds", "cpu_alt_registry_ms_per_req", ".3f"),
+           ("  req/s, same rounds", "cpu_alt_rps", ".0f"),
+           ("manifest GET, req/s run", "cpu_ms_per_req", ".3f"),
+           ("manifest HEAD, req/s run", "cpu_ms_per_req_manifest_head", ".3f"),
+           ("/v2/ (401), req/s run", "cpu_ms_per_req_v2", ".3f")], cpu_ratios)
+    P("  (alternating: %s, %s rounds of %s manifest GETs each (bench/loadgen, %s connections), "
+      "median per subject;" % (" -> ".join(workers), rounds, per_round, conn))
+    P("   'req/s run': the same workerd's CPU during the small-request runs above)")
+    if "pass" in workers:
+        P("  (pass is the floor: what forwarding a request through any Worker costs)")
+
+    if not quick:
+        blob_ratios = ratios_of((("rust", "pass"), ("rust", "js"), ("pass", "direct")), subjects)
+        table("Blob GET throughput, MB/s (MB = 10^6 bytes; curl to /dev/null, byte count checked)", subjects,
+              [("200 MiB, median of %s" % kv.get("meta_blob_runs", "?"), "blob_200mib_mbps", ".0f"),
+               ("200 MiB, min", "blob_200mib_mbps_min", ".0f"),
+               ("200 MiB, max", "blob_200mib_mbps_max", ".0f"),
+               ("1 GiB, one run", "blob_1gib_mbps", ".0f"),
+               ("workerd CPU %, 200 MiB", "blob_200mib_workerd_cpu_pct", ".0f"),
+               ("workerd CPU %, 1 GiB", "blob_1gib_workerd_cpu_pct", ".0f")], blob_ratios)
+        table("workerd resident memory (VmRSS sampled every %s ms + VmHWM) during a 1 GiB blob GET, MiB"
+              % kv.get("meta_mem_interval_ms", "?"), workers,
+              [("idle before", "blob_mem_idle_mib", ".1f"), ("peak during", "blob_mem_peak_mib", ".1f"),
+               ("growth (peak - idle)", "blob_mem_growth_mib", ".1f"),
+               ("1 s after", "blob_mem_after_mib", ".1f")], [])
     P("")
     P("Sizes of the release build")
 
     def size_line(label, key, unit):
         v = kv.get(key)
-        P("  %-26s%12s %s" % (label, v if v not in (None, "") else "-", unit if v else ""))
+        P("  %-28s%12s %s" % (label, v if v not in (None, "") else "-", unit if v else ""))
     size_line(".wasm raw", "wasm_raw_bytes", "bytes")
     size_line(".wasm gzip -9", "wasm_gzip_bytes", "bytes")
-    size_line("wrangler upload total", "upload_total_kib", "KiB")
-    size_line("wrangler upload gzip", "upload_gzip_kib", "KiB")
+    if not quick:
+        size_line("wrangler upload total", "upload_total_kib", "KiB")
+        size_line("wrangler upload gzip", "upload_gzip_kib", "KiB")
 
     # derived ratios
     derived = {}
@@ -699,45 +808,51 @@ def cmd_report(a):
         if v is not None:
             derived[key] = v
     for name in ("manifest_get", "manifest_head", "v2"):
-        put_ratio("%s_rps_ratio_rust_js" % name, "%s_rps_rust" % name, "%s_rps_js" % name)
-        put_ratio("%s_rps_ratio_rust_direct" % name, "%s_rps_rust" % name, "%s_rps_direct" % name)
+        for other in ("js", "pass", "direct"):
+            put_ratio("%s_rps_ratio_rust_%s" % (name, other), "%s_rps_rust" % name, "%s_rps_%s" % (name, other))
         put_ratio("%s_p50_ratio_rust_js" % name, "%s_p50_ms_rust" % name, "%s_p50_ms_js" % name)
-    put_ratio("cpu_ms_per_req_ratio_rust_js", "cpu_ms_per_req_rust", "cpu_ms_per_req_js")
-    put_ratio("cpu_ms_per_req_head_ratio_rust_js", "cpu_ms_per_req_manifest_head_rust",
-              "cpu_ms_per_req_manifest_head_js")
-    put_ratio("cpu_ms_per_req_v2_ratio_rust_js", "cpu_ms_per_req_v2_rust", "cpu_ms_per_req_v2_js")
+    for other in ("js", "pass"):
+        put_ratio("cpu_alt_ms_per_req_ratio_rust_%s" % other, "cpu_alt_ms_per_req_rust",
+                  "cpu_alt_ms_per_req_%s" % other)
+        put_ratio("cpu_ms_per_req_ratio_rust_%s" % other, "cpu_ms_per_req_rust", "cpu_ms_per_req_%s" % other)
+        put_ratio("cpu_ms_per_req_head_ratio_rust_%s" % other, "cpu_ms_per_req_manifest_head_rust",
+                  "cpu_ms_per_req_manifest_head_%s" % other)
+        put_ratio("cpu_ms_per_req_v2_ratio_rust_%s" % other, "cpu_ms_per_req_v2_rust",
+                  "cpu_ms_per_req_v2_%s" % other)
     for lab in ("200mib", "1gib"):
-        put_ratio("blob_%s_ratio_rust_direct" % lab, "blob_%s_mbps_rust" % lab, "blob_%s_mbps_direct" % lab)
-        put_ratio("blob_%s_ratio_rust_js" % lab, "blob_%s_mbps_rust" % lab, "blob_%s_mbps_js" % lab)
-        put_ratio("blob_%s_ratio_js_direct" % lab, "blob_%s_mbps_js" % lab, "blob_%s_mbps_direct" % lab)
+        for x, y in (("rust", "pass"), ("rust", "js"), ("rust", "direct"), ("pass", "direct"), ("js", "direct")):
+            put_ratio("blob_%s_ratio_%s_%s" % (lab, x, y), "blob_%s_mbps_%s" % (lab, x), "blob_%s_mbps_%s" % (lab, y))
 
     # goals of issue 4
     goals = []
 
-    def goal(key, ok, text):
+    def goal(key, ok, text, why=None):
         if ok is None:
-            goals.append((key, "n/a", text))
+            goals.append((key, "n/a", text + (" (%s)" % why if why else "")))
         else:
             goals.append((key, "pass" if ok else "FAIL", text))
     g = derived.get("manifest_get_rps_ratio_rust_js")
     goal("goal_manifest_rps", None if g is None else g >= 1.0,
-         "manifest GET req/s rust >= js (ratio %s)" % fmt(g, ".2f"))
-    g = derived.get("cpu_ms_per_req_ratio_rust_js")
+         "manifest GET req/s rust >= js (ratio %s)" % fmt(g, ".2f"), "no js baseline")
+    g = derived.get("cpu_alt_ms_per_req_ratio_rust_js")
     goal("goal_cpu_per_req", None if g is None else g <= 1.0,
-         "workerd CPU per manifest GET rust <= js (ratio %s)" % fmt(g, ".2f"))
-    g = derived.get("blob_200mib_ratio_rust_direct")
+         "workerd CPU per manifest GET rust <= js, alternating medians (ratio %s)" % fmt(g, ".2f"),
+         "no js baseline")
+    g = derived.get("blob_200mib_ratio_rust_pass")
     goal("goal_blob_throughput", None if g is None else g >= 0.9,
-         "200 MiB blob MB/s rust >= 0.9 x direct (ratio %s)" % fmt(g, ".2f"))
+         "200 MiB blob MB/s rust >= 0.9 x pass-through Worker (ratio %s)" % fmt(g, ".2f"),
+         "not measured: --quick" if quick else None)
     g = num(kv, "blob_mem_growth_mib_rust")
     goal("goal_mem_growth", None if g is None else g < 32,
-         "workerd RSS growth over a 1 GiB blob < 32 MiB (%s MiB)" % fmt(g, ".1f"))
+         "workerd RSS growth over a 1 GiB blob < 32 MiB (%s MiB)" % fmt(g, ".1f"),
+         "not measured: --quick" if quick else None)
     P("")
     P("Goals (issue 4)")
     for key, verdict, text in goals:
         P("  %-5s %s" % (verdict, text))
 
-    errors = {k: v for k, v in kv.items() if (k.endswith("_errors_rust") or k.endswith("_errors_js")
-                                               or k.endswith("_errors_direct")) and v not in ("0", "")}
+    errors = {k: v for k, v in kv.items()
+              if any(k.endswith("_errors_" + s) for s in SUBJECTS) and v not in ("0", "")}
     notes = [v for k, v in sorted(kv.items()) if k.startswith("note_")]
     if errors or notes:
         P("")
@@ -797,6 +912,7 @@ def main():
     p.add_argument("--index-digest", required=True)
     p.add_argument("--blob-digest", required=True)
     p.add_argument("--blob-size", type=int, required=True)
+    p.add_argument("--no-blob", action="store_true", help="skip the blob check (--quick)")
     p.set_defaults(fn=cmd_verify)
 
     p = sub.add_parser("wrk")
@@ -805,16 +921,33 @@ def main():
     p.add_argument("--url", required=True)
     p.add_argument("--header", "-H", action="append", default=[])
     p.add_argument("--method", default="GET")
-    p.add_argument("--loadgen", help="path of bench/loadgen's binary, used instead of wrk")
+    p.add_argument("--loadgen", help="path of bench/loadgen's binary (warm-ups; measurements with --tool loadgen)")
+    p.add_argument("--tool", choices=("wrk", "loadgen"), default="wrk")
     p.add_argument("--connections", type=int, default=8)
     p.add_argument("--duration", type=int, default=10)
-    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--warmup", type=float, default=2)
     p.add_argument("--timeout", type=int, default=5)
     p.add_argument("--pid", type=int, help="workerd pid, for CPU per request")
     p.add_argument("--registry-pid", type=int)
     p.add_argument("--expect", choices=("2xx", "401"), default="2xx")
     p.add_argument("--log", required=True)
     p.set_defaults(fn=cmd_wrk)
+
+    p = sub.add_parser("cpu")
+    p.add_argument("--subject", action="append", required=True, help="NAME=PID=URL (in round order)")
+    p.add_argument("--header", "-H", action="append", default=[])
+    p.add_argument("--method", default="GET")
+    p.add_argument("--loadgen", required=True, help="path of bench/loadgen's binary")
+    p.add_argument("--connections", type=int, default=8)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--requests", type=int, default=3000, help="per subject and round")
+    p.add_argument("--warmup-requests", type=int, default=500, help="per subject, before the rounds")
+    p.add_argument("--pause", type=float, default=0.2, help="seconds between two runs")
+    p.add_argument("--max-seconds", type=float, default=120, help="cap of one run")
+    p.add_argument("--timeout", type=int, default=5)
+    p.add_argument("--registry-pid", type=int)
+    p.add_argument("--log", required=True)
+    p.set_defaults(fn=cmd_cpu)
 
     for name, fn in (("blob", cmd_blob), ("mem", cmd_mem)):
         p = sub.add_parser(name)

@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
-# Benchmark: this Worker's release build vs a baseline JavaScript Worker vs the registry itself.
+# Benchmark: this Worker's release build vs a baseline JavaScript Worker vs a bare pass-through
+# Worker vs the registry itself.
 #
-#   bash bench/run.sh [--baseline FILE | --no-baseline] [--duration S] [--connections N]
-#                     [--warmup S] [--blob-runs N] [--no-build] [--var NAME=VALUE]...
+#   bash bench/run.sh [--quick] [--baseline FILE | --no-baseline] [--duration S] [--connections N]
+#                     [--warmup S] [--cpu-rounds N] [--cpu-requests N] [--blob-runs N]
+#                     [--no-build] [--var NAME=VALUE]...
 #
 # Everything runs on 127.0.0.1, one subject at a time:
 #   rust    the release build (worker-build --release, copied out of build/) in bare workerd
 #   js      a service-worker script with MODE / TARGET_UPSTREAM globals (default:
 #           ../shared/seed/original-worker.js next to the repo, if it exists) in bare workerd
+#   pass    a bare pass-through ES-module Worker written by this script (fetch(UPSTREAM + path
+#           + query) with the request's method, headers and body), in bare workerd
 #   direct  the registry, no proxy
 # in front of Debian's docker-registry with Docker-Hub-style token auth (tests/harness/
 # token_issuer.py), blobs served by the registry itself (no redirect). Each workerd is its own
 # process, so /proc gives per-subject CPU and memory.
 #
+# --quick: only the small requests (1 s runs after 0.5 s warm-ups) and the CPU rounds (1500
+# requests each); no blobs, memory or wrangler dry run. For iterating on CPU work.
+# --cpu-rounds N / --cpu-requests N: workerd CPU per manifest GET, measured with the workers
+# alternating (rust, js, pass, rust, js, pass, ...), N rounds (3) of N requests (3000) each.
 # --var NAME=VALUE adds a text binding (a wrangler var) to the Rust Worker, e.g. LOG_LEVEL=off.
 #
 # stdout: tables, then `key=value` lines (also kept in $BENCH_DIR/run/report.txt);
@@ -20,7 +28,7 @@
 #
 # Needs `bash tests/setup.sh` (wrk, docker-registry, python3-jwt, worker-build, wasm-bindgen,
 # npm packages). Env: BENCH_DIR=/tmp/rp-bench (state; the registry's data, ~1.3 GB, is kept
-# there between runs), BENCH_PORT_BASE=6100 (uses BASE, BASE+1, BASE+10, BASE+11).
+# there between runs), BENCH_PORT_BASE=6100 (uses BASE, BASE+1, BASE+10, BASE+11, BASE+12).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -34,10 +42,11 @@ RUN="$STATE/run"
 PIDS="$STATE/pids"
 PORT_BASE="${BENCH_PORT_BASE:-6100}"
 REGISTRY_PORT=$PORT_BASE ISSUER_PORT=$((PORT_BASE + 1))
-RUST_PORT=$((PORT_BASE + 10)) JS_PORT=$((PORT_BASE + 11))
+RUST_PORT=$((PORT_BASE + 10)) JS_PORT=$((PORT_BASE + 11)) PASS_PORT=$((PORT_BASE + 12))
 READY_TIMEOUT=20
 
-DURATION=10 CONNECTIONS=8 WARMUP=2 BLOB_RUNS=5 BUILD=1 BASELINE="" NO_BASELINE=0
+DURATION="" CONNECTIONS=8 WARMUP="" CPU_ROUNDS=3 CPU_REQUESTS="" BLOB_RUNS=5 BUILD=1 BASELINE="" NO_BASELINE=0
+QUICK=0
 RUST_VARS=()
 DEFAULT_BASELINE="$REPO/../shared/seed/original-worker.js"
 
@@ -51,7 +60,7 @@ ACCEPT="application/vnd.oci.image.index.v1+json, application/vnd.docker.distribu
 WORKERD_BIN="$REPO/node_modules/@cloudflare/workerd-linux-64/bin/workerd"
 WRANGLER_BIN="$REPO/node_modules/.bin/wrangler"
 
-usage() { sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 T0=$(date +%s.%N)
 elapsed() { awk -v t0="$T0" -v t1="$(date +%s.%N)" 'BEGIN { printf "%5.1f", t1 - t0 }'; }
 log() { printf 'bench [%ss]: %s\n' "$(elapsed)" "$*" >&2; }
@@ -70,6 +79,11 @@ while (($#)); do
     --warmup=*) WARMUP="${1#*=}"; shift ;;
     --blob-runs) BLOB_RUNS="${2:?}"; shift 2 ;;
     --blob-runs=*) BLOB_RUNS="${1#*=}"; shift ;;
+    --cpu-rounds) CPU_ROUNDS="${2:?}"; shift 2 ;;
+    --cpu-rounds=*) CPU_ROUNDS="${1#*=}"; shift ;;
+    --cpu-requests) CPU_REQUESTS="${2:?}"; shift 2 ;;
+    --cpu-requests=*) CPU_REQUESTS="${1#*=}"; shift ;;
+    --quick) QUICK=1; shift ;;
     --no-build) BUILD=0; shift ;;
     --var) [[ "${2:-}" == [A-Za-z_]*=* ]] || die "--var wants NAME=VALUE"; RUST_VARS+=("$2"); shift 2 ;;
     --var=*) [[ "${1#*=}" == [A-Za-z_]*=* ]] || die "--var wants NAME=VALUE"; RUST_VARS+=("${1#*=}"); shift ;;
@@ -77,10 +91,17 @@ while (($#)); do
     *) usage >&2; die "unknown argument: $1" ;;
   esac
 done
-for v in DURATION CONNECTIONS WARMUP BLOB_RUNS; do
-  [[ "${!v}" =~ ^[0-9]+$ ]] || die "--${v,,} wants a whole number, got '${!v}'"
+if ((QUICK)); then
+  DURATION="${DURATION:-1}" WARMUP="${WARMUP:-0.5}" CPU_REQUESTS="${CPU_REQUESTS:-1500}" PAUSE=0.2
+else
+  DURATION="${DURATION:-10}" WARMUP="${WARMUP:-2}" CPU_REQUESTS="${CPU_REQUESTS:-3000}" PAUSE=1
+fi
+for v in DURATION CONNECTIONS CPU_ROUNDS CPU_REQUESTS BLOB_RUNS; do
+  [[ "${!v}" =~ ^[0-9]+$ ]] || die "--$(tr _ - <<<"${v,,}") wants a whole number, got '${!v}'"
 done
-((DURATION >= 1 && CONNECTIONS >= 1 && BLOB_RUNS >= 1)) || die "--duration, --connections and --blob-runs must be >= 1"
+[[ "$WARMUP" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--warmup wants a number of seconds, got '$WARMUP'"
+((DURATION >= 1 && CONNECTIONS >= 1 && BLOB_RUNS >= 1 && CPU_ROUNDS >= 1 && CPU_REQUESTS >= 1)) \
+  || die "--duration, --connections, --cpu-rounds, --cpu-requests and --blob-runs must be >= 1"
 
 if ((NO_BASELINE)); then
   BASELINE=""
@@ -166,7 +187,7 @@ wait_ready() {  # NAME URL
 }
 
 stop_all   # leftovers of an interrupted run
-for p in $REGISTRY_PORT $ISSUER_PORT $RUST_PORT $JS_PORT; do
+for p in $REGISTRY_PORT $ISSUER_PORT $RUST_PORT $JS_PORT $PASS_PORT; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
     die "port $p is in use by something else: $(ss -ltnpH "sport = :$p" 2>/dev/null | head -1) (set BENCH_PORT_BASE)"
   fi
@@ -224,7 +245,23 @@ if [[ -n "$BASELINE" ]]; then
   log "baseline $BASELINE: set ${set_names:-no declarations (MODE/TARGET_UPSTREAM given as bindings only)}"
   SUBJECTS+=(js)
 fi
-SUBJECTS+=(direct)
+# the bare pass-through: the floor of what any Worker costs (issue 4 compares blob throughput to it)
+mkdir -p "$RUN/pass"
+cat >"$RUN/pass/worker.mjs" <<'EOF'
+// written by bench/run.sh: a bare pass-through Worker, only the URL's origin changes
+export default {
+  async fetch(req, env) {
+    const u = new URL(req.url);
+    return fetch(env.UPSTREAM + u.pathname + u.search, {
+      method: req.method,
+      headers: req.headers,
+      body: req.body,
+      redirect: "manual",
+    });
+  },
+};
+EOF
+SUBJECTS+=(pass direct)
 
 # --- 3. token issuer + registry (token auth, blobs served directly) -----------------------------
 ISSUER_KEY="$STATE/issuer/key.pem" ISSUER_CERT="$STATE/issuer/cert.pem"
@@ -281,25 +318,34 @@ if [[ -n "$BASELINE" ]]; then
     --service-worker js/worker.js --text MODE=debug --text "TARGET_UPSTREAM=$UPSTREAM"
   start_bg workerd_js "$WORKERD_BIN" serve "$RUN/js.capnp"
 fi
+"$PY" "$BENCH_PY" workerd-config --out "$RUN/pass.capnp" --port "$PASS_PORT" --compat-date "$COMPAT_DATE" \
+  --module worker.mjs=pass/worker.mjs --text "UPSTREAM=$UPSTREAM"
+start_bg workerd_pass "$WORKERD_BIN" serve "$RUN/pass.capnp"
 wait_ready workerd_rust "http://127.0.0.1:$RUST_PORT/v2/"
 [[ -z "$BASELINE" ]] || wait_ready workerd_js "http://127.0.0.1:$JS_PORT/v2/"
-for s in rust js; do
+wait_ready workerd_pass "http://127.0.0.1:$PASS_PORT/v2/"
+for s in rust js pass; do
   [[ -n "${PID[workerd_$s]:-}" ]] || continue
   comm="$(cat "/proc/${PID[workerd_$s]}/comm" 2>/dev/null || true)"
   [[ "$comm" == workerd* ]] || die "pid ${PID[workerd_$s]} is '$comm', not workerd: CPU and memory would be wrong"
 done
-log "workerd up: rust on :$RUST_PORT${BASELINE:+, js on :$JS_PORT} (compatibility date $COMPAT_DATE)"
+log "workerd up: rust on :$RUST_PORT${BASELINE:+, js on :$JS_PORT}, pass on :$PASS_PORT (compatibility date $COMPAT_DATE)"
 
-declare -A URL=([rust]="http://127.0.0.1:$RUST_PORT" [js]="http://127.0.0.1:$JS_PORT" [direct]="$UPSTREAM")
-declare -A WPID=([rust]="${PID[workerd_rust]}" [js]="${PID[workerd_js]:-}" [direct]="")
+declare -A URL=([rust]="http://127.0.0.1:$RUST_PORT" [js]="http://127.0.0.1:$JS_PORT"
+                [pass]="http://127.0.0.1:$PASS_PORT" [direct]="$UPSTREAM")
+declare -A WPID=([rust]="${PID[workerd_rust]}" [js]="${PID[workerd_js]:-}" [pass]="${PID[workerd_pass]}" [direct]="")
+WORKERS=()
+for s in "${SUBJECTS[@]}"; do [[ -z "${WPID[$s]}" ]] || WORKERS+=("$s"); done
 
 TOKEN="$("$PY" "$BENCH_PY" token --issuer "$ISSUER_URL" --service "$SERVICE" --scope "repository:$IMAGE:pull")"
 [[ -n "$TOKEN" ]] || die "no token from the issuer"
 
+verify_args=()
+((QUICK == 0)) || verify_args+=(--no-blob)   # no blob measured: no 200 MiB sha256 check either
 for s in "${SUBJECTS[@]}"; do
   "$PY" "$BENCH_PY" verify --subject "$s" --url "${URL[$s]}" --host "$BENCH_HOST" --token "$TOKEN" \
     --repo "$IMAGE" --index-digest "$INDEX_DIGEST" --blob-digest "$SMALL_DIGEST" --blob-size "$SMALL_BLOB" \
-    || die "$s does not answer correctly; logs in $RUN/logs"
+    "${verify_args[@]}" || die "$s does not answer correctly; logs in $RUN/logs"
 done
 
 # --- 5. measurements (metric by metric, subjects one after another) -------------------------------
@@ -310,14 +356,18 @@ done
   kv meta_workerd "$("$WORKERD_BIN" --version 2>/dev/null | awk '{print $2}')"
   kv meta_registry "$(docker-registry --version 2>/dev/null | awk '{print $3}')"
   kv meta_cpus "$(nproc)"
+  kv meta_quick "$QUICK"
   kv meta_duration "$DURATION"
   kv meta_connections "$CONNECTIONS"
   kv meta_warmup "$WARMUP"
+  kv meta_cpu_rounds "$CPU_ROUNDS"
+  kv meta_cpu_requests "$CPU_REQUESTS"
   kv meta_blob_runs "$BLOB_RUNS"
   kv meta_mem_interval_ms "$(awk -v i="$MEM_INTERVAL" 'BEGIN { print i * 1000 }')"
   kv meta_rust "build/ of $COMMIT$( ((DIRTY)) && echo '+changes'), index_bg.wasm sha256 $WASM_SHA$( ((BUILD)) || echo ' (--no-build)')${RUST_VARS[*]:+, vars: ${RUST_VARS[*]}}"
   kv meta_js "${BASELINE:-none}${BASELINE:+ (sha256 $(sha256sum "$BASELINE" | cut -c1-12), MODE=debug)}"
-  for s in rust js direct; do
+  kv meta_pass "bare pass-through ES-module Worker: fetch(UPSTREAM + path + query) with the request's method, headers, body; redirect manual"
+  for s in rust js pass direct; do
     if [[ " ${SUBJECTS[*]} " == *" $s "* ]]; then kv "subject_$s" 1; else kv "subject_$s" 0; fi
   done
 }
@@ -326,26 +376,47 @@ measure() {  # LABEL bench.py ARGS...: append its key=value lines to the results
   local label="$1" out; shift
   out="$("$PY" "$BENCH_PY" "$@")" || die "$label failed"
   printf '%s\n' "$out" >>"$RESULTS"
-  log "$label: $(grep -E '_(rps|mbps|growth_mib)_' <<<"$out" | grep -v -E '_(min|max)_' | tr '\n' ' ')"
+  log "$label: $(grep -E '_(rps|mbps|growth_mib)_|^cpu_alt_ms_per_req_' <<<"$out" | grep -v -E '_(min|max)_' | tr '\n' ' ')"
 }
 
 MANIFEST_PATH="/v2/$IMAGE/manifests/latest"
 for kind in manifest_get manifest_head v2; do
   for s in "${SUBJECTS[@]}"; do
     args=(wrk --subject "$s" --name "$kind" --connections "$CONNECTIONS" --duration "$DURATION"
-          --warmup "$WARMUP" --log "$RUN/logs/wrk.log" -H "Host: $BENCH_HOST" -H "User-Agent: rp-bench")
+          --warmup "$WARMUP" --loadgen "$LOADGEN" --log "$RUN/logs/wrk.log"
+          -H "Host: $BENCH_HOST" -H "User-Agent: rp-bench")
     [[ -z "${WPID[$s]}" ]] || args+=(--pid "${WPID[$s]}")
     args+=(--registry-pid "${PID[registry]}")
     case "$kind" in
       manifest_get) args+=(--url "${URL[$s]}$MANIFEST_PATH" -H "Authorization: Bearer $TOKEN" -H "Accept: $ACCEPT") ;;
       manifest_head) args+=(--url "${URL[$s]}$MANIFEST_PATH" -H "Authorization: Bearer $TOKEN" -H "Accept: $ACCEPT"
-                            --method HEAD --loadgen "$LOADGEN") ;;
+                            --method HEAD --tool loadgen) ;;
       v2) args+=(--url "${URL[$s]}/v2/" --expect 401) ;;
     esac
     measure "$s $kind" "${args[@]}"
-    sleep 1
+    sleep "$PAUSE"
   done
 done
+
+# workerd CPU per manifest GET: the workers alternating, round after round, a fixed number of
+# requests each; the median of each worker's rounds (the machine's other load hits all alike)
+args=(cpu --rounds "$CPU_ROUNDS" --requests "$CPU_REQUESTS" --connections "$CONNECTIONS" --loadgen "$LOADGEN"
+      --registry-pid "${PID[registry]}" --log "$RUN/logs/cpu.log"
+      -H "Host: $BENCH_HOST" -H "User-Agent: rp-bench" -H "Authorization: Bearer $TOKEN" -H "Accept: $ACCEPT")
+for s in "${WORKERS[@]}"; do args+=(--subject "$s=${WPID[$s]}=${URL[$s]}$MANIFEST_PATH"); done
+measure "CPU rounds (${WORKERS[*]}) x$CPU_ROUNDS" "${args[@]}"
+
+if ((QUICK)); then
+  kv wasm_raw_bytes "$(stat -c %s "$WASM")"
+  kv wasm_gzip_bytes "$(gzip -9 -c "$WASM" | wc -c)"
+  stop_all
+  log "done (--quick); all processes stopped; results in $RESULTS"
+  set +e
+  "$PY" "$BENCH_PY" report "$RESULTS" | tee "$RUN/report.txt"
+  rc=${PIPESTATUS[0]}
+  set -e
+  exit "$rc"
+fi
 
 for s in "${SUBJECTS[@]}"; do
   args=(blob --subject "$s" --label 200mib --runs "$BLOB_RUNS" --url "${URL[$s]}/v2/$IMAGE/blobs/$SMALL_DIGEST"

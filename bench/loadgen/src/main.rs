@@ -1,16 +1,18 @@
 //! A closed-loop HTTP/1.1 load generator, for what Debian's wrk 4.1 cannot do: `HEAD` (its
 //! parser waits for the body a HEAD response announces but never sends, wg/wrk#198).
 //!
-//!     loadgen -c CONNECTIONS -d SECONDS [-m METHOD] [-H 'Name: value']... [--timeout S] URL
+//!     loadgen -c CONNECTIONS (-d SECONDS | -n REQUESTS) [-m METHOD] [-H 'Name: value']...
+//!             [--timeout S] URL
 //!
 //! One thread per keep-alive connection, each sending a request as soon as the previous
-//! answer is complete (as wrk does). Prints wrk-like `key=value` lines: requests, seconds,
+//! answer is complete (as wrk does), for SECONDS or until REQUESTS requests in all were sent
+//! (with both, whichever comes first; `-n` alone stops after 300 s at the latest). Prints wrk-like `key=value` lines: requests, seconds,
 //! rps, p50/p75/p90/p99 latency in ms, status classes, socket errors. Plain `http://` only.
 
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::process::exit;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -18,6 +20,7 @@ use std::time::{Duration, Instant};
 struct Args {
     connections: usize,
     seconds: f64,
+    requests: Option<u64>,
     method: String,
     headers: Vec<String>,
     timeout: f64,
@@ -25,14 +28,15 @@ struct Args {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: loadgen -c CONNECTIONS -d SECONDS [-m METHOD] [-H 'Name: value']... [--timeout S] http://HOST:PORT/PATH");
+    eprintln!("usage: loadgen -c CONNECTIONS (-d SECONDS | -n REQUESTS) [-m METHOD] [-H 'Name: value']... [--timeout S] http://HOST:PORT/PATH");
     exit(2)
 }
 
 fn parse_args() -> Args {
     let mut a = Args {
         connections: 8,
-        seconds: 10.0,
+        seconds: f64::NAN,
+        requests: None,
         method: "GET".into(),
         headers: vec![],
         timeout: 5.0,
@@ -43,16 +47,30 @@ fn parse_args() -> Args {
         let mut val = || it.next().unwrap_or_else(|| usage());
         match arg.as_str() {
             "-c" => a.connections = val().parse().unwrap_or_else(|_| usage()),
-            "-d" => a.seconds = val().trim_end_matches('s').parse().unwrap_or_else(|_| usage()),
+            "-d" => {
+                a.seconds = val()
+                    .trim_end_matches('s')
+                    .parse()
+                    .unwrap_or_else(|_| usage())
+            }
+            "-n" => a.requests = Some(val().parse().unwrap_or_else(|_| usage())),
             "-m" => a.method = val(),
             "-H" => a.headers.push(val()),
-            "--timeout" => a.timeout = val().trim_end_matches('s').parse().unwrap_or_else(|_| usage()),
+            "--timeout" => {
+                a.timeout = val()
+                    .trim_end_matches('s')
+                    .parse()
+                    .unwrap_or_else(|_| usage())
+            }
             "-h" | "--help" => usage(),
             _ if a.url.is_empty() && !arg.starts_with('-') => a.url = arg,
             _ => usage(),
         }
     }
-    if a.url.is_empty() || a.connections == 0 || a.seconds <= 0.0 {
+    if a.seconds.is_nan() {
+        a.seconds = if a.requests.is_some() { 300.0 } else { 10.0 };
+    }
+    if a.url.is_empty() || a.connections == 0 || a.seconds <= 0.0 || a.requests == Some(0) {
         usage();
     }
     a
@@ -113,7 +131,10 @@ impl Conn {
         }
         let n = self.stream.read(&mut self.buf[self.len..])?;
         if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed",
+            ));
         }
         self.len += n;
         Ok(())
@@ -166,9 +187,12 @@ impl Conn {
             .nth(1)
             .and_then(|s| s.parse().ok())
             .ok_or_else(bad)?;
-        let (mut length, mut chunked, mut close) = (None::<u64>, false, status_line.starts_with("HTTP/1.0"));
+        let (mut length, mut chunked, mut close) =
+            (None::<u64>, false, status_line.starts_with("HTTP/1.0"));
         for l in lines {
-            let Some((k, v)) = l.split_once(':') else { continue };
+            let Some((k, v)) = l.split_once(':') else {
+                continue;
+            };
             let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_ascii_lowercase());
             match k.as_str() {
                 "content-length" => length = v.parse().ok(),
@@ -183,8 +207,11 @@ impl Conn {
         } else if chunked {
             loop {
                 let size_line = self.line()?;
-                let size = u64::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16)
-                    .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad chunk size"))?;
+                let size =
+                    u64::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16)
+                        .map_err(|_| {
+                            io::Error::new(io::ErrorKind::InvalidData, "bad chunk size")
+                        })?;
                 if size == 0 {
                     while !self.line()?.is_empty() {} // trailers
                     break;
@@ -222,6 +249,7 @@ fn worker(
     timeout: Duration,
     deadline: Instant,
     stop: Arc<AtomicBool>,
+    budget: Option<(u64, Arc<AtomicU64>)>,
 ) -> Stats {
     let mut st = Stats {
         latencies_us: Vec::with_capacity(1 << 16),
@@ -229,6 +257,12 @@ fn worker(
     };
     let mut conn: Option<Conn> = None;
     while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
+        // one request (or failed connection attempt) of the budget
+        if let Some((limit, sent)) = &budget {
+            if sent.fetch_add(1, Ordering::Relaxed) >= *limit {
+                break;
+            }
+        }
         if conn.is_none() {
             match Conn::open(&addr, timeout) {
                 Ok(c) => conn = Some(c),
@@ -281,7 +315,11 @@ fn main() {
             exit(2)
         });
     let mut req = format!("{} {} HTTP/1.1\r\n", a.method, path);
-    if !a.headers.iter().any(|h| h.to_ascii_lowercase().starts_with("host:")) {
+    if !a
+        .headers
+        .iter()
+        .any(|h| h.to_ascii_lowercase().starts_with("host:"))
+    {
         req.push_str(&format!("Host: {authority}\r\n"));
     }
     for h in &a.headers {
@@ -295,10 +333,12 @@ fn main() {
     let stop = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(a.seconds);
+    let sent = Arc::new(AtomicU64::new(0));
     let handles: Vec<_> = (0..a.connections)
         .map(|_| {
             let (request, stop) = (request.clone(), stop.clone());
-            thread::spawn(move || worker(addr, request, head, timeout, deadline, stop))
+            let budget = a.requests.map(|n| (n, sent.clone()));
+            thread::spawn(move || worker(addr, request, head, timeout, deadline, stop, budget))
         })
         .collect();
     let mut total = Stats::default();
