@@ -6,16 +6,6 @@ mod common;
 use common::*;
 use std::process::Command;
 
-/// The proxy's JSON log lines in a workerd log file (workerd prefixes console output).
-fn json_lines(path: &str) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.find("{\"time\"").map(|i| &l[i..]))
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
 /// Standard base64, as in a Basic `Authorization` header.
 fn base64(s: &str) -> String {
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -105,7 +95,7 @@ fn a_pull_with_credentials_is_logged_without_any_secret() {
         );
     }
 
-    let lines = json_lines(&log_path);
+    let lines = worker_log_lines(&log_path);
     let mine = |path: &str| {
         lines
             .iter()
@@ -155,7 +145,7 @@ fn a_pull_with_credentials_is_logged_without_any_secret() {
     );
     assert_eq!(r.status, 400);
     std::thread::sleep(std::time::Duration::from_millis(200));
-    let lines = json_lines(&log_path);
+    let lines = worker_log_lines(&log_path);
     assert!(lines.iter().any(|l| l["path"] == "/v2/BAD/manifests/x"
         && l["error"] == "NAME_INVALID"
         && l["outcome"] == "error"));
@@ -184,20 +174,20 @@ fn log_level_quiets_the_log() {
         );
     }
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let lines = json_lines(quiet.log().to_str().unwrap());
+    let lines = worker_log_lines(quiet.log().to_str().unwrap());
     assert_eq!(
         lines.len(),
         1,
         "only the error at LOG_LEVEL=error: {lines:?}"
     );
     assert_eq!(lines[0]["error"], "NAME_INVALID");
-    assert!(json_lines(off.log().to_str().unwrap()).is_empty());
+    assert!(worker_log_lines(off.log().to_str().unwrap()).is_empty());
 
     // and the default, info, logs both
     let info = Workerd::start(18093, &routes);
     assert_eq!(info.get("open.example.test", "/v2/", &[]).status, 200);
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let lines = json_lines(info.log().to_str().unwrap());
+    let lines = worker_log_lines(info.log().to_str().unwrap());
     assert!(
         lines
             .iter()

@@ -9,13 +9,10 @@ use common::*;
 
 const PROXY: &str = "proxy.example.test";
 
-/// The proxy's log lines (JSON) for host `proxy.example.test`.
+/// The proxy's log lines for host `proxy.example.test`.
 fn proxy_lines() -> Vec<serde_json::Value> {
-    std::fs::read_to_string(var("WORKERD_LOG"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.find("{\"time\"").map(|i| &l[i..]))
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+    worker_log_lines(&var("WORKERD_LOG"))
+        .into_iter()
         .filter(|l| l["host"] == PROXY)
         .collect()
 }

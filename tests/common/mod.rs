@@ -189,6 +189,16 @@ pub fn log_lines(key: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The proxy's JSON log lines in a workerd log file (workerd may prefix console output).
+pub fn worker_log_lines(path: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.find("{\"time\"").map(|i| &l[i..]))
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
 /// The digest the upstream registry reports for a manifest (direct, not through the proxy).
 pub fn upstream_digest(key: &str) -> String {
     let d = var(key);
