@@ -69,6 +69,28 @@ fn root_is_a_page_for_browsers_and_a_redirect_for_registry_clients() {
 
 #[test]
 #[ignore = "needs the e2e harness: tests/run.sh"]
+fn path_routing_host_lists_every_registry_with_recipes() {
+    let r = curl(
+        &proxy_url("proxy.example.test", "/"),
+        &["-H", BROWSER_ACCEPT],
+    );
+    assert_eq!(r.status, 200);
+    let html = r.text();
+    let host = proxy("proxy.example.test");
+    for needle in [
+        format!("docker pull {host}/hub.registry.test/library/alpine:latest"),
+        format!("docker pull {host}/open.registry.test/namespace/image:tag"),
+        format!("docker pull {host}/alpine:latest"),
+        "/etc/containerd/certs.d/open.registry.test/hosts.toml".to_string(),
+        format!("location = &quot;{host}/open.registry.test&quot;"),
+        format!("&quot;registry-mirrors&quot;: [&quot;https://{host}&quot;]"),
+    ] {
+        assert!(html.contains(&needle), "missing {needle}");
+    }
+}
+
+#[test]
+#[ignore = "needs the e2e harness: tests/run.sh"]
 fn landing_page_in_headless_chromium() {
     let repo = var("REPO");
     let out_dir = std::path::PathBuf::from(&repo).join("test-artifacts");
