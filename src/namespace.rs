@@ -126,6 +126,15 @@ pub fn resolve_auth<'c>(
     })
 }
 
+/// Whether a path-routing host may pass the client's credentials to `upstream`'s token
+/// service. A client logs in to the proxy's host, not to a registry: its credentials are meant
+/// for the default registry only and never reach the others.
+pub fn credentials_for(config: &Config, upstream: &Upstream) -> bool {
+    config
+        .registry(&config.default_registry)
+        .is_some_and(|d| d.base == upstream.base)
+}
+
 /// The repository name of a `repository[(class)]:name:actions` scope.
 fn scope_name(scope: &str) -> Option<&str> {
     let (kind, rest) = scope.split_once(':')?;
@@ -284,6 +293,18 @@ mod tests {
         assert!(matches!(
             resolve_auth(&c, "scope=repository:evil.org/a:pull"),
             Err(ProxyError::RegistryNotRouted(_))
+        ));
+    }
+
+    #[test]
+    fn credentials_go_to_the_default_registry_only() {
+        let c = config();
+        assert!(credentials_for(&c, c.registry("docker.io").unwrap()));
+        assert!(credentials_for(&c, c.registry("index.docker.io").unwrap()));
+        assert!(!credentials_for(&c, c.registry("ghcr.io").unwrap()));
+        assert!(!credentials_for(
+            &c,
+            c.registry("hub.registry.test").unwrap()
         ));
     }
 

@@ -7,11 +7,11 @@ use crate::config::Config;
 use crate::error::ProxyError;
 use crate::landing::{page, page_all, wants_html, CONTENT_SECURITY_POLICY};
 use crate::log::{iso8601, LogLevel, Outcome, RequestLog};
-use crate::namespace::{prefix_path, realm, resolve_auth, Via};
+use crate::namespace::{credentials_for, prefix_path, realm, resolve_auth, Via};
 use crate::plan::{plan, proxy_origin, Plan};
 use crate::redirect::{is_redirect, keeps_credentials, next_hop, rewrite_location, MAX_HOPS};
 use crate::routes::Upstream;
-use crate::token::{bearer_challenge, ScopeMap, TokenEndpoint};
+use crate::token::{bearer_challenge, oauth_compatible, ScopeMap, TokenEndpoint};
 use std::cell::{Cell, OnceCell};
 use std::future::Future;
 use std::pin::pin;
@@ -230,38 +230,71 @@ async fn auth(
     })?;
     let endpoint = TokenEndpoint::from_challenge(&challenge, &upstream.base)?;
     let realm_origin = endpoint.realm.origin().ascii_serialization();
+    // On a path-routing host the client's credentials are for the default registry only.
+    let anonymous = via.is_some() && !credentials_for(cx.config, upstream);
     let headers = new_headers();
-    copy_header(&req.headers(), &headers, "authorization");
+    if !anonymous {
+        copy_header(&req.headers(), &headers, "authorization");
+    }
     let scopes = ScopeMap {
         docker_hub: upstream.docker_hub,
         via,
+        anonymous,
     };
-    let resp = if let Some(form) = form {
-        let body = endpoint.post_form(&form, scopes);
-        let _ = headers.set("content-type", "application/x-www-form-urlencoded");
-        let body = JsValue::from_str(&body);
-        send(
-            endpoint.realm.as_str(),
-            "POST",
-            &headers,
-            Some(&body),
-            &upstream.base,
-            cx,
-        )
-        .await
-    } else {
-        let target = endpoint.get_url(url.query(), scopes);
-        fetch_following(
-            target.as_str(),
-            "GET",
-            &headers,
-            &realm_origin,
-            &upstream.base,
-            cx,
-        )
-        .await
-    }?;
-    Ok((resp, Outcome::Token))
+    match form {
+        Some(form) if !anonymous => {
+            let body = endpoint.post_form(&form, scopes);
+            let _ = headers.set("content-type", "application/x-www-form-urlencoded");
+            let body = JsValue::from_str(&body);
+            let resp = send(
+                endpoint.realm.as_str(),
+                "POST",
+                &headers,
+                Some(&body),
+                &upstream.base,
+                cx,
+            )
+            .await?;
+            Ok((resp, Outcome::Token))
+        }
+        _ => {
+            // an OAuth2 form without its credentials becomes an anonymous GET
+            let converted = form.is_some();
+            let target = endpoint.get_url(form.as_deref().or(url.query()), scopes);
+            let resp = fetch_following(
+                target.as_str(),
+                "GET",
+                &headers,
+                &realm_origin,
+                &upstream.base,
+                cx,
+            )
+            .await?;
+            if converted && resp.ok() {
+                return Ok((as_oauth_answer(resp).await, Outcome::Token));
+            }
+            Ok((resp, Outcome::Token))
+        }
+    }
+}
+
+/// A GET token answer given to an OAuth2 client: `access_token` is added when missing.
+async fn as_oauth_answer(resp: Response) -> Response {
+    let text = match resp.text() {
+        Ok(p) => JsFuture::from(p).await.ok().and_then(|v| v.as_string()),
+        Err(_) => None,
+    };
+    let Some(text) = text else {
+        return error_response(&ProxyError::BadRequest("unreadable token answer".into()));
+    };
+    let body = oauth_compatible(&text).unwrap_or(text);
+    let headers = Headers::new_with_headers(&resp.headers()).unwrap_or_else(|_| new_headers());
+    let _ = headers.delete("content-length");
+    let init = ResponseInit::new();
+    init.set_status(resp.status());
+    init.set_headers(&headers);
+    Response::new_with_opt_str_and_init(Some(&body), &init)
+        .unwrap_or_else(|_| Response::new().unwrap())
 }
 
 async fn read_form(req: &web_sys::Request) -> Result<String, ProxyError> {
@@ -302,7 +335,22 @@ async fn forward(
     method: &str,
     target: &str,
 ) -> Result<(Response, Outcome), ProxyError> {
-    let headers = req.headers();
+    let mut headers = req.headers();
+    // A password the client gave the proxy's host is for the default registry only (bearer
+    // tokens come from the registry's own realm, scoped by it).
+    if via.is_some() && !credentials_for(cx.config, upstream) {
+        if let Some(auth) = header(&headers, "authorization") {
+            if auth
+                .get(..6)
+                .is_some_and(|s| s.eq_ignore_ascii_case("basic "))
+            {
+                let stripped =
+                    Headers::new_with_headers(&headers).unwrap_or_else(|_| new_headers());
+                let _ = stripped.delete("authorization");
+                headers = stripped;
+            }
+        }
+    }
     let resp = if matches!(method, "GET" | "HEAD") {
         fetch_following(target, method, &headers, &upstream.base, &upstream.base, cx).await?
     } else {

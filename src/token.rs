@@ -6,13 +6,26 @@ use crate::namespace::{strip_scopes, Via};
 use crate::scope::complete_scopes;
 use url::{form_urlencoded, Url};
 
-/// How the client's scopes become the upstream's: the registry prefix of a path-routing host
-/// comes off, Docker Hub names get `library/`.
+/// How the client's token parameters become the upstream's: the registry prefix of a
+/// path-routing host comes off the scopes, Docker Hub names get `library/`, and an anonymous
+/// request loses every credential and account parameter.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ScopeMap<'a> {
     pub docker_hub: bool,
     pub via: Option<Via<'a>>,
+    /// The client's credentials are not for this registry (see `namespace::credentials_for`).
+    pub anonymous: bool,
 }
+
+/// OAuth2 form and query parameters that carry or reveal credentials.
+const CREDENTIAL_PARAMS: [&str; 6] = [
+    "password",
+    "refresh_token",
+    "username",
+    "account",
+    "grant_type",
+    "access_type",
+];
 
 impl ScopeMap<'_> {
     fn apply(&self, scopes: &str) -> String {
@@ -83,6 +96,7 @@ impl TokenEndpoint {
             match &*k {
                 // ours: the proxy's service name, the registry hint of a path-routing host
                 "service" | "ns" => {}
+                k if scopes.anonymous && CREDENTIAL_PARAMS.contains(&k) => {}
                 "scope" => {
                     out.append_pair("scope", &scopes.apply(&v));
                 }
@@ -93,7 +107,8 @@ impl TokenEndpoint {
         }
     }
 
-    /// The URL for a GET token request (the client's query string rewritten).
+    /// The URL for a GET token request (the client's query string, or an OAuth2 form turned
+    /// into an anonymous GET, rewritten).
     pub fn get_url(&self, client_query: Option<&str>, scopes: ScopeMap<'_>) -> Url {
         let mut url = self.realm.clone();
         let mut query = form_urlencoded::Serializer::new(url.query().unwrap_or("").to_string());
@@ -111,6 +126,19 @@ impl TokenEndpoint {
     }
 }
 
+/// An anonymous GET answered a client that had POSTed an OAuth2 form: OAuth2 clients
+/// (containerd) read `access_token`, which token servers that answer GETs may leave out.
+pub fn oauth_compatible(body: &str) -> Option<String> {
+    let mut v: serde_json::Value = serde_json::from_str(body).ok()?;
+    let obj = v.as_object_mut()?;
+    if obj.contains_key("access_token") {
+        return None;
+    }
+    let token = obj.get("token")?.clone();
+    obj.insert("access_token".into(), token);
+    Some(v.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,7 +146,35 @@ mod tests {
     const HUB: ScopeMap<'static> = ScopeMap {
         docker_hub: true,
         via: None,
+        anonymous: false,
     };
+
+    #[test]
+    fn anonymous_requests_carry_no_credentials() {
+        let e = ep(r#"Bearer realm="https://ghcr.io/token",service="ghcr.io""#);
+        let anonymous = ScopeMap {
+            docker_hub: false,
+            via: None,
+            anonymous: true,
+        };
+        let url = e.get_url(
+            Some("grant_type=password&username=alice&password=secret&refresh_token=r&account=alice&access_type=offline&scope=repository%3Aa%3Apull&client_id=containerd-client"),
+            anonymous,
+        );
+        assert_eq!(
+            url.query(),
+            Some("service=ghcr.io&scope=repository%3Aa%3Apull&client_id=containerd-client")
+        );
+        assert_eq!(
+            oauth_compatible(r#"{"token":"t","expires_in":300}"#).unwrap(),
+            r#"{"access_token":"t","expires_in":300,"token":"t"}"#
+        );
+        assert_eq!(
+            oauth_compatible(r#"{"token":"t","access_token":"t"}"#),
+            None
+        );
+        assert_eq!(oauth_compatible("not json"), None);
+    }
 
     #[test]
     fn path_routed_scopes_lose_their_prefix_and_ns_stays_here() {
@@ -132,6 +188,7 @@ mod tests {
             ScopeMap {
                 docker_hub: false,
                 via: Some(via),
+                anonymous: false,
             },
         );
         assert_eq!(

@@ -332,3 +332,73 @@ fn mirrors_for_docker_containerd_and_podman() {
         );
     }
 }
+
+#[test]
+#[ignore = "needs the e2e harness: tests/run.sh"]
+fn credentials_reach_the_default_registry_only() {
+    let issuer_entry = |marker: &str| {
+        log_lines("ISSUER_LOG")
+            .into_iter()
+            .find(|l| l.to_string().contains(marker))
+            .unwrap_or_else(|| panic!("no issuer request for {marker}"))
+    };
+    let creds = format!("{}:{}", var("TEST_USER"), var("TEST_PASSWORD"));
+    // the harness's path host: the hub is the default, so a login to the proxy goes there
+    let marker = unique("credsdefault").to_lowercase();
+    let r = curl(
+        &format!(
+            "https://{}/v2/auth?service=x&scope=repository:hub.registry.test/library/{marker}:pull",
+            proxy(PROXY)
+        ),
+        &["-u", &creds],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(issuer_entry(&marker)["authorization_scheme"], "Basic");
+
+    // a proxy whose default registry is the open one: the hub is a registry like ghcr.io
+    // would be, and the proxy's credentials never reach its token service
+    let w = Workerd::start(
+        18095,
+        &format!(
+            r#"(name = "ROUTES", json = "{{\"a.local\": {{\"upstream\": \"{hub}\", \"docker_hub\": true, \"registry\": \"hub.registry.test\"}}, \"b.local\": {{\"upstream\": \"{open}\", \"registry\": \"open.registry.test\"}}, \"c.local\": {{\"upstream\": \"http://127.0.0.1:{bare}\", \"registry\": \"bare.registry.test\"}}}}"),
+               (name = "PATH_ROUTING", text = "one.local"), (name = "DEFAULT_REGISTRY", text = "open.registry.test"),"#,
+            hub = var("HUB_URL"),
+            open = var("OPEN_URL"),
+            bare = var("FAKE_BARE_PORT"),
+        ),
+    );
+    let marker = unique("credsget").to_lowercase();
+    let r = w.get(
+        "one.local",
+        &format!("/v2/auth?service=x&account=alice&scope=repository:hub.registry.test/library/{marker}:pull"),
+        &["-u", &creds],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let entry = issuer_entry(&marker);
+    assert_eq!(entry["authorization"], false, "{entry}");
+    assert!(entry["query"].get("account").is_none(), "{entry}");
+    // containerd's OAuth2 form: sent on as an anonymous GET, answered with access_token
+    let marker = unique("credspost").to_lowercase();
+    let form = format!("grant_type=password&username=alice&password={}&service=x&client_id=t&scope=repository%3Ahub.registry.test%2Flibrary%2F{marker}%3Apull", var("TEST_PASSWORD"));
+    let r = w.get(
+        "one.local",
+        "/v2/auth",
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/x-www-form-urlencoded",
+            "--data",
+            &form,
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["access_token"].is_string(), "{}", r.text());
+    let entry = issuer_entry(&marker);
+    assert_eq!(entry["method"], "GET", "{entry}");
+    assert_eq!(entry["authorization"], false, "{entry}");
+    assert!(
+        !entry.to_string().contains(&var("TEST_PASSWORD")),
+        "{entry}"
+    );
+}
