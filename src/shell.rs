@@ -134,20 +134,12 @@ async fn handle(
         )),
         Plan::Base { upstream, via } => base(req, &cx, upstream, via, url).await,
         Plan::Auth { upstream } => {
-            let form = if method == "POST" {
-                Some(read_form(req).await?)
-            } else {
-                None
-            };
+            let form = read_form_if_post(req, method).await?;
             auth(req, &cx, upstream, None, url, form).await
         }
         Plan::AuthAny => {
             // the registry may be named by the form's scopes of a POST as well as the query
-            let form = if method == "POST" {
-                Some(read_form(req).await?)
-            } else {
-                None
-            };
+            let form = read_form_if_post(req, method).await?;
             let params = format!(
                 "{}&{}",
                 url.query().unwrap_or(""),
@@ -183,7 +175,10 @@ async fn base(
     url: &Url,
 ) -> Result<(Response, Outcome), ProxyError> {
     let headers = new_headers();
-    copy_header(&req.headers(), &headers, "authorization");
+    // on a path-routing host, a login to the proxy is for the default registry only
+    if via.is_none() || credentials_for(cx.config, upstream) {
+        copy_header(&req.headers(), &headers, "authorization");
+    }
     let target = format!("{}/v2/", upstream.base);
     let resp =
         fetch_following(&target, "GET", &headers, &upstream.base, &upstream.base, cx).await?;
@@ -295,6 +290,18 @@ async fn as_oauth_answer(resp: Response) -> Response {
     init.set_headers(&headers);
     Response::new_with_opt_str_and_init(Some(&body), &init)
         .unwrap_or_else(|_| Response::new().unwrap())
+}
+
+/// The OAuth2 form of a POST token request; `None` for a GET.
+async fn read_form_if_post(
+    req: &web_sys::Request,
+    method: &str,
+) -> Result<Option<String>, ProxyError> {
+    if method == "POST" {
+        read_form(req).await.map(Some)
+    } else {
+        Ok(None)
+    }
 }
 
 async fn read_form(req: &web_sys::Request) -> Result<String, ProxyError> {

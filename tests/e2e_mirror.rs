@@ -401,4 +401,45 @@ fn credentials_reach_the_default_registry_only() {
         !entry.to_string().contains(&var("TEST_PASSWORD")),
         "{entry}"
     );
+    // registry requests: a password for the proxy's host is not passed on; tokens are
+    let fake_entry = |marker: &str| {
+        log_lines("FAKE_LOG")
+            .into_iter()
+            .find(|l| l.to_string().contains(marker))
+            .unwrap_or_else(|| panic!("no upstream request for {marker}"))
+    };
+    let marker = unique("basic").to_lowercase();
+    w.get(
+        "one.local",
+        &format!("/v2/bare.registry.test/library/{marker}/manifests/latest"),
+        &["-u", &creds],
+    );
+    assert_eq!(fake_entry(&marker)["authorization"], false);
+    let marker = unique("bearer").to_lowercase();
+    w.get(
+        "one.local",
+        &format!("/v2/bare.registry.test/library/{marker}/manifests/latest"),
+        &["-H", "Authorization: Bearer abc"],
+    );
+    assert_eq!(fake_entry(&marker)["authorization"], true);
+    // and the version check of a mirror request for that registry
+    let base = |with_auth: bool| {
+        log_lines("FAKE_LOG")
+            .into_iter()
+            .filter(|l| l["path"] == "/v2/" && (!with_auth || l["authorization"] == true))
+            .count()
+    };
+    let (all_before, auth_before) = (base(false), base(true));
+    // (the fake answers 401 without a challenge: a 502 here is right, the count is the point)
+    w.get("one.local", "/v2/?ns=bare.registry.test", &["-u", &creds]);
+    assert_eq!(
+        base(false),
+        all_before + 1,
+        "the version check went upstream"
+    );
+    assert_eq!(
+        base(true),
+        auth_before,
+        "Basic credentials reached a non-default registry"
+    );
 }
