@@ -112,7 +112,7 @@ impl Config {
         let log_level = match present("LOG_LEVEL") {
             Some(raw) => LogLevel::parse(&raw).ok_or_else(|| ProxyError::Config {
                 var: "LOG_LEVEL",
-                reason: format!("{raw:?} is none of \"info\", \"error\", \"off\""),
+                reason: format!("{raw:?} is none of \"debug\", \"info\", \"error\", \"off\""),
             })?,
             None => LogLevel::Info,
         };

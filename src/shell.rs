@@ -53,7 +53,7 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> worker::Result
     let level = config.as_ref().map_or(LogLevel::Error, |c| c.log_level);
     let status = resp.status();
     let failed = outcome == Outcome::Error || status >= 500;
-    if level == LogLevel::Info || (level == LogLevel::Error && failed) {
+    if level >= LogLevel::Info || (level == LogLevel::Error && failed) {
         let url = url.ok();
         let end = js_sys::Date::now();
         let route = trace.route.take();
@@ -65,7 +65,10 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> worker::Result
             path: url.as_ref().map_or("", |u| u.path()),
             status,
             upstream_status: trace.upstream_status.get(),
-            bytes: header(&resp.headers(), "content-length").and_then(|v| v.parse().ok()),
+            // reading the answer's headers is a cost of its own: only when asked for
+            bytes: (level == LogLevel::Debug)
+                .then(|| header(&resp.headers(), "content-length")?.parse().ok())
+                .flatten(),
             duration_ms: (end - start).max(0.0) as u64,
             hops: trace.hops.get(),
             outcome,
