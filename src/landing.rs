@@ -39,13 +39,15 @@ fn example_image(upstream: &Upstream, registry: &str) -> &'static str {
     }
 }
 
+/// `docker.example.com[:port]` of `https://docker.example.com[:port]`.
+fn host_of(origin: &str) -> &str {
+    origin.split_once("://").map_or(origin, |(_, rest)| rest)
+}
+
 /// The page for a proxy reached at `origin` (`https://docker.example.com[:port]`).
 pub fn page(origin: &str, upstream: &Upstream) -> String {
     let registry = registry_name(upstream);
-    let host = origin
-        .split_once("://")
-        .map_or(origin, |(_, rest)| rest)
-        .to_string();
+    let host = host_of(origin);
     let image = example_image(upstream, &registry);
     let short = image.strip_prefix("library/").unwrap_or(image);
     let plain_http = origin.starts_with("http://");
@@ -108,7 +110,7 @@ pub fn page(origin: &str, upstream: &Upstream) -> String {
         escape(origin)
     );
     document(
-        &host,
+        host,
         &format!("registry proxy for {registry}"),
         &lead,
         &recipes,
@@ -117,10 +119,7 @@ pub fn page(origin: &str, upstream: &Upstream) -> String {
 
 /// The page of a path-routing host: every registry of the table, by prefix and as mirrors.
 pub fn page_all(origin: &str, config: &Config) -> String {
-    let host = origin
-        .split_once("://")
-        .map_or(origin, |(_, rest)| rest)
-        .to_string();
+    let host = host_of(origin);
     let plain_http = origin.starts_with("http://");
     // one line per upstream, under its first name
     let mut registries: Vec<(&str, &Upstream)> = Vec::new();
@@ -193,7 +192,7 @@ pub fn page_all(origin: &str, config: &Config) -> String {
         names.join(", "),
         escape(origin)
     );
-    document(&host, "registry proxy", &lead, &recipes)
+    document(host, "registry proxy", &lead, &recipes)
 }
 
 /// The HTML document around a list of (title, note, code) recipes.

@@ -126,13 +126,15 @@ pub fn resolve_auth<'c>(
     })
 }
 
-/// Whether a path-routing host may pass the client's credentials to `upstream`'s token
-/// service. A client logs in to the proxy's host, not to a registry: its credentials are meant
+/// Whether the client's credentials may go to `upstream` (its `/v2/`, token service and
+/// registry requests). A host route fronts one registry: always. On a path-routing host
+/// (`via`) a client logs in to the proxy's host, not to a registry: its credentials are meant
 /// for the default registry only and never reach the others.
-pub fn credentials_for(config: &Config, upstream: &Upstream) -> bool {
-    config
-        .registry(&config.default_registry)
-        .is_some_and(|d| d.base == upstream.base)
+pub fn credentials_for(config: &Config, upstream: &Upstream, via: Option<Via<'_>>) -> bool {
+    via.is_none()
+        || config
+            .registry(&config.default_registry)
+            .is_some_and(|d| d.base == upstream.base)
 }
 
 /// The repository name of a `repository[(class)]:name:actions` scope.
@@ -299,13 +301,17 @@ mod tests {
     #[test]
     fn credentials_go_to_the_default_registry_only() {
         let c = config();
-        assert!(credentials_for(&c, c.registry("docker.io").unwrap()));
-        assert!(credentials_for(&c, c.registry("index.docker.io").unwrap()));
-        assert!(!credentials_for(&c, c.registry("ghcr.io").unwrap()));
-        assert!(!credentials_for(
-            &c,
-            c.registry("hub.registry.test").unwrap()
-        ));
+        let via = Some(Via {
+            registry: "x",
+            prefixed: true,
+        });
+        let allowed = |name: &str| credentials_for(&c, c.registry(name).unwrap(), via);
+        assert!(allowed("docker.io"));
+        assert!(allowed("index.docker.io"));
+        assert!(!allowed("ghcr.io"));
+        assert!(!allowed("hub.registry.test"));
+        // a host route fronts one registry: its credentials are its own
+        assert!(credentials_for(&c, c.registry("ghcr.io").unwrap(), None));
     }
 
     #[test]

@@ -37,8 +37,8 @@ thread_local! {
 async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> worker::Result<Response> {
     console_error_panic_hook::set_once();
     let start = js_sys::Date::now();
-    let trace = Trace::default();
     let config = config(&env);
+    let trace = Trace::default();
     let method = req.method();
     let url = Url::parse(&req.url()).map_err(|_| ProxyError::NotFound);
     let result = match (&config, &url) {
@@ -56,11 +56,11 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> worker::Result
     if level >= LogLevel::Info || (level == LogLevel::Error && failed) {
         let url = url.ok();
         let end = js_sys::Date::now();
-        let route = trace.route.take();
+        let route = trace.route.get();
         let line = RequestLog {
             time: &iso8601(end),
             host: url.as_ref().and_then(|u| u.host_str()).unwrap_or(""),
-            route: route.as_deref(),
+            route,
             method: &method,
             path: url.as_ref().map_or("", |u| u.path()),
             status,
@@ -86,8 +86,9 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> worker::Result
 
 /// What the upstream side of one request did, for its log line.
 #[derive(Default)]
-struct Trace {
-    route: Cell<Option<String>>,
+struct Trace<'c> {
+    /// The upstream's base URL, borrowed from the configuration (no copy per request).
+    route: Cell<Option<&'c str>>,
     upstream_status: Cell<Option<u16>>,
     hops: Cell<u8>,
 }
@@ -109,19 +110,19 @@ fn read_var(env: &Env, name: &str) -> Option<String> {
         .or_else(|| js_sys::JSON::stringify(&v).ok().map(String::from))
 }
 
-async fn handle(
+async fn handle<'c>(
     req: &web_sys::Request,
-    config: &Config,
+    config: &'c Config,
     url: &Url,
     method: &str,
-    trace: &Trace,
+    trace: &Trace<'c>,
 ) -> Result<(Response, Outcome), ProxyError> {
     // only `/` can be a page: don't read `Accept` on the API's hot path
     let html = url.path() == "/" && wants_html(header(&req.headers(), "accept").as_deref());
     let cx = Exchange { config, trace };
     let plan = plan(config, method, url, html)?;
     if config.log_level != LogLevel::Off {
-        trace.route.set(plan.upstream().map(|u| u.base.clone()));
+        trace.route.set(plan.upstream().map(|u| u.base.as_str()));
     }
     match plan {
         Plan::Redirect { status, location } => {
@@ -150,7 +151,7 @@ async fn handle(
             );
             let (upstream, via) = resolve_auth(config, &params)?;
             if config.log_level != LogLevel::Off {
-                trace.route.set(Some(upstream.base.clone()));
+                trace.route.set(Some(upstream.base.as_str()));
             }
             auth(req, &cx, upstream, Some(via), url, form).await
         }
@@ -163,23 +164,22 @@ async fn handle(
 }
 
 /// Per request: the configuration and where to note what the upstream did.
-struct Exchange<'a> {
-    config: &'a Config,
-    trace: &'a Trace,
+struct Exchange<'a, 'c> {
+    config: &'c Config,
+    trace: &'a Trace<'c>,
 }
 
 /// `/v2/`: the upstream decides whether the client must authenticate; the proxy's challenge
 /// sends it to the proxy's own `/v2/auth`.
 async fn base(
     req: &web_sys::Request,
-    cx: &Exchange<'_>,
+    cx: &Exchange<'_, '_>,
     upstream: &Upstream,
     via: Option<Via<'_>>,
     url: &Url,
 ) -> Result<(Response, Outcome), ProxyError> {
     let headers = new_headers();
-    // on a path-routing host, a login to the proxy is for the default registry only
-    if via.is_none() || credentials_for(cx.config, upstream) {
+    if credentials_for(cx.config, upstream, via) {
         copy_header(&req.headers(), &headers, "authorization");
     }
     let target = format!("{}/v2/", upstream.base);
@@ -196,7 +196,7 @@ async fn base(
 /// `form`: the body of a POST token request (OAuth2), already read.
 async fn auth(
     req: &web_sys::Request,
-    cx: &Exchange<'_>,
+    cx: &Exchange<'_, '_>,
     upstream: &Upstream,
     via: Option<Via<'_>>,
     url: &Url,
@@ -228,8 +228,7 @@ async fn auth(
     })?;
     let endpoint = TokenEndpoint::from_challenge(&challenge, &upstream.base)?;
     let realm_origin = endpoint.realm.origin().ascii_serialization();
-    // On a path-routing host the client's credentials are for the default registry only.
-    let anonymous = via.is_some() && !credentials_for(cx.config, upstream);
+    let anonymous = !credentials_for(cx.config, upstream, via);
     let headers = new_headers();
     if !anonymous {
         copy_header(&req.headers(), &headers, "authorization");
@@ -338,7 +337,7 @@ async fn read_form(req: &web_sys::Request) -> Result<String, ProxyError> {
 /// `Location` (upload sessions).
 async fn forward(
     req: &web_sys::Request,
-    cx: &Exchange<'_>,
+    cx: &Exchange<'_, '_>,
     upstream: &Upstream,
     via: Option<Via<'_>>,
     url: &Url,
@@ -348,7 +347,7 @@ async fn forward(
     let mut headers = req.headers();
     // A password the client gave the proxy's host is for the default registry only (bearer
     // tokens come from the registry's own realm, scoped by it).
-    if via.is_some() && !credentials_for(cx.config, upstream) {
+    if !credentials_for(cx.config, upstream, via) {
         if let Some(auth) = header(&headers, "authorization") {
             if auth
                 .get(..6)
@@ -385,7 +384,7 @@ async fn fetch_following(
     headers: &Headers,
     home: &str,
     upstream: &str,
-    cx: &Exchange<'_>,
+    cx: &Exchange<'_, '_>,
 ) -> Result<Response, ProxyError> {
     let mut resp = send(target, method, headers, None, upstream, cx).await?;
     if !is_redirect(resp.status()) {
@@ -437,7 +436,7 @@ async fn send(
     headers: &Headers,
     body: Option<&JsValue>,
     upstream: &str,
-    cx: &Exchange<'_>,
+    cx: &Exchange<'_, '_>,
 ) -> Result<Response, ProxyError> {
     let init = web_sys::RequestInit::new();
     init.set_method(method);
