@@ -30,7 +30,7 @@ const fs = require("fs");
 const file = process.argv[2];
 const src = fs.readFileSync(file, "utf8");
 const entry = "var shim_default = new Proxy(Entrypoint, classProxyHooks);";
-const needed = ["function checkReinitialize()", "function handleMaybeCritical(", "function fetch(req, env, ctx)"];
+const needed = ["function checkReinitialize()", "function handleMaybeCritical(", "function fetch(req, env, "];
 if (src.split(entry).length !== 2 || !needed.every((n) => src.includes(n))) {
   console.error("build.sh: worker-build's entry is not the expected one; keeping it as it is");
   process.exit(0);

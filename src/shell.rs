@@ -1,6 +1,13 @@
 //! The edge shell: turns the core's decisions into fetches. It works on `web_sys` objects
 //! directly so that bodies stay JavaScript streams (they never enter wasm) and each request
 //! crosses the JS/wasm boundary as few times as possible.
+//!
+//! The entry is a plain `#[wasm_bindgen]` export that hands the runtime a promise, not
+//! workers-rs' `#[event(fetch)]`: that macro makes an `async` export, which runs every request
+//! through wasm-bindgen's executor (a spawned task and a `queueMicrotask` turn per wake-up,
+//! ~0.015 ms of CPU per request in workerd). Here a request that needs one upstream answer is
+//! finished in a JavaScript continuation; only the token endpoint (two upstream requests) and
+//! redirect chains run as Rust futures.
 
 use crate::challenge::proxy_challenge;
 use crate::config::Config;
@@ -14,89 +21,62 @@ use crate::routes::Upstream;
 use crate::token::{bearer_challenge, oauth_compatible, ScopeMap, TokenEndpoint};
 use std::cell::{Cell, OnceCell};
 use std::future::Future;
-use std::pin::pin;
 use std::rc::Rc;
-use std::task::Poll;
-use std::time::Duration;
 use url::Url;
-use worker::js_sys;
-use worker::wasm_bindgen::{JsCast, JsValue};
-use worker::wasm_bindgen_futures::JsFuture;
+use worker::js_sys::{self, Promise};
+use worker::wasm_bindgen::closure::Closure;
+use worker::wasm_bindgen::{self, JsCast, JsValue};
+use worker::wasm_bindgen_futures::{future_to_promise, JsFuture};
 use worker::web_sys::{self, Headers, RequestRedirect, Response, ResponseInit};
-use worker::{event, Context, Delay, Env};
+use worker::Env;
 
 /// The OAuth2 form containerd posts to `/v2/auth` is tiny; refuse anything large.
 const MAX_TOKEN_FORM: usize = 16 * 1024;
 
+/// What the proxy answers, and how it came to it (for the log line).
+type Answer = Result<(Response, Outcome), ProxyError>;
+
 thread_local! {
-    // Vars are fixed for an isolate's life: parse and validate them once.
-    static CONFIG: OnceCell<Result<Rc<Config>, ProxyError>> = const { OnceCell::new() };
+    // Vars are fixed for an isolate's life: parse and validate them once, and keep them for
+    // good, so that plans borrowing from them can outlive the call that made them.
+    static CONFIG: OnceCell<Result<&'static Config, ProxyError>> = const { OnceCell::new() };
 }
 
-#[event(fetch)]
-async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+/// The Worker's fetch handler (worker-build's entry calls the export named `fetch`). Returns a
+/// `Response`, or a promise of one.
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn fetch(req: web_sys::Request, env: Env, _ctx: JsValue) -> JsValue {
     console_error_panic_hook::set_once();
     let start = js_sys::Date::now();
     let config = config(&env);
-    let trace = Trace::default();
-    let method = req.method();
-    let url = Url::parse(&req.url()).map_err(|_| ProxyError::NotFound);
-    let result = match (&config, &url) {
-        (Ok(config), Ok(url)) => handle(&req, config, url, &method, &trace).await,
-        (Err(e), _) | (_, Err(e)) => Err(e.clone()),
+    let ex = Rc::new(Exchange {
+        method: req.method(),
+        url: Url::parse(&req.url()).ok(),
+        req,
+        config: config.as_ref().ok().copied(),
+        start,
+        route: Cell::new(None),
+        upstream_status: Cell::new(None),
+        hops: Cell::new(0),
+    });
+    let step = match (config, &ex.url) {
+        (Ok(config), Some(url)) => begin(&ex, config, url),
+        (Err(e), _) => Err(e),
+        (_, None) => Err(ProxyError::NotFound),
     };
-    let (resp, outcome, error) = match result {
-        Ok((resp, outcome)) => (resp, outcome, None),
-        Err(e) => (error_response(&e), Outcome::Error, Some(e.status_code().1)),
-    };
-    // A broken configuration is itself worth a line, whatever level it asked for.
-    let level = config.as_ref().map_or(LogLevel::Error, |c| c.log_level);
-    let status = resp.status();
-    let failed = outcome == Outcome::Error || status >= 500;
-    if level >= LogLevel::Info || (level == LogLevel::Error && failed) {
-        let url = url.ok();
-        let end = js_sys::Date::now();
-        let route = trace.route.get();
-        let line = RequestLog {
-            time: &iso8601(end),
-            host: url.as_ref().and_then(|u| u.host_str()).unwrap_or(""),
-            route,
-            method: &method,
-            path: url.as_ref().map_or("", |u| u.path()),
-            status,
-            upstream_status: trace.upstream_status.get(),
-            // reading the answer's headers is a cost of its own: only when asked for
-            bytes: (level == LogLevel::Debug)
-                .then(|| header(&resp.headers(), "content-length")?.parse().ok())
-                .flatten(),
-            duration_ms: (end - start).max(0.0) as u64,
-            hops: trace.hops.get(),
-            outcome,
-            error,
-        };
-        let json = JsValue::from_str(&line.to_json());
-        if failed {
-            web_sys::console::error_1(&json);
-        } else {
-            web_sys::console::log_1(&json);
-        }
+    match step {
+        Ok(Step::Answered(resp, outcome)) => ex.finish(Ok((resp, outcome))).into(),
+        Ok(Step::Pending(promise)) => promise.into(),
+        Err(e) => ex.finish(Err(e)).into(),
     }
-    Ok(resp)
 }
 
-/// What the upstream side of one request did, for its log line.
-#[derive(Default)]
-struct Trace<'c> {
-    /// The upstream's base URL, borrowed from the configuration (no copy per request).
-    route: Cell<Option<&'c str>>,
-    upstream_status: Cell<Option<u16>>,
-    hops: Cell<u8>,
-}
-
-fn config(env: &Env) -> Result<Rc<Config>, ProxyError> {
+fn config(env: &Env) -> Result<&'static Config, ProxyError> {
     CONFIG.with(|cell| {
-        cell.get_or_init(|| Config::from_vars(|name| read_var(env, name)).map(Rc::new))
-            .clone()
+        cell.get_or_init(|| {
+            Config::from_vars(|name| read_var(env, name)).map(|c| &*Box::leak(Box::new(c)))
+        })
+        .clone()
     })
 }
 
@@ -110,106 +90,256 @@ fn read_var(env: &Env, name: &str) -> Option<String> {
         .or_else(|| js_sys::JSON::stringify(&v).ok().map(String::from))
 }
 
-async fn handle<'c>(
-    req: &web_sys::Request,
-    config: &'c Config,
-    url: &Url,
-    method: &str,
-    trace: &Trace<'c>,
-) -> Result<(Response, Outcome), ProxyError> {
-    // only `/` can be a page: don't read `Accept` on the API's hot path
-    let html = url.path() == "/" && wants_html(header(&req.headers(), "accept").as_deref());
-    let cx = Exchange { config, trace };
-    let plan = plan(config, method, url, html)?;
-    if config.log_level != LogLevel::Off {
-        trace.route.set(plan.upstream().map(|u| u.base.as_str()));
+/// One request on its way through the phases, shared with the continuations that answer it.
+struct Exchange {
+    req: web_sys::Request,
+    method: String,
+    url: Option<Url>,
+    config: Option<&'static Config>,
+    start: f64,
+    /// The upstream's base URL, borrowed from the configuration.
+    route: Cell<Option<&'static str>>,
+    /// The status of the last upstream answer, if the upstream was asked.
+    upstream_status: Cell<Option<u16>>,
+    /// Upstream redirects followed.
+    hops: Cell<u8>,
+}
+
+impl Exchange {
+    /// The URL of a request that got past `fetch` (only routed requests reach the phases).
+    fn url(&self) -> &Url {
+        self.url.as_ref().expect("routed requests have a URL")
     }
-    match plan {
-        Plan::Redirect { status, location } => {
-            Ok((redirect_response(status, &location), Outcome::Redirect))
+
+    fn timeout_ms(&self) -> u32 {
+        self.config
+            .map_or(crate::config::DEFAULT_TIMEOUT_MS, |c| c.timeout_ms)
+    }
+
+    /// The client response phase: the answer (or the error's registry JSON) and its log line.
+    fn finish(&self, answer: Answer) -> Response {
+        let (resp, outcome, error) = match answer {
+            Ok((resp, outcome)) => (resp, outcome, None),
+            Err(e) => (error_response(&e), Outcome::Error, Some(e.status_code().1)),
+        };
+        // A broken configuration is itself worth a line, whatever level it asked for.
+        let level = self.config.map_or(LogLevel::Error, |c| c.log_level);
+        let status = resp.status();
+        let failed = outcome == Outcome::Error || status >= 500;
+        if level >= LogLevel::Info || (level == LogLevel::Error && failed) {
+            let end = js_sys::Date::now();
+            let url = self.url.as_ref();
+            let line = RequestLog {
+                time: &iso8601(end),
+                host: url.and_then(|u| u.host_str()).unwrap_or(""),
+                route: self.route.get(),
+                method: &self.method,
+                path: url.map_or("", |u| u.path()),
+                status,
+                upstream_status: self.upstream_status.get(),
+                // reading the answer's headers is a cost of its own: only when asked for
+                bytes: (level == LogLevel::Debug)
+                    .then(|| header(&resp.headers(), "content-length")?.parse().ok())
+                    .flatten(),
+                duration_ms: (end - self.start).max(0.0) as u64,
+                hops: self.hops.get(),
+                outcome,
+                error,
+            };
+            let json = JsValue::from_str(&line.to_json());
+            if failed {
+                web_sys::console::error_1(&json);
+            } else {
+                web_sys::console::log_1(&json);
+            }
         }
-        Plan::Landing { upstream } => Ok((
+        resp
+    }
+}
+
+/// How `begin` left a request: answered already, or waiting for the upstream (the promise
+/// resolves to the finished response).
+enum Step {
+    Answered(Response, Outcome),
+    Pending(Promise),
+}
+
+/// The route phase: plan the request, answer what needs no upstream, send the rest on.
+fn begin(ex: &Rc<Exchange>, config: &'static Config, url: &Url) -> Result<Step, ProxyError> {
+    // only `/` can be a page: don't read `Accept` on the API's hot path
+    let html = url.path() == "/" && wants_html(header(&ex.req.headers(), "accept").as_deref());
+    let plan = plan(config, &ex.method, url, html)?;
+    ex.route.set(plan.upstream().map(|u| u.base.as_str()));
+    Ok(match plan {
+        Plan::Redirect { status, location } => {
+            Step::Answered(redirect_response(status, &location), Outcome::Redirect)
+        }
+        Plan::Landing { upstream } => Step::Answered(
             landing_response(&page(&proxy_origin(url), upstream)),
             Outcome::Page,
-        )),
-        Plan::LandingAll => Ok((
+        ),
+        Plan::LandingAll => Step::Answered(
             landing_response(&page_all(&proxy_origin(url), config)),
             Outcome::Page,
-        )),
-        Plan::Base { upstream, via } => base(req, &cx, upstream, via, url).await,
+        ),
+        // `/v2/`: the upstream decides whether the client must authenticate; the proxy's
+        // challenge sends it to the proxy's own `/v2/auth`.
+        Plan::Base { upstream, via } => {
+            let headers = new_headers();
+            if credentials_for(config, upstream, via) {
+                copy_header(&ex.req.headers(), &headers, "authorization");
+            }
+            let target = format!("{}/v2/", upstream.base);
+            Step::Pending(relay(ex, upstream, via, &target, "GET", &headers, None))
+        }
         Plan::Auth { upstream } => {
-            let form = read_form_if_post(req, method).await?;
-            auth(req, &cx, upstream, None, url, form).await
+            let cx = Rc::clone(ex);
+            Step::Pending(in_future(ex, async move {
+                let form = read_form_if_post(&cx).await?;
+                auth(&cx, upstream, None, form).await
+            }))
         }
         Plan::AuthAny => {
-            // the registry may be named by the form's scopes of a POST as well as the query
-            let form = read_form_if_post(req, method).await?;
-            let params = format!(
-                "{}&{}",
-                url.query().unwrap_or(""),
-                form.as_deref().unwrap_or("")
-            );
-            let (upstream, via) = resolve_auth(config, &params)?;
-            if config.log_level != LogLevel::Off {
-                trace.route.set(Some(upstream.base.as_str()));
-            }
-            auth(req, &cx, upstream, Some(via), url, form).await
+            let cx = Rc::clone(ex);
+            Step::Pending(in_future(ex, async move {
+                // the registry may be named by the form's scopes of a POST as well as the query
+                let form = read_form_if_post(&cx).await?;
+                let params = format!(
+                    "{}&{}",
+                    cx.url().query().unwrap_or(""),
+                    form.as_deref().unwrap_or("")
+                );
+                let (upstream, via) = resolve_auth(config, &params)?;
+                cx.route.set(Some(upstream.base.as_str()));
+                auth(&cx, upstream, Some(via), form).await
+            }))
         }
         Plan::Forward {
             upstream,
             target,
             via,
-        } => forward(req, &cx, upstream, via, url, method, &target).await,
-    }
+        } => Step::Pending(forward(ex, config, upstream, via, &target)),
+    })
 }
 
-/// Per request: the configuration and where to note what the upstream did.
-struct Exchange<'a, 'c> {
-    config: &'c Config,
-    trace: &'a Trace<'c>,
+/// Runs a multi-step phase as a Rust future; the promise resolves to the finished response.
+fn in_future(ex: &Rc<Exchange>, work: impl Future<Output = Answer> + 'static) -> Promise {
+    let ex = Rc::clone(ex);
+    future_to_promise(async move {
+        let answer = work.await;
+        Ok(ex.finish(answer).into())
+    })
 }
 
-/// `/v2/`: the upstream decides whether the client must authenticate; the proxy's challenge
-/// sends it to the proxy's own `/v2/auth`.
-async fn base(
-    req: &web_sys::Request,
-    cx: &Exchange<'_, '_>,
-    upstream: &Upstream,
-    via: Option<Via<'_>>,
-    url: &Url,
-) -> Result<(Response, Outcome), ProxyError> {
-    let headers = new_headers();
-    if credentials_for(cx.config, upstream, via) {
-        copy_header(&req.headers(), &headers, "authorization");
+/// Everything else of the API: method, headers and body go upstream as they came; the answer
+/// comes back untouched unless it is a 401 (the proxy's challenge) or names the upstream in
+/// `Location` (upload sessions).
+fn forward(
+    ex: &Rc<Exchange>,
+    config: &Config,
+    upstream: &'static Upstream,
+    via: Option<Via<'static>>,
+    target: &str,
+) -> Promise {
+    let mut headers = ex.req.headers();
+    // A password the client gave the proxy's host is for the default registry only (bearer
+    // tokens come from the registry's own realm, scoped by it).
+    if !credentials_for(config, upstream, via) {
+        if let Some(auth) = header(&headers, "authorization") {
+            if auth
+                .get(..6)
+                .is_some_and(|s| s.eq_ignore_ascii_case("basic "))
+            {
+                let stripped =
+                    Headers::new_with_headers(&headers).unwrap_or_else(|_| new_headers());
+                let _ = stripped.delete("authorization");
+                headers = stripped;
+            }
+        }
     }
-    let target = format!("{}/v2/", upstream.base);
-    let resp =
-        fetch_following(&target, "GET", &headers, &upstream.base, &upstream.base, cx).await?;
-    if resp.status() == 401 {
-        return challenge_response(resp, upstream, via, url);
+    // A streamed body cannot be sent twice, so its redirects go back to the client.
+    let body = match ex.method.as_str() {
+        "GET" | "HEAD" => None,
+        _ => ex.req.body().map(JsValue::from),
+    };
+    relay(
+        ex,
+        upstream,
+        via,
+        target,
+        &ex.method,
+        &headers,
+        body.as_ref(),
+    )
+}
+
+/// The upstream request and response phases of a request that needs one upstream answer:
+/// sends it, and answers in a continuation. Redirects of a GET or HEAD are followed (in a
+/// Rust future, as they may take several requests).
+fn relay(
+    ex: &Rc<Exchange>,
+    upstream: &'static Upstream,
+    via: Option<Via<'static>>,
+    target: &str,
+    method: &str,
+    headers: &Headers,
+    body: Option<&JsValue>,
+) -> Promise {
+    let sent = send(target, method, headers, body, ex.timeout_ms());
+    let follows = match (method, body) {
+        ("GET", None) => Some(("GET", target.to_string(), headers.clone())),
+        ("HEAD", None) => Some(("HEAD", target.to_string(), headers.clone())),
+        _ => None,
+    };
+    let ex = Rc::clone(ex);
+    and_then(&sent, move |sent| {
+        match (ex.settle(sent, &upstream.base), follows) {
+            (Ok(resp), Some((method, target, headers))) if is_redirect(resp.status()) => {
+                let cx = Rc::clone(&ex);
+                in_future(&ex, async move {
+                    let base = &upstream.base;
+                    let resp = follow(&cx, resp, &target, method, &headers, base, base).await?;
+                    answer(&cx, resp, upstream, via)
+                })
+                .into()
+            }
+            (settled, _) => ex
+                .finish(settled.and_then(|resp| answer(&ex, resp, upstream, via)))
+                .into(),
+        }
+    })
+}
+
+/// The upstream response phase of a forward: a 401 gets the proxy's challenge, a `Location`
+/// of an upload session points back at the proxy, anything else passes as it is.
+fn answer(ex: &Exchange, resp: Response, upstream: &Upstream, via: Option<Via<'_>>) -> Answer {
+    match resp.status() {
+        401 => challenge_response(resp, upstream, via, ex.url()),
+        _ if !matches!(ex.method.as_str(), "GET" | "HEAD") => {
+            Ok((relocate(resp, upstream, via, ex.url())?, Outcome::Proxied))
+        }
+        _ => Ok((resp, Outcome::Proxied)),
     }
-    Ok((resp, Outcome::Proxied))
 }
 
 /// `/v2/auth`: learn the upstream's realm from its challenge, then ask it for a token with the
 /// client's credentials and parameters (rewritten for the upstream).
 /// `form`: the body of a POST token request (OAuth2), already read.
 async fn auth(
-    req: &web_sys::Request,
-    cx: &Exchange<'_, '_>,
+    ex: &Exchange,
     upstream: &Upstream,
     via: Option<Via<'_>>,
-    url: &Url,
     form: Option<String>,
-) -> Result<(Response, Outcome), ProxyError> {
+) -> Answer {
+    let config = ex.config.expect("routed requests have a configuration");
     let probe_url = format!("{}/v2/", upstream.base);
     let probe = fetch_following(
+        ex,
         &probe_url,
         "GET",
         &new_headers(),
         &upstream.base,
         &upstream.base,
-        cx,
     )
     .await?;
     if probe.status() != 401 {
@@ -228,10 +358,10 @@ async fn auth(
     })?;
     let endpoint = TokenEndpoint::from_challenge(&challenge, &upstream.base)?;
     let realm_origin = endpoint.realm.origin().ascii_serialization();
-    let anonymous = !credentials_for(cx.config, upstream, via);
+    let anonymous = !credentials_for(config, upstream, via);
     let headers = new_headers();
     if !anonymous {
-        copy_header(&req.headers(), &headers, "authorization");
+        copy_header(&ex.req.headers(), &headers, "authorization");
     }
     let scopes = ScopeMap {
         docker_hub: upstream.docker_hub,
@@ -243,28 +373,27 @@ async fn auth(
             let body = endpoint.post_form(&form, scopes);
             let _ = headers.set("content-type", "application/x-www-form-urlencoded");
             let body = JsValue::from_str(&body);
-            let resp = send(
+            let sent = send(
                 endpoint.realm.as_str(),
                 "POST",
                 &headers,
                 Some(&body),
-                &upstream.base,
-                cx,
-            )
-            .await?;
+                ex.timeout_ms(),
+            );
+            let resp = ex.settle(JsFuture::from(sent).await, &upstream.base)?;
             Ok((resp, Outcome::Token))
         }
         _ => {
             // an OAuth2 form without its credentials becomes an anonymous GET
             let converted = form.is_some();
-            let target = endpoint.get_url(form.as_deref().or(url.query()), scopes);
+            let target = endpoint.get_url(form.as_deref().or(ex.url().query()), scopes);
             let resp = fetch_following(
+                ex,
                 target.as_str(),
                 "GET",
                 &headers,
                 &realm_origin,
                 &upstream.base,
-                cx,
             )
             .await?;
             if converted && resp.ok() {
@@ -295,12 +424,9 @@ async fn as_oauth_answer(resp: Response) -> Response {
 }
 
 /// The OAuth2 form of a POST token request; `None` for a GET.
-async fn read_form_if_post(
-    req: &web_sys::Request,
-    method: &str,
-) -> Result<Option<String>, ProxyError> {
-    if method == "POST" {
-        read_form(req).await.map(Some)
+async fn read_form_if_post(ex: &Exchange) -> Result<Option<String>, ProxyError> {
+    if ex.method == "POST" {
+        read_form(&ex.req).await.map(Some)
     } else {
         Ok(None)
     }
@@ -332,61 +458,31 @@ async fn read_form(req: &web_sys::Request) -> Result<String, ProxyError> {
     Ok(text)
 }
 
-/// Everything else of the API: method, headers and body go upstream as they came; the answer
-/// comes back untouched unless it is a 401 (the proxy's challenge) or names the upstream in
-/// `Location` (upload sessions).
-async fn forward(
-    req: &web_sys::Request,
-    cx: &Exchange<'_, '_>,
-    upstream: &Upstream,
-    via: Option<Via<'_>>,
-    url: &Url,
-    method: &str,
-    target: &str,
-) -> Result<(Response, Outcome), ProxyError> {
-    let mut headers = req.headers();
-    // A password the client gave the proxy's host is for the default registry only (bearer
-    // tokens come from the registry's own realm, scoped by it).
-    if !credentials_for(cx.config, upstream, via) {
-        if let Some(auth) = header(&headers, "authorization") {
-            if auth
-                .get(..6)
-                .is_some_and(|s| s.eq_ignore_ascii_case("basic "))
-            {
-                let stripped =
-                    Headers::new_with_headers(&headers).unwrap_or_else(|_| new_headers());
-                let _ = stripped.delete("authorization");
-                headers = stripped;
-            }
-        }
-    }
-    let resp = if matches!(method, "GET" | "HEAD") {
-        fetch_following(target, method, &headers, &upstream.base, &upstream.base, cx).await?
-    } else {
-        // A streamed body cannot be sent twice, so redirects go back to the client.
-        let body = req.body().map(JsValue::from);
-        send(target, method, &headers, body.as_ref(), &upstream.base, cx).await?
-    };
-    match resp.status() {
-        401 => challenge_response(resp, upstream, via, url),
-        _ if !matches!(method, "GET" | "HEAD") => {
-            Ok((relocate(resp, upstream, via, url)?, Outcome::Proxied))
-        }
-        _ => Ok((resp, Outcome::Proxied)),
-    }
-}
-
-/// Sends a request and follows redirects by hand: at most `MAX_HOPS`, with credentials only
-/// while the hop stays on `home` (the origin they were meant for).
+/// Sends a GET or HEAD and follows its redirects (see `follow`).
 async fn fetch_following(
+    ex: &Exchange,
     target: &str,
     method: &str,
     headers: &Headers,
     home: &str,
     upstream: &str,
-    cx: &Exchange<'_, '_>,
 ) -> Result<Response, ProxyError> {
-    let mut resp = send(target, method, headers, None, upstream, cx).await?;
+    let sent = send(target, method, headers, None, ex.timeout_ms());
+    let resp = ex.settle(JsFuture::from(sent).await, upstream)?;
+    follow(ex, resp, target, method, headers, home, upstream).await
+}
+
+/// Follows redirects by hand from `resp`, the answer to `target`: at most `MAX_HOPS`, with
+/// credentials only while the hop stays on `home` (the origin they were meant for).
+async fn follow(
+    ex: &Exchange,
+    mut resp: Response,
+    target: &str,
+    method: &str,
+    headers: &Headers,
+    home: &str,
+    upstream: &str,
+) -> Result<Response, ProxyError> {
     if !is_redirect(resp.status()) {
         return Ok(resp);
     }
@@ -408,16 +504,15 @@ async fn fetch_following(
             }
             hop_headers = Some(stripped);
         }
-        cx.trace.hops.set(cx.trace.hops.get() + 1);
-        resp = send(
+        ex.hops.set(ex.hops.get() + 1);
+        let sent = send(
             next.as_str(),
             method,
             hop_headers.as_ref().unwrap_or(headers),
             None,
-            upstream,
-            cx,
-        )
-        .await?;
+            ex.timeout_ms(),
+        );
+        resp = ex.settle(JsFuture::from(sent).await, upstream)?;
         if !is_redirect(resp.status()) {
             return Ok(resp);
         }
@@ -429,15 +524,10 @@ async fn fetch_following(
     })
 }
 
-/// One fetch, redirects not followed, bounded by the configured time to response headers.
-async fn send(
-    url: &str,
-    method: &str,
-    headers: &Headers,
-    body: Option<&JsValue>,
-    upstream: &str,
-    cx: &Exchange<'_, '_>,
-) -> Result<Response, ProxyError> {
+/// One fetch, redirects not followed, raced against the configured time to response headers.
+/// The promise resolves to the `Response`, to `null` if the fetch failed, or to `undefined` if
+/// the time ran out first (see `Exchange::settle`); it never rejects.
+fn send(url: &str, method: &str, headers: &Headers, body: Option<&JsValue>, ms: u32) -> Promise {
     let init = web_sys::RequestInit::new();
     init.set_method(method);
     init.set_headers(headers);
@@ -447,46 +537,82 @@ async fn send(
     init.set_redirect(RequestRedirect::Manual);
     let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
     let fetch = global.fetch_with_str_and_init(url, &init);
-    let ms = cx.config.timeout_ms;
-    // The runtime's own timer raced in JavaScript: no wasm closure per request. A timer that
-    // loses keeps nothing alive (it resolves a promise nobody awaits).
-    let answer = match runtime_wait(ms) {
-        Some(timer) => JsFuture::from(js_sys::Promise::race(&js_sys::Array::of2(&fetch, &timer)))
-            .await
-            .map(|v| (!v.is_undefined()).then_some(v)),
-        None => match first(
-            JsFuture::from(fetch),
-            Delay::from(Duration::from_millis(ms.into())),
-        )
-        .await
-        {
-            Some(r) => r.map(Some),
-            None => Ok(None),
-        },
-    };
-    match answer {
-        Ok(Some(resp)) => {
-            let resp: Response = resp.unchecked_into();
-            cx.trace.upstream_status.set(Some(resp.status()));
-            Ok(resp)
+    let fetch = REJECTED_AS_NULL.with(|f| fetch.unchecked_ref::<Thenable>().catch_with(f));
+    // The runtime's own timer, raced in JavaScript. A timer that loses keeps nothing alive (it
+    // resolves a promise nobody awaits).
+    Promise::race(&js_sys::Array::of2(&fetch, &timer(ms)))
+}
+
+impl Exchange {
+    /// What `send`'s promise resolved to, as the upstream's answer or the proxy's error.
+    fn settle(
+        &self,
+        sent: Result<JsValue, JsValue>,
+        upstream: &str,
+    ) -> Result<Response, ProxyError> {
+        match sent {
+            Ok(v) if v.is_undefined() => Err(ProxyError::Timeout {
+                upstream: upstream.to_string(),
+                ms: self.timeout_ms(),
+            }),
+            Ok(v) if v.is_object() => {
+                let resp: Response = v.unchecked_into();
+                self.upstream_status.set(Some(resp.status()));
+                Ok(resp)
+            }
+            _ => Err(ProxyError::Unreachable {
+                upstream: upstream.to_string(),
+            }),
         }
-        Ok(None) => Err(ProxyError::Timeout {
-            upstream: upstream.to_string(),
-            ms,
-        }),
-        Err(_) => Err(ProxyError::Unreachable {
-            upstream: upstream.to_string(),
-        }),
     }
 }
 
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// A promise, for `then`/`catch` with plain functions (js-sys's own take closures).
+    #[wasm_bindgen(js_name = Promise)]
+    type Thenable;
+    #[wasm_bindgen(method, js_name = then)]
+    fn then_with(this: &Thenable, f: &JsValue) -> Promise;
+    #[wasm_bindgen(method, js_name = catch)]
+    fn catch_with(this: &Thenable, f: &JsValue) -> Promise;
+}
+
 thread_local! {
+    /// `catch` handler that turns a failed fetch into `null`: one continuation sees every
+    /// outcome. Made once per isolate.
+    static REJECTED_AS_NULL: JsValue =
+        Closure::<dyn FnMut(JsValue) -> JsValue>::new(|_| JsValue::NULL).into_js_value();
     // `scheduler.wait` of the Workers runtime, looked up once.
     static WAIT: OnceCell<Option<(JsValue, js_sys::Function)>> = const { OnceCell::new() };
 }
 
+/// `then(promise's value)`, run as a JavaScript continuation. The closure is freed once it
+/// has run, or by the garbage collector if the promise never settles (a cancelled request).
+fn and_then(
+    promise: &Promise,
+    then: impl FnOnce(Result<JsValue, JsValue>) -> JsValue + 'static,
+) -> Promise {
+    let then = Closure::<dyn FnMut(JsValue) -> JsValue>::once(move |v| then(Ok(v))).into_js_value();
+    promise.unchecked_ref::<Thenable>().then_with(&then)
+}
+
+/// A promise that resolves (to `undefined`) after `ms`: `scheduler.wait`, else `setTimeout`.
+fn timer(ms: u32) -> Promise {
+    if let Some(p) = runtime_wait(ms) {
+        return p;
+    }
+    Promise::new(&mut |resolve, _reject| {
+        let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+        let _ = global.set_timeout_with_callback_and_timeout_and_arguments_0(
+            resolve.unchecked_ref(),
+            ms.min(i32::MAX as u32) as i32,
+        );
+    })
+}
+
 /// `scheduler.wait(ms)`: a promise that resolves (to `undefined`) after `ms`.
-fn runtime_wait(ms: u32) -> Option<js_sys::Promise> {
+fn runtime_wait(ms: u32) -> Option<Promise> {
     WAIT.with(|cell| {
         let (scheduler, wait) = cell
             .get_or_init(|| {
@@ -507,22 +633,6 @@ fn runtime_wait(ms: u32) -> Option<js_sys::Promise> {
     })
 }
 
-/// `Some(a's output)` if `a` finishes first, `None` if `b` does.
-async fn first<A: Future, B: Future>(a: A, b: B) -> Option<A::Output> {
-    let mut a = pin!(a);
-    let mut b = pin!(b);
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(v) = a.as_mut().poll(cx) {
-            return Poll::Ready(Some(v));
-        }
-        if b.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(None);
-        }
-        Poll::Pending
-    })
-    .await
-}
-
 /// An upstream 401 re-issued with the proxy's challenge, so the client comes to the proxy's
 /// `/v2/auth`. A non-Bearer challenge (Basic) passes through: the client answers it directly.
 fn challenge_response(
@@ -530,7 +640,7 @@ fn challenge_response(
     upstream: &Upstream,
     via: Option<Via<'_>>,
     url: &Url,
-) -> Result<(Response, Outcome), ProxyError> {
+) -> Answer {
     let upstream_headers = resp.headers();
     let www = header(&upstream_headers, "www-authenticate");
     let Some(challenge) = bearer_challenge(www.as_deref(), &upstream.base)? else {
