@@ -124,7 +124,11 @@ impl Exchange {
         };
         // A broken configuration is itself worth a line, whatever level it asked for.
         let level = self.config.map_or(LogLevel::Error, |c| c.log_level);
-        let status = resp.status();
+        // A proxied answer is the upstream's own: its status is known (one call less).
+        let status = match (outcome, self.upstream_status.get()) {
+            (Outcome::Proxied, Some(status)) => status,
+            _ => resp.status(),
+        };
         let failed = outcome == Outcome::Error || status >= 500;
         if level >= LogLevel::Info || (level == LogLevel::Error && failed) {
             let end = js_sys::Date::now();
@@ -294,17 +298,18 @@ fn relay(
     let ex = Rc::clone(ex);
     and_then(&sent, move |sent| {
         match (ex.settle(sent, &upstream.base), follows) {
-            (Ok(resp), Some((method, target, headers))) if is_redirect(resp.status()) => {
+            (Ok((resp, status)), Some((method, target, headers))) if is_redirect(status) => {
                 let cx = Rc::clone(&ex);
                 in_future(&ex, async move {
                     let base = &upstream.base;
                     let resp = follow(&cx, resp, &target, method, &headers, base, base).await?;
-                    answer(&cx, resp, upstream, via)
+                    let status = cx.upstream_status.get().unwrap_or_else(|| resp.status());
+                    answer(&cx, resp, status, upstream, via)
                 })
                 .into()
             }
             (settled, _) => ex
-                .finish(settled.and_then(|resp| answer(&ex, resp, upstream, via)))
+                .finish(settled.and_then(|(resp, status)| answer(&ex, resp, status, upstream, via)))
                 .into(),
         }
     })
@@ -312,8 +317,14 @@ fn relay(
 
 /// The upstream response phase of a forward: a 401 gets the proxy's challenge, a `Location`
 /// of an upload session points back at the proxy, anything else passes as it is.
-fn answer(ex: &Exchange, resp: Response, upstream: &Upstream, via: Option<Via<'_>>) -> Answer {
-    match resp.status() {
+fn answer(
+    ex: &Exchange,
+    resp: Response,
+    status: u16,
+    upstream: &Upstream,
+    via: Option<Via<'_>>,
+) -> Answer {
+    match status {
         401 => challenge_response(resp, upstream, via, ex.url()),
         _ if !matches!(ex.method.as_str(), "GET" | "HEAD") => {
             Ok((relocate(resp, upstream, via, ex.url())?, Outcome::Proxied))
@@ -380,7 +391,7 @@ async fn auth(
                 Some(&body),
                 ex.timeout_ms(),
             );
-            let resp = ex.settle(JsFuture::from(sent).await, &upstream.base)?;
+            let (resp, _) = ex.settle(JsFuture::from(sent).await, &upstream.base)?;
             Ok((resp, Outcome::Token))
         }
         _ => {
@@ -468,12 +479,16 @@ async fn fetch_following(
     upstream: &str,
 ) -> Result<Response, ProxyError> {
     let sent = send(target, method, headers, None, ex.timeout_ms());
-    let resp = ex.settle(JsFuture::from(sent).await, upstream)?;
+    let (resp, status) = ex.settle(JsFuture::from(sent).await, upstream)?;
+    if !is_redirect(status) {
+        return Ok(resp);
+    }
     follow(ex, resp, target, method, headers, home, upstream).await
 }
 
-/// Follows redirects by hand from `resp`, the answer to `target`: at most `MAX_HOPS`, with
-/// credentials only while the hop stays on `home` (the origin they were meant for).
+/// Follows redirects by hand from `resp`, the redirect that answered `target`: at most
+/// `MAX_HOPS`, with credentials only while the hop stays on `home` (the origin they were meant
+/// for).
 async fn follow(
     ex: &Exchange,
     mut resp: Response,
@@ -483,9 +498,6 @@ async fn follow(
     home: &str,
     upstream: &str,
 ) -> Result<Response, ProxyError> {
-    if !is_redirect(resp.status()) {
-        return Ok(resp);
-    }
     let mut current = Url::parse(target).map_err(|e| ProxyError::BadRedirect {
         upstream: upstream.to_string(),
         reason: e.to_string(),
@@ -512,10 +524,11 @@ async fn follow(
             None,
             ex.timeout_ms(),
         );
-        resp = ex.settle(JsFuture::from(sent).await, upstream)?;
-        if !is_redirect(resp.status()) {
-            return Ok(resp);
+        let (answer, status) = ex.settle(JsFuture::from(sent).await, upstream)?;
+        if !is_redirect(status) {
+            return Ok(answer);
         }
+        resp = answer;
         current = next;
     }
     Err(ProxyError::BadRedirect {
@@ -529,7 +542,10 @@ async fn follow(
 /// the time ran out first (see `Exchange::settle`); it never rejects.
 fn send(url: &str, method: &str, headers: &Headers, body: Option<&JsValue>, ms: u32) -> Promise {
     let init = web_sys::RequestInit::new();
-    init.set_method(method);
+    if method != "GET" {
+        // GET is the default: one string less across the boundary on the hot path
+        init.set_method(method);
+    }
     init.set_headers(headers);
     if let Some(body) = body {
         init.set_body(body);
@@ -549,17 +565,18 @@ impl Exchange {
         &self,
         sent: Result<JsValue, JsValue>,
         upstream: &str,
-    ) -> Result<Response, ProxyError> {
+    ) -> Result<(Response, u16), ProxyError> {
         match sent {
+            Ok(v) if v.is_object() => {
+                let resp: Response = v.unchecked_into();
+                let status = resp.status();
+                self.upstream_status.set(Some(status));
+                Ok((resp, status))
+            }
             Ok(v) if v.is_undefined() => Err(ProxyError::Timeout {
                 upstream: upstream.to_string(),
                 ms: self.timeout_ms(),
             }),
-            Ok(v) if v.is_object() => {
-                let resp: Response = v.unchecked_into();
-                self.upstream_status.set(Some(resp.status()));
-                Ok(resp)
-            }
             _ => Err(ProxyError::Unreachable {
                 upstream: upstream.to_string(),
             }),
@@ -626,10 +643,10 @@ fn runtime_wait(ms: u32) -> Option<Promise> {
                 Some((scheduler, wait))
             })
             .as_ref()?;
+        // a promise by the runtime's contract: no `instanceof` check per request
         wait.call1(scheduler, &JsValue::from(ms))
-            .ok()?
-            .dyn_into()
             .ok()
+            .map(JsCast::unchecked_into)
     })
 }
 
