@@ -653,6 +653,44 @@ const subject :Workerd.Worker = (
         f.write(text)
 
 
+def cmd_static_upstream(a):
+    """An ES-module Worker standing in for the registry (`--static-upstream`): a fixed OCI index
+    for every manifest, a 401 with a Bearer challenge for `/v2/` without a token. Prints
+    INDEX_DIGEST=... for the checks."""
+    index = json.dumps({
+        "schemaVersion": 2, "mediaType": MT_INDEX,
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "digest": "sha256:" + ("%x" % i) * 64, "size": 1000 + i,
+                       "platform": {"architecture": arch, "os": "linux"}}
+                      for i, arch in enumerate(["amd64", "arm64", "arm", "s390x"])],
+    }, separators=(",", ":"))
+    digest = "sha256:" + hashlib.sha256(index.encode()).hexdigest()
+    challenge = 'Bearer realm="%s",service="%s"' % (a.realm, a.service)
+    with open(a.out, "w") as f:
+        f.write("""// written by bench/run.sh --static-upstream: a stand-in for the registry
+const INDEX = %s;
+const DIGEST = %s;
+const CHALLENGE = %s;
+export default {
+  fetch(req) {
+    const path = new URL(req.url).pathname;
+    const api = {"docker-distribution-api-version": "registry/2.0"};
+    if (path === "/v2/" && !req.headers.has("authorization")) {
+      const body = '{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}';
+      return new Response(body, {status: 401, headers: {...api, "content-type": "application/json", "www-authenticate": CHALLENGE}});
+    }
+    if (path === "/v2/") return new Response("{}", {headers: {...api, "content-type": "application/json"}});
+    if (path.endsWith("/manifests/latest") || path.endsWith("/manifests/" + DIGEST)) {
+      return new Response(INDEX, {headers: {...api, "content-type": %s, "docker-content-digest": DIGEST}});
+    }
+    return new Response('{"errors":[{"code":"NAME_UNKNOWN","message":"not here"}]}', {status: 404, headers: {...api, "content-type": "application/json"}});
+  },
+};
+""" % (json.dumps(index), json.dumps(digest), json.dumps(challenge), json.dumps(MT_INDEX)))
+    print("INDEX_DIGEST=%s" % digest)
+    print("INDEX_SIZE=%d" % len(index))
+
+
 def cmd_baseline(a):
     """Copy a service-worker baseline, setting its top-level MODE / TARGET_UPSTREAM declarations
     (a binding cannot: the script's own `const` shadows the global)."""
@@ -729,15 +767,18 @@ def cmd_report(a):
 
     P("registry-proxy benchmark%s: %s" % (" (--quick: small requests and CPU only)" if quick else "",
                                           kv.get("meta_date", "?")))
-    P("  commit %s%s; workerd %s; %s CPUs; 127.0.0.1, plain HTTP; upstream: docker-registry %s with token auth"
+    static = kv.get("meta_upstream") == "static"
+    upstream = ("a static workerd (a fixed OCI index; --static-upstream)" if static
+                else "docker-registry %s with token auth" % kv.get("meta_registry", "?"))
+    P("  commit %s%s; workerd %s; %s CPUs; 127.0.0.1, plain HTTP; upstream: %s"
       % (kv.get("meta_commit", "?"), " (uncommitted changes)" if kv.get("meta_dirty") == "1" else "",
-         kv.get("meta_workerd", "?"), kv.get("meta_cpus", "?"), kv.get("meta_registry", "?")))
+         kv.get("meta_workerd", "?"), kv.get("meta_cpus", "?"), upstream))
     P("  rust   = %s" % kv.get("meta_rust", "?"))
     if "js" in subjects:
         P("  js     = %s" % kv.get("meta_js", "?"))
     if "pass" in subjects:
         P("  pass   = %s" % kv.get("meta_pass", "?"))
-    P("  direct = the registry itself, no proxy")
+    P("  direct = the %s itself, no proxy" % ("static upstream" if static else "registry"))
     small_ratios = ratios_of((("rust", "js"), ("rust", "pass"), ("rust", "direct")), subjects)
     conn, dur = kv.get("meta_connections", "?"), kv.get("meta_duration", "?")
     rows = []
@@ -827,6 +868,8 @@ def cmd_report(a):
     goals = []
 
     def goal(key, ok, text, why=None):
+        if static:  # the goals are about the registry as upstream
+            ok, why = None, "not judged: --static-upstream"
         if ok is None:
             goals.append((key, "n/a", text + (" (%s)" % why if why else "")))
         else:
@@ -980,6 +1023,12 @@ def main():
     p.add_argument("--text", action="append", default=[], help="NAME=VALUE text binding")
     p.add_argument("--json", action="append", default=[], help="NAME=JSON json binding")
     p.set_defaults(fn=cmd_workerd_config)
+
+    p = sub.add_parser("static-upstream")
+    p.add_argument("--out", required=True)
+    p.add_argument("--realm", required=True)
+    p.add_argument("--service", required=True)
+    p.set_defaults(fn=cmd_static_upstream)
 
     p = sub.add_parser("baseline")
     p.add_argument("--src", required=True)

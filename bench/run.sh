@@ -4,7 +4,7 @@
 #
 #   bash bench/run.sh [--quick] [--baseline FILE | --no-baseline] [--duration S] [--connections N]
 #                     [--warmup S] [--cpu-rounds N] [--cpu-requests N] [--blob-runs N]
-#                     [--no-build] [--var NAME=VALUE]...
+#                     [--no-build] [--var NAME=VALUE]... [--static-upstream]
 #
 # Everything runs on 127.0.0.1, one subject at a time:
 #   rust    the release build (worker-build --release, copied out of build/) in bare workerd
@@ -22,6 +22,9 @@
 # --cpu-rounds N / --cpu-requests N: workerd CPU per manifest GET, measured with the workers
 # alternating (rust, js, pass, rust, js, pass, ...), N rounds (3) of N requests (3000) each.
 # --var NAME=VALUE adds a text binding (a wrangler var) to the Rust Worker, e.g. LOG_LEVEL=off.
+# --static-upstream: --quick in front of a second workerd answering a fixed OCI index instead of
+# the registry. Each Worker's CPU is about half and the rounds' spread a quarter: for comparing
+# builds. Its figures are not the ones the goals are about.
 #
 # stdout: tables, then `key=value` lines (also kept in $BENCH_DIR/run/report.txt);
 # stderr: progress. Exit status 1 if a measurement failed or saw error answers.
@@ -46,7 +49,7 @@ RUST_PORT=$((PORT_BASE + 10)) JS_PORT=$((PORT_BASE + 11)) PASS_PORT=$((PORT_BASE
 READY_TIMEOUT=20
 
 DURATION="" CONNECTIONS=8 WARMUP="" CPU_ROUNDS=3 CPU_REQUESTS="" BLOB_RUNS=5 BUILD=1 BASELINE="" NO_BASELINE=0
-QUICK=0
+QUICK=0 STATIC=0
 RUST_VARS=()
 DEFAULT_BASELINE="$REPO/../shared/seed/original-worker.js"
 
@@ -60,7 +63,7 @@ ACCEPT="application/vnd.oci.image.index.v1+json, application/vnd.docker.distribu
 WORKERD_BIN="$REPO/node_modules/@cloudflare/workerd-linux-64/bin/workerd"
 WRANGLER_BIN="$REPO/node_modules/.bin/wrangler"
 
-usage() { sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,34p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 T0=$(date +%s.%N)
 elapsed() { awk -v t0="$T0" -v t1="$(date +%s.%N)" 'BEGIN { printf "%5.1f", t1 - t0 }'; }
 log() { printf 'bench [%ss]: %s\n' "$(elapsed)" "$*" >&2; }
@@ -84,6 +87,7 @@ while (($#)); do
     --cpu-requests) CPU_REQUESTS="${2:?}"; shift 2 ;;
     --cpu-requests=*) CPU_REQUESTS="${1#*=}"; shift ;;
     --quick) QUICK=1; shift ;;
+    --static-upstream) STATIC=1 QUICK=1; shift ;;
     --no-build) BUILD=0; shift ;;
     --var) [[ "${2:-}" == [A-Za-z_]*=* ]] || die "--var wants NAME=VALUE"; RUST_VARS+=("$2"); shift 2 ;;
     --var=*) [[ "${1#*=}" == [A-Za-z_]*=* ]] || die "--var wants NAME=VALUE"; RUST_VARS+=("${1#*=}"); shift ;;
@@ -200,11 +204,11 @@ kv() { printf '%s=%s\n' "$1" "$2" >>"$RESULTS"; }
 
 # --- 1. the release build, copied (build/ may be rebuilt by someone else at any time) ---------
 if ((BUILD)); then
-  log "building the release Worker (worker-build --release; log: $RUN/logs/build.log)"
-  if ! (cd "$REPO" && WASM_BINDGEN_BIN=wasm-bindgen WASM_OPT_BIN="$REPO/node_modules/.bin/wasm-opt" \
-        worker-build --release) >"$RUN/logs/build.log" 2>&1; then
+  # the build wrangler runs (wrangler.toml's [build] command), entry patch included
+  log "building the release Worker (scripts/build.sh; log: $RUN/logs/build.log)"
+  if ! bash "$REPO/scripts/build.sh" >"$RUN/logs/build.log" 2>&1; then
     tail -n 40 "$RUN/logs/build.log" >&2
-    die "worker-build --release failed"
+    die "scripts/build.sh failed"
   fi
 fi
 [[ -s "$REPO/build/index.js" && -s "$REPO/build/index_bg.wasm" ]] \
@@ -263,17 +267,29 @@ export default {
 EOF
 SUBJECTS+=(pass direct)
 
-# --- 3. token issuer + registry (token auth, blobs served directly) -----------------------------
-ISSUER_KEY="$STATE/issuer/key.pem" ISSUER_CERT="$STATE/issuer/cert.pem"
-if [[ ! -s "$ISSUER_KEY" || ! -s "$ISSUER_CERT" ]]; then
-  openssl ecparam -name prime256v1 -genkey -noout -out "$ISSUER_KEY"
-  openssl req -x509 -new -key "$ISSUER_KEY" -out "$ISSUER_CERT" -days 3650 -subj "/CN=$ISSUER_NAME" 2>/dev/null
-fi
-printf '%s:%s\n' "$PUSH_USER" "$PUSH_PASSWORD" >"$STATE/issuer/users"
+# --- 3. token issuer + registry (token auth, blobs served directly), or the static stand-in -----
 ISSUER_URL="http://127.0.0.1:$ISSUER_PORT/token"
-start_bg issuer "$PY" "$BENCH_PY" issuer --port "$ISSUER_PORT" --key "$ISSUER_KEY" --cert "$ISSUER_CERT" \
-  --issuer "$ISSUER_NAME" --service "$SERVICE" --users "$STATE/issuer/users"
-cat >"$STATE/registry/config.yml" <<EOF
+if ((STATIC)); then
+  mkdir -p "$RUN/static"
+  "$PY" "$BENCH_PY" static-upstream --out "$RUN/static/upstream.mjs" --realm "$ISSUER_URL" \
+    --service "$SERVICE" >"$RUN/image.env"
+  "$PY" "$BENCH_PY" workerd-config --out "$RUN/static.capnp" --port "$REGISTRY_PORT" \
+    --compat-date "$COMPAT_DATE" --module upstream.mjs=static/upstream.mjs
+  start_bg registry "$WORKERD_BIN" serve "$RUN/static.capnp"
+  wait_ready registry "$UPSTREAM/v2/"
+  log "static upstream (workerd) on :$REGISTRY_PORT is up"
+  INDEX_DIGEST="$(sed -n 's/^INDEX_DIGEST=//p' "$RUN/image.env")"
+  SMALL_DIGEST=none BIG_DIGEST=none
+else
+  ISSUER_KEY="$STATE/issuer/key.pem" ISSUER_CERT="$STATE/issuer/cert.pem"
+  if [[ ! -s "$ISSUER_KEY" || ! -s "$ISSUER_CERT" ]]; then
+    openssl ecparam -name prime256v1 -genkey -noout -out "$ISSUER_KEY"
+    openssl req -x509 -new -key "$ISSUER_KEY" -out "$ISSUER_CERT" -days 3650 -subj "/CN=$ISSUER_NAME" 2>/dev/null
+  fi
+  printf '%s:%s\n' "$PUSH_USER" "$PUSH_PASSWORD" >"$STATE/issuer/users"
+  start_bg issuer "$PY" "$BENCH_PY" issuer --port "$ISSUER_PORT" --key "$ISSUER_KEY" --cert "$ISSUER_CERT" \
+    --issuer "$ISSUER_NAME" --service "$SERVICE" --users "$STATE/issuer/users"
+  cat >"$STATE/registry/config.yml" <<EOF
 version: 0.1
 log: {level: warn, formatter: text, accesslog: {disabled: true}}
 storage:
@@ -288,19 +304,20 @@ auth:
     issuer: $ISSUER_NAME
     rootcertbundle: $ISSUER_CERT
 EOF
-start_bg registry docker-registry serve "$STATE/registry/config.yml"
-wait_ready issuer "$ISSUER_URL?service=$SERVICE"
-wait_ready registry "$UPSTREAM/v2/"
-log "registry on :$REGISTRY_PORT and token issuer on :$ISSUER_PORT are up"
+  start_bg registry docker-registry serve "$STATE/registry/config.yml"
+  wait_ready issuer "$ISSUER_URL?service=$SERVICE"
+  wait_ready registry "$UPSTREAM/v2/"
+  log "registry on :$REGISTRY_PORT and token issuer on :$ISSUER_PORT are up"
 
-log "preparing $IMAGE:latest (an OCI index) and random blobs of 200 MiB and 1 GiB"
-"$PY" "$BENCH_PY" prepare --registry "$UPSTREAM" --issuer "$ISSUER_URL" --service "$SERVICE" \
-  --user "$PUSH_USER" --password "$PUSH_PASSWORD" --repo "$IMAGE" \
-  --blob "200mib:$SMALL_BLOB" --blob "1gib:$BIG_BLOB" --digest-cache "$STATE/digests.json" >"$RUN/image.env"
-INDEX_DIGEST="$(sed -n 's/^INDEX_DIGEST=//p' "$RUN/image.env")"
-SMALL_DIGEST="$(sed -n 's/^BLOB_200MIB_DIGEST=//p' "$RUN/image.env")"
-BIG_DIGEST="$(sed -n 's/^BLOB_1GIB_DIGEST=//p' "$RUN/image.env")"
-[[ -n "$INDEX_DIGEST" && -n "$SMALL_DIGEST" && -n "$BIG_DIGEST" ]] || die "preparing the image failed"
+  log "preparing $IMAGE:latest (an OCI index) and random blobs of 200 MiB and 1 GiB"
+  "$PY" "$BENCH_PY" prepare --registry "$UPSTREAM" --issuer "$ISSUER_URL" --service "$SERVICE" \
+    --user "$PUSH_USER" --password "$PUSH_PASSWORD" --repo "$IMAGE" \
+    --blob "200mib:$SMALL_BLOB" --blob "1gib:$BIG_BLOB" --digest-cache "$STATE/digests.json" >"$RUN/image.env"
+  INDEX_DIGEST="$(sed -n 's/^INDEX_DIGEST=//p' "$RUN/image.env")"
+  SMALL_DIGEST="$(sed -n 's/^BLOB_200MIB_DIGEST=//p' "$RUN/image.env")"
+  BIG_DIGEST="$(sed -n 's/^BLOB_1GIB_DIGEST=//p' "$RUN/image.env")"
+  [[ -n "$INDEX_DIGEST" && -n "$SMALL_DIGEST" && -n "$BIG_DIGEST" ]] || die "preparing the image failed"
+fi
 
 # --- 4. one workerd per worker ----------------------------------------------------------------------
 modules=()
@@ -337,7 +354,11 @@ declare -A WPID=([rust]="${PID[workerd_rust]}" [js]="${PID[workerd_js]:-}" [pass
 WORKERS=()
 for s in "${SUBJECTS[@]}"; do [[ -z "${WPID[$s]}" ]] || WORKERS+=("$s"); done
 
-TOKEN="$("$PY" "$BENCH_PY" token --issuer "$ISSUER_URL" --service "$SERVICE" --scope "repository:$IMAGE:pull")"
+if ((STATIC)); then
+  TOKEN=static-upstream-takes-any-token
+else
+  TOKEN="$("$PY" "$BENCH_PY" token --issuer "$ISSUER_URL" --service "$SERVICE" --scope "repository:$IMAGE:pull")"
+fi
 [[ -n "$TOKEN" ]] || die "no token from the issuer"
 
 verify_args=()
@@ -357,6 +378,7 @@ done
   kv meta_registry "$(docker-registry --version 2>/dev/null | awk '{print $3}')"
   kv meta_cpus "$(nproc)"
   kv meta_quick "$QUICK"
+  kv meta_upstream "$( ((STATIC)) && echo static || echo registry)"
   kv meta_duration "$DURATION"
   kv meta_connections "$CONNECTIONS"
   kv meta_warmup "$WARMUP"
