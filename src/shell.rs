@@ -194,7 +194,7 @@ fn begin(ex: &Rc<Exchange>, config: &'static Config, url: &Url) -> Result<Step, 
                 copy_header(&ex.req.headers(), &headers, "authorization");
             }
             let target = format!("{}/v2/", upstream.base);
-            Step::Pending(relay(ex, upstream, via, &target, "GET", &headers, None))
+            Step::Pending(relay(ex, upstream, via, target, "GET", headers, None))
         }
         Plan::Auth { upstream } => {
             let cx = Rc::clone(ex);
@@ -222,7 +222,7 @@ fn begin(ex: &Rc<Exchange>, config: &'static Config, url: &Url) -> Result<Step, 
             upstream,
             target,
             via,
-        } => Step::Pending(forward(ex, config, upstream, via, &target)),
+        } => Step::Pending(forward(ex, config, upstream, via, target)),
     })
 }
 
@@ -243,7 +243,7 @@ fn forward(
     config: &Config,
     upstream: &'static Upstream,
     via: Option<Via<'static>>,
-    target: &str,
+    target: String,
 ) -> Promise {
     let mut headers = ex.req.headers();
     // A password the client gave the proxy's host is for the default registry only (bearer
@@ -272,7 +272,7 @@ fn forward(
         via,
         target,
         &ex.method,
-        &headers,
+        headers,
         body.as_ref(),
     )
 }
@@ -284,21 +284,21 @@ fn relay(
     ex: &Rc<Exchange>,
     upstream: &'static Upstream,
     via: Option<Via<'static>>,
-    target: &str,
+    target: String,
     method: &str,
-    headers: &Headers,
+    headers: Headers,
     body: Option<&JsValue>,
 ) -> Promise {
-    let sent = send(target, method, headers, body, ex.timeout_ms());
+    let sent = send(&target, method, &headers, body, ex.timeout_ms());
     let follows = match (method, body) {
-        ("GET", None) => Some(("GET", target.to_string(), headers.clone())),
-        ("HEAD", None) => Some(("HEAD", target.to_string(), headers.clone())),
+        ("GET", None) => Some("GET"),
+        ("HEAD", None) => Some("HEAD"),
         _ => None,
     };
     let ex = Rc::clone(ex);
     and_then(&sent, move |sent| {
         match (ex.settle(sent, &upstream.base), follows) {
-            (Ok((resp, status)), Some((method, target, headers))) if is_redirect(status) => {
+            (Ok((resp, status)), Some(method)) if is_redirect(status) => {
                 let cx = Rc::clone(&ex);
                 in_future(&ex, async move {
                     let base = &upstream.base;
