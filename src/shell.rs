@@ -200,7 +200,7 @@ fn begin(ex: &Rc<Exchange>, config: &'static Config, url: &Url) -> Result<Step, 
             let cx = Rc::clone(ex);
             Step::Pending(in_future(ex, async move {
                 let form = read_form_if_post(&cx).await?;
-                auth(&cx, upstream, None, form).await
+                auth(&cx, config, upstream, None, form).await
             }))
         }
         Plan::AuthAny => {
@@ -215,7 +215,7 @@ fn begin(ex: &Rc<Exchange>, config: &'static Config, url: &Url) -> Result<Step, 
                 );
                 let (upstream, via) = resolve_auth(config, &params)?;
                 cx.route.set(Some(upstream.base.as_str()));
-                auth(&cx, upstream, Some(via), form).await
+                auth(&cx, config, upstream, Some(via), form).await
             }))
         }
         Plan::Forward {
@@ -338,11 +338,11 @@ fn answer(
 /// `form`: the body of a POST token request (OAuth2), already read.
 async fn auth(
     ex: &Exchange,
+    config: &Config,
     upstream: &Upstream,
     via: Option<Via<'_>>,
     form: Option<String>,
 ) -> Answer {
-    let config = ex.config.expect("routed requests have a configuration");
     let probe_url = format!("{}/v2/", upstream.base);
     let probe = fetch_following(
         ex,
