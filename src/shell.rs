@@ -302,8 +302,8 @@ fn relay(
                 let cx = Rc::clone(&ex);
                 in_future(&ex, async move {
                     let base = &upstream.base;
-                    let resp = follow(&cx, resp, &target, method, &headers, base, base).await?;
-                    let status = cx.upstream_status.get().unwrap_or_else(|| resp.status());
+                    let (resp, status) =
+                        follow(&cx, resp, &target, method, &headers, base, base).await?;
                     answer(&cx, resp, status, upstream, via)
                 })
                 .into()
@@ -344,7 +344,7 @@ async fn auth(
     form: Option<String>,
 ) -> Answer {
     let probe_url = format!("{}/v2/", upstream.base);
-    let probe = fetch_following(
+    let (probe, status) = fetch_following(
         ex,
         &probe_url,
         "GET",
@@ -353,7 +353,7 @@ async fn auth(
         &upstream.base,
     )
     .await?;
-    if probe.status() != 401 {
+    if status != 401 {
         // No auth needed upstream: its answer is the answer, as in the original.
         return Ok((probe, Outcome::Proxied));
     }
@@ -398,7 +398,7 @@ async fn auth(
             // an OAuth2 form without its credentials becomes an anonymous GET
             let converted = form.is_some();
             let target = endpoint.get_url(form.as_deref().or(ex.url().query()), scopes);
-            let resp = fetch_following(
+            let (resp, _) = fetch_following(
                 ex,
                 target.as_str(),
                 "GET",
@@ -469,7 +469,8 @@ async fn read_form(req: &web_sys::Request) -> Result<String, ProxyError> {
     Ok(text)
 }
 
-/// Sends a GET or HEAD and follows its redirects (see `follow`).
+/// Sends a GET or HEAD and follows its redirects (see `follow`): the final answer and its
+/// status.
 async fn fetch_following(
     ex: &Exchange,
     target: &str,
@@ -477,18 +478,18 @@ async fn fetch_following(
     headers: &Headers,
     home: &str,
     upstream: &str,
-) -> Result<Response, ProxyError> {
+) -> Result<(Response, u16), ProxyError> {
     let sent = send(target, method, headers, None, ex.timeout_ms());
     let (resp, status) = ex.settle(JsFuture::from(sent).await, upstream)?;
     if !is_redirect(status) {
-        return Ok(resp);
+        return Ok((resp, status));
     }
     follow(ex, resp, target, method, headers, home, upstream).await
 }
 
 /// Follows redirects by hand from `resp`, the redirect that answered `target`: at most
 /// `MAX_HOPS`, with credentials only while the hop stays on `home` (the origin they were meant
-/// for).
+/// for). The final answer and its status.
 async fn follow(
     ex: &Exchange,
     mut resp: Response,
@@ -497,7 +498,7 @@ async fn follow(
     headers: &Headers,
     home: &str,
     upstream: &str,
-) -> Result<Response, ProxyError> {
+) -> Result<(Response, u16), ProxyError> {
     let mut current = Url::parse(target).map_err(|e| ProxyError::BadRedirect {
         upstream: upstream.to_string(),
         reason: e.to_string(),
@@ -526,7 +527,7 @@ async fn follow(
         );
         let (answer, status) = ex.settle(JsFuture::from(sent).await, upstream)?;
         if !is_redirect(status) {
-            return Ok(answer);
+            return Ok((answer, status));
         }
         resp = answer;
         current = next;
