@@ -11,6 +11,10 @@ Answers {"token", "access_token", "expires_in": 300, "issued_at"} (+ "refresh_to
 The token is an ES256 JWT that CNCF distribution 2.8 accepts: claims iss, sub, aud, iat,
 nbf, exp, jti, access; header kid = libtrust fingerprint of the signing key.
 
+Each registry of the harness has an issuer of its own (its key, issuer name, service name and
+users), as every real registry has: a token of one is refused by the others. Names under a
+--private prefix are private: anonymous clients get no access to them.
+
 Every request is appended to --log as one JSON line (never the Authorization value nor a
 password).  Runs with Debian's /usr/bin/python3 (python3-jwt, python3-cryptography).
 """
@@ -64,6 +68,7 @@ class State:
         self.kid = libtrust_kid(self.private_key.public_key())
         self.issuer = args.issuer
         self.service = args.service
+        self.private = tuple(args.private_prefix or ())
         self.users = {}
         if args.users:
             with open(args.users) as f:
@@ -102,7 +107,8 @@ class State:
         allowed = KNOWN_ACTIONS if user else ANONYMOUS_ACTIONS
         access = []
         for typ, name, actions in scopes:
-            granted = [a for a in actions if a in allowed]
+            private = typ == "repository" and name.startswith(self.private) if self.private else False
+            granted = [a for a in actions if a in allowed and (user or not private)]
             # merge duplicates of the same resource
             for entry in access:
                 if entry["type"] == typ and entry["name"] == name:
@@ -173,7 +179,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json(
             401,
             {"errors": [{"code": "UNAUTHORIZED", "message": "invalid username or password"}]},
-            {"Www-Authenticate": 'Basic realm="test-issuer"'},
+            {"Www-Authenticate": 'Basic realm="%s"' % self.st.issuer},
         )
 
     def bad_request(self, entry, code, message):
@@ -290,6 +296,8 @@ def main():
     ap.add_argument("--issuer", default="test-issuer")
     ap.add_argument("--service", default="test-registry")
     ap.add_argument("--users", help="file of user:password lines")
+    ap.add_argument("--private-prefix", action="append",
+                    help="repository names under this prefix refuse anonymous clients")
     ap.add_argument("--log", help="append one JSON line per request here")
     args = ap.parse_args()
     state = State(args)

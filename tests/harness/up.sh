@@ -6,9 +6,13 @@
 #
 # Needs tests/setup.sh to have run (packages, npm deps, /etc/hosts names).
 #
-# Ports: 5000 hub registry (token auth, blob redirects), 5001 open registry (no auth),
-#        5002 token issuer, 5004 blob server (redirect target), 5009 black hole (never
-#        answers), 5008 left closed, 5005-5007 fake_upstream.py (bare, quirky, broken), 8443 workerd https, 8080 workerd http.
+# Ports: 5000 hub registry (token auth, blob redirects, Docker Hub's rules), 5001 open
+#        registry (no auth), 5010 team registry (token auth, like ghcr.io or quay.io),
+#        5002 / 5012 / 5013 the token issuers of the hub, the team registry and the quirky
+#        fake (each its own key, issuer name, service name and users: a token of one is
+#        refused by the others), 5004 blob server (redirect target), 5009 black hole (never
+#        answers), 5008 left closed, 5005-5007 fake_upstream.py (bare, quirky, broken),
+#        8443 workerd https, 8080 workerd http.
 #
 # Env knobs:
 #   E2E_DIR=/tmp/rp-e2e        state directory (certs, data, logs, pids, env file)
@@ -36,13 +40,23 @@ T0=$(date +%s.%N)
 
 HUB_PORT=5000 OPEN_PORT=5001 ISSUER_PORT=5002 BLOBS_PORT=5004 DOWN_PORT=5008
 BLACKHOLE_PORT=5009 FAKE_BARE_PORT=5005 FAKE_QUIRKY_PORT=5006 FAKE_BROKEN_PORT=5007
+TEAM_PORT=5010 TEAM_ISSUER_PORT=5012 QUIRKY_ISSUER_PORT=5013
 WORKER_HTTPS_PORT=8443 WORKER_HTTP_PORT=8080
-ISSUER_NAME=test-issuer ISSUER_SERVICE=test-registry
+# the hub's token service (ISSUER_*: Docker Hub's auth.docker.io stand-in)
+ISSUER_NAME=hub-issuer ISSUER_SERVICE=hub-registry
 ISSUER_REALM="http://auth.example.test:$ISSUER_PORT/token"
+# the team registry's (ghcr.io's or quay.io's stand-in: another host, key, service, accounts)
+TEAM_ISSUER_NAME=team-issuer TEAM_ISSUER_SERVICE=team-registry
+TEAM_ISSUER_REALM="http://token.team.example.test:$TEAM_ISSUER_PORT/token"
+QUIRKY_ISSUER_NAME=quirky-issuer QUIRKY_ISSUER_SERVICE=quirky-registry
+QUIRKY_ISSUER_REALM="http://auth.example.test:$QUIRKY_ISSUER_PORT/token"
 BLOBS_BASEURL="http://blobs.example.test:$BLOBS_PORT/"
 TEST_USER=alice TEST_PASSWORD=wonderland
+TEAM_USER=bob TEAM_PASSWORD=builder
+# names under this prefix refuse anonymous clients, on the hub and the team registry
+PRIVATE_PREFIX=private/
 WORKERD_BIN="$REPO/node_modules/@cloudflare/workerd-linux-64/bin/workerd"
-DEFAULT_ROUTES='{"docker.example.test": {"upstream": "http://127.0.0.1:5000", "docker_hub": true, "registry": "hub.registry.test"}, "open.example.test": {"upstream": "http://127.0.0.1:5001", "registry": "open.registry.test"}, "timeout.example.test": "http://127.0.0.1:5009", "down.example.test": "http://127.0.0.1:5008", "bare.example.test": "http://127.0.0.1:5005", "quirky.example.test": "http://127.0.0.1:5006", "broken.example.test": "http://127.0.0.1:5007"}'
+DEFAULT_ROUTES='{"docker.example.test": {"upstream": "http://127.0.0.1:5000", "docker_hub": true, "registry": "hub.registry.test"}, "open.example.test": {"upstream": "http://127.0.0.1:5001", "registry": "open.registry.test"}, "team.example.test": {"upstream": "http://127.0.0.1:5010", "registry": "team.registry.test"}, "timeout.example.test": "http://127.0.0.1:5009", "down.example.test": "http://127.0.0.1:5008", "bare.example.test": "http://127.0.0.1:5005", "quirky.example.test": "http://127.0.0.1:5006", "broken.example.test": "http://127.0.0.1:5007"}'
 
 log() { printf 'up: %s\n' "$*"; }
 elapsed() { awk -v t0="$T0" -v t1="$(date +%s.%N)" 'BEGIN { printf "%.1f", t1 - t0 }'; }
@@ -59,15 +73,18 @@ on_exit() {
   fi
 }
 trap on_exit EXIT
-mkdir -p "$E2E_DIR"/{tls,issuer,hub,open,images,logs,pids,worker}
+mkdir -p "$E2E_DIR"/{tls,issuer,team-issuer,quirky-issuer,hub,open,team,images,logs,pids,worker}
 : >"$E2E_DIR/issuer.log"
+: >"$E2E_DIR/team-issuer.log"
+: >"$E2E_DIR/quirky-issuer.log"
 : >"$E2E_DIR/blobs.log"
 rm -f "$E2E_DIR/env"
 
-for name in docker.example.test open.example.test blobs.example.test auth.example.test; do
+for name in docker.example.test open.example.test team.example.test blobs.example.test auth.example.test token.team.example.test; do
   getent hosts "$name" >/dev/null || die "$name does not resolve: run tests/setup.sh first"
 done
-for p in $HUB_PORT $OPEN_PORT $ISSUER_PORT $BLOBS_PORT $BLACKHOLE_PORT $WORKER_HTTPS_PORT $WORKER_HTTP_PORT; do
+for p in $HUB_PORT $OPEN_PORT $TEAM_PORT $ISSUER_PORT $TEAM_ISSUER_PORT $QUIRKY_ISSUER_PORT $BLOBS_PORT \
+         $BLACKHOLE_PORT $FAKE_BARE_PORT $FAKE_QUIRKY_PORT $FAKE_BROKEN_PORT $WORKER_HTTPS_PORT $WORKER_HTTP_PORT; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
     die "port $p is already in use by something up.sh did not start: $(ss -ltnpH "sport = :$p" 2>/dev/null | head -1)"
   fi
@@ -155,24 +172,36 @@ if ! cmp -s "$CA_FILE" "$SYSTEM_CA"; then
   update-ca-certificates >/dev/null 2>&1 || die "update-ca-certificates failed"
 fi
 
-# --- 2. token issuer ----------------------------------------------------------------------
-ISSUER_KEY="$E2E_DIR/issuer/key.pem" ISSUER_CERT="$E2E_DIR/issuer/cert.pem"
-if [[ ! -s "$ISSUER_KEY" || ! -s "$ISSUER_CERT" ]]; then
-  log "generating the token issuer's ES256 key"
-  openssl ecparam -name prime256v1 -genkey -noout -out "$ISSUER_KEY"
-  openssl req -x509 -new -key "$ISSUER_KEY" -out "$ISSUER_CERT" -days 3650 -subj "/CN=$ISSUER_NAME" 2>/dev/null
-fi
-ISSUER_USERS="$E2E_DIR/issuer/users"
-printf '%s:%s\n' "$TEST_USER" "$TEST_PASSWORD" >"$ISSUER_USERS"
-ISSUER_LOG="$E2E_DIR/issuer.log"
-start_bg issuer "$PY" "$HERE/token_issuer.py" --port "$ISSUER_PORT" --key "$ISSUER_KEY" \
-  --cert "$ISSUER_CERT" --issuer "$ISSUER_NAME" --service "$ISSUER_SERVICE" \
-  --users "$ISSUER_USERS" --log "$ISSUER_LOG"
+# --- 2. token issuers: one per token registry, each with its own key -------------------------
+# start_issuer NAME DIR PORT ISSUER SERVICE USERS_LINE [--private-prefix P]: sets <NAME>_KEY,
+# <NAME>_CERT (the key's certificate, the registry's rootcertbundle)
+start_issuer() {
+  local name="$1" dir="$2" port="$3" issuer="$4" service="$5" users="$6"; shift 6
+  local key="$dir/key.pem" cert="$dir/cert.pem"
+  if [[ ! -s "$key" || ! -s "$cert" ]]; then
+    log "generating the ES256 key of $issuer"
+    openssl ecparam -name prime256v1 -genkey -noout -out "$key"
+    openssl req -x509 -new -key "$key" -out "$cert" -days 3650 -subj "/CN=$issuer" 2>/dev/null
+  fi
+  printf '%s\n' "$users" >"$dir/users"
+  start_bg "$name" "$PY" "$HERE/token_issuer.py" --port "$port" --key "$key" --cert "$cert" \
+    --issuer "$issuer" --service "$service" --users "$dir/users" --log "$dir.log" "$@"
+  printf -v "${name^^}_KEY" '%s' "$key"
+  printf -v "${name^^}_CERT" '%s' "$cert"
+}
+start_issuer issuer "$E2E_DIR/issuer" "$ISSUER_PORT" "$ISSUER_NAME" "$ISSUER_SERVICE" \
+  "$TEST_USER:$TEST_PASSWORD" --private-prefix "$PRIVATE_PREFIX"
+start_issuer team_issuer "$E2E_DIR/team-issuer" "$TEAM_ISSUER_PORT" "$TEAM_ISSUER_NAME" \
+  "$TEAM_ISSUER_SERVICE" "$TEAM_USER:$TEAM_PASSWORD" --private-prefix "$PRIVATE_PREFIX"
+start_issuer quirky_issuer "$E2E_DIR/quirky-issuer" "$QUIRKY_ISSUER_PORT" "$QUIRKY_ISSUER_NAME" \
+  "$QUIRKY_ISSUER_SERVICE" "$TEST_USER:$TEST_PASSWORD"
+ISSUER_LOG="$E2E_DIR/issuer.log" TEAM_ISSUER_LOG="$E2E_DIR/team-issuer.log"
+QUIRKY_ISSUER_LOG="$E2E_DIR/quirky-issuer.log"
 
 # --- 3. registries (fresh storage every run) + blob server + black hole ----------------------
-HUB_DATA="$E2E_DIR/hub/data" OPEN_DATA="$E2E_DIR/open/data"
-rm -rf "$HUB_DATA" "$OPEN_DATA"
-mkdir -p "$HUB_DATA" "$OPEN_DATA"
+HUB_DATA="$E2E_DIR/hub/data" OPEN_DATA="$E2E_DIR/open/data" TEAM_DATA="$E2E_DIR/team/data"
+rm -rf "$HUB_DATA" "$OPEN_DATA" "$TEAM_DATA"
+mkdir -p "$HUB_DATA" "$OPEN_DATA" "$TEAM_DATA"
 cat >"$E2E_DIR/hub/config.yml" <<EOF
 version: 0.1
 log: {level: info, formatter: text}
@@ -201,7 +230,23 @@ storage:
   maintenance: {uploadpurging: {enabled: false}}
 http: {addr: 127.0.0.1:$OPEN_PORT}
 EOF
+cat >"$E2E_DIR/team/config.yml" <<EOF
+version: 0.1
+log: {level: info, formatter: text}
+storage:
+  filesystem: {rootdirectory: $TEAM_DATA}
+  delete: {enabled: true}
+  maintenance: {uploadpurging: {enabled: false}}
+http: {addr: 127.0.0.1:$TEAM_PORT}
+auth:
+  token:
+    realm: $TEAM_ISSUER_REALM
+    service: $TEAM_ISSUER_SERVICE
+    issuer: $TEAM_ISSUER_NAME
+    rootcertbundle: $TEAM_ISSUER_CERT
+EOF
 start_bg hub docker-registry serve "$E2E_DIR/hub/config.yml"
+start_bg team docker-registry serve "$E2E_DIR/team/config.yml"
 start_bg open docker-registry serve "$E2E_DIR/open/config.yml"
 BLOBS_LOG="$E2E_DIR/blobs.log"
 blob_args=(--port "$BLOBS_PORT" --root "$HUB_DATA" --log "$BLOBS_LOG")
@@ -211,18 +256,22 @@ start_bg blackhole "$PY" "$HERE/blackhole.py" --port "$BLACKHOLE_PORT"
 FAKE_LOG="$E2E_DIR/fake.log"
 : >"$FAKE_LOG"
 start_bg fake_bare "$PY" "$HERE/fake_upstream.py" --port "$FAKE_BARE_PORT" --mode bare --log "$FAKE_LOG"
-start_bg fake_quirky "$PY" "$HERE/fake_upstream.py" --port "$FAKE_QUIRKY_PORT" --mode quirky --log "$FAKE_LOG" --realm "$ISSUER_REALM"
+start_bg fake_quirky "$PY" "$HERE/fake_upstream.py" --port "$FAKE_QUIRKY_PORT" --mode quirky --log "$FAKE_LOG" \
+  --realm "$QUIRKY_ISSUER_REALM" --service "$QUIRKY_ISSUER_SERVICE" --cert "$QUIRKY_ISSUER_CERT"
 start_bg fake_broken "$PY" "$HERE/fake_upstream.py" --port "$FAKE_BROKEN_PORT" --mode broken --log "$FAKE_LOG"
 
 wait_ready issuer "$READY_TIMEOUT" http_answers "http://127.0.0.1:$ISSUER_PORT/token?service=$ISSUER_SERVICE"
+wait_ready team_issuer "$READY_TIMEOUT" http_answers "http://127.0.0.1:$TEAM_ISSUER_PORT/token?service=$TEAM_ISSUER_SERVICE"
+wait_ready quirky_issuer "$READY_TIMEOUT" http_answers "http://127.0.0.1:$QUIRKY_ISSUER_PORT/token?service=$QUIRKY_ISSUER_SERVICE"
 wait_ready hub "$READY_TIMEOUT" http_answers "http://127.0.0.1:$HUB_PORT/v2/"
+wait_ready team "$READY_TIMEOUT" http_answers "http://127.0.0.1:$TEAM_PORT/v2/"
 wait_ready open "$READY_TIMEOUT" http_answers "http://127.0.0.1:$OPEN_PORT/v2/"
 wait_ready blobs "$READY_TIMEOUT" http_answers "http://127.0.0.1:$BLOBS_PORT/"
 wait_ready blackhole "$READY_TIMEOUT" bash -c "exec 3<>/dev/tcp/127.0.0.1/$BLACKHOLE_PORT"
 wait_ready fake_bare "$READY_TIMEOUT" bash -c "exec 3<>/dev/tcp/127.0.0.1/$FAKE_BARE_PORT"
 wait_ready fake_quirky "$READY_TIMEOUT" bash -c "exec 3<>/dev/tcp/127.0.0.1/$FAKE_QUIRKY_PORT"
 wait_ready fake_broken "$READY_TIMEOUT" bash -c "exec 3<>/dev/tcp/127.0.0.1/$FAKE_BROKEN_PORT"
-log "issuer, hub, open, blobs and blackhole are up ($(elapsed)s)"
+log "issuers, hub, open, team, blobs, blackhole and fakes are up ($(elapsed)s)"
 
 # --- 4. test images: OCI layouts (cached), pushed to both registries ----------------------
 IMAGES="$E2E_DIR/images"
@@ -236,13 +285,25 @@ push_all() {  # port [creds]
   "${c[@]}" "oci:$IMAGES/multi:latest" "docker://127.0.0.1:$port/library/multi:latest"
   "${c[@]}" "oci:$IMAGES/big:latest" "docker://127.0.0.1:$port/library/big:latest"
 }
-log "pushing library/{hello:latest,hello:v2s2,multi:latest,big:latest} to :$HUB_PORT and :$OPEN_PORT"
-push_all "$HUB_PORT" --dest-creds "$TEST_USER:$TEST_PASSWORD" >"$E2E_DIR/logs/push-hub.out" 2>&1 &
+push_private() {  # to the hub, as alice
+  skopeo copy -q --retry-times 2 --dest-tls-verify=false --dest-creds "$TEST_USER:$TEST_PASSWORD" \
+    --all "oci:$IMAGES/hello:latest" "docker://127.0.0.1:$HUB_PORT/${PRIVATE_PREFIX}hello:latest"
+}
+push_team() {  # as bob, the team registry's own user
+  local c=(skopeo copy -q --retry-times 2 --dest-tls-verify=false --dest-creds "$TEAM_USER:$TEAM_PASSWORD")
+  "${c[@]}" --all "oci:$IMAGES/hello:latest" "docker://127.0.0.1:$TEAM_PORT/team/app:latest"
+  "${c[@]}" "oci:$IMAGES/multi:latest" "docker://127.0.0.1:$TEAM_PORT/${PRIVATE_PREFIX}app:latest"
+}
+log "pushing library/{hello:latest,hello:v2s2,multi:latest,big:latest} to :$HUB_PORT and :$OPEN_PORT, ${PRIVATE_PREFIX}hello:latest to :$HUB_PORT, team/app:latest and ${PRIVATE_PREFIX}app:latest to :$TEAM_PORT"
+{ push_all "$HUB_PORT" --dest-creds "$TEST_USER:$TEST_PASSWORD" && push_private; } >"$E2E_DIR/logs/push-hub.out" 2>&1 &
 push_hub=$!
 push_all "$OPEN_PORT" >"$E2E_DIR/logs/push-open.out" 2>&1 &
 push_open=$!
+push_team >"$E2E_DIR/logs/push-team.out" 2>&1 &
+push_team=$!
 wait "$push_hub" || { cat "$E2E_DIR/logs/push-hub.out" >&2; die "pushing to the hub registry failed"; }
 wait "$push_open" || { cat "$E2E_DIR/logs/push-open.out" >&2; die "pushing to the open registry failed"; }
+wait "$push_team" || { cat "$E2E_DIR/logs/push-team.out" >&2; die "pushing to the team registry failed"; }
 
 raw_manifest() {  # port repo:tag [creds]
   local port="$1" ref="$2"; shift 2
@@ -259,6 +320,8 @@ DIGEST_HELLO_LATEST="$(digest_of library/hello:latest)"
 DIGEST_HELLO_V2S2="$(digest_of library/hello:v2s2)"
 DIGEST_MULTI="$(digest_of library/multi:latest)"
 DIGEST_BIG="$(digest_of library/big:latest)"
+team_digest="sha256:$(raw_manifest "$TEAM_PORT" team/app:latest --creds "$TEAM_USER:$TEAM_PASSWORD" | sha256sum | cut -d' ' -f1)"
+[[ "$team_digest" == "$DIGEST_HELLO_LATEST" ]] || die "team/app:latest has digest $team_digest, not $DIGEST_HELLO_LATEST"
 hello_index="$(raw_manifest "$OPEN_PORT" library/hello:latest)"
 hello_list="$(raw_manifest "$OPEN_PORT" library/hello:v2s2)"
 arch_digest() { jq -r --arg a "$2" '.manifests[] | select(.platform.architecture == $a) | .digest' <<<"$1"; }
@@ -389,6 +452,22 @@ fi
   kv ISSUER_CERT "$ISSUER_CERT"
   kv ISSUER_LOG "$ISSUER_LOG"
   kv ISSUER_PID "$PID_ISSUER"
+  kv TEAM_ISSUER_PORT "$TEAM_ISSUER_PORT"
+  kv TEAM_ISSUER_REALM "$TEAM_ISSUER_REALM"
+  kv TEAM_ISSUER_SERVICE "$TEAM_ISSUER_SERVICE"
+  kv TEAM_ISSUER_NAME "$TEAM_ISSUER_NAME"
+  kv TEAM_ISSUER_CERT "$TEAM_ISSUER_CERT"
+  kv TEAM_ISSUER_LOG "$TEAM_ISSUER_LOG"
+  kv QUIRKY_ISSUER_REALM "$QUIRKY_ISSUER_REALM"
+  kv QUIRKY_ISSUER_SERVICE "$QUIRKY_ISSUER_SERVICE"
+  kv QUIRKY_ISSUER_LOG "$QUIRKY_ISSUER_LOG"
+  kv TEAM_PORT "$TEAM_PORT"
+  kv TEAM_URL "http://127.0.0.1:$TEAM_PORT"
+  kv TEAM_DATA "$TEAM_DATA"
+  kv TEAM_PID "$PID_TEAM"
+  kv TEAM_USER "$TEAM_USER"
+  kv TEAM_PASSWORD "$TEAM_PASSWORD"
+  kv PRIVATE_PREFIX "$PRIVATE_PREFIX"
   kv HUB_PORT "$HUB_PORT"
   kv HUB_URL "http://127.0.0.1:$HUB_PORT"
   kv HUB_DATA "$HUB_DATA"
