@@ -1,6 +1,8 @@
 //! `WWW-Authenticate` (RFC 7235): parsing upstream challenges and writing the proxy's own.
 
-use crate::namespace::{prefix_scopes, Via};
+use crate::error::ProxyError;
+use crate::namespace::{prefix_scopes, realm, Via};
+use crate::routes::Route;
 use crate::scope::complete_scopes;
 
 /// The service name the proxy announces in its challenges, as the original did.
@@ -150,6 +152,40 @@ pub fn parse(header: &str) -> Result<Vec<Challenge>, String> {
     Ok(out)
 }
 
+/// Reads the upstream's Bearer challenge. `Ok(None)`: the upstream uses another scheme (Basic),
+/// so clients must authenticate with it directly and its challenge passes through.
+pub fn bearer_challenge(
+    header: Option<&str>,
+    upstream: &str,
+) -> Result<Option<Challenge>, ProxyError> {
+    let bad = |reason: String| ProxyError::BadChallenge {
+        upstream: upstream.to_string(),
+        reason,
+    };
+    let header = header.ok_or_else(|| bad("401 without WWW-Authenticate".into()))?;
+    let challenges = parse(header).map_err(bad)?;
+    Ok(challenges.into_iter().find(Challenge::is_bearer))
+}
+
+/// The upstream response phase's decision on a 401: the proxy's challenge (a
+/// `WWW-Authenticate` value) that sends the client to this host's `/v2/auth`, or `None` when
+/// the upstream's is not a Bearer challenge (Basic): the client answers that one directly.
+pub fn for_client(
+    header: Option<&str>,
+    route: Route<'_>,
+    origin: &str,
+) -> Result<Option<String>, ProxyError> {
+    let Some(upstream) = bearer_challenge(header, &route.upstream.base)? else {
+        return Ok(None);
+    };
+    Ok(Some(proxy_challenge(
+        &realm(origin, route.via),
+        Some(&upstream),
+        route.upstream.docker_hub,
+        route.via,
+    )))
+}
+
 /// Writes a quoted-string, escaping `\` and `"`.
 fn quote(out: &mut String, v: &str) {
     out.push('"');
@@ -197,6 +233,8 @@ pub fn proxy_challenge(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::namespace::By;
+    use crate::routes::Upstream;
 
     fn p(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
@@ -210,12 +248,62 @@ mod tests {
         let up = &parse(r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:busybox:pull""#).unwrap()[0];
         let via = Via {
             registry: "docker.io",
-            prefixed: true,
+            by: By::Prefix,
         };
         assert_eq!(
             proxy_challenge("https://p/v2/auth?ns=docker.io", Some(up), true, Some(via)),
             r#"Bearer realm="https://p/v2/auth?ns=docker.io",service="cloudflare-docker-proxy",scope="repository:docker.io/library/busybox:pull""#
         );
+    }
+
+    #[test]
+    fn a_401_gets_the_proxy_s_challenge_for_this_host() {
+        let hub = Upstream::parse("T", "https://registry-1.docker.io", None).unwrap();
+        let up = r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:busybox:pull""#;
+        assert_eq!(
+            for_client(Some(up), Route::host(&hub), "https://d.example.com:8443").unwrap(),
+            Some(r#"Bearer realm="https://d.example.com:8443/v2/auth",service="cloudflare-docker-proxy",scope="repository:library/busybox:pull""#.into())
+        );
+        // a path-routing host: the prefix in the scope names the registry, so the realm
+        // does not; a mirror request's realm carries its `ns`
+        for (by, realm, scope) in [
+            (
+                By::Prefix,
+                "https://p/v2/auth",
+                "repository:docker.io/library/busybox:pull",
+            ),
+            (
+                By::Ns,
+                "https://p/v2/auth?ns=docker.io",
+                "repository:library/busybox:pull",
+            ),
+            (
+                By::Default,
+                "https://p/v2/auth",
+                "repository:library/busybox:pull",
+            ),
+        ] {
+            let route = Route {
+                upstream: &hub,
+                via: Some(Via {
+                    registry: "docker.io",
+                    by,
+                }),
+            };
+            let ours = for_client(Some(up), route, "https://p").unwrap().unwrap();
+            let back = parse(&ours).unwrap();
+            assert_eq!(back[0].param("realm"), Some(realm), "{by:?}");
+            assert_eq!(back[0].param("scope"), Some(scope), "{by:?}");
+        }
+        // Basic passes as it is; no challenge at all is the upstream's fault
+        assert_eq!(
+            for_client(Some(r#"Basic realm="r""#), Route::host(&hub), "https://p"),
+            Ok(None)
+        );
+        assert!(matches!(
+            for_client(None, Route::host(&hub), "https://p"),
+            Err(ProxyError::BadChallenge { .. })
+        ));
     }
 
     #[test]

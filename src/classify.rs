@@ -23,6 +23,9 @@ pub enum Endpoint<'a> {
     Repository {
         name: &'a str,
         resource: Resource,
+        /// The tag or digest of a manifest, the digest of a blob or of a referrers request;
+        /// `None` for uploads and tag lists.
+        reference: Option<&'a str>,
         /// Everything from the `/` after the name: `/manifests/latest`.
         rest: &'a str,
     },
@@ -87,7 +90,12 @@ pub fn valid_digest(d: &str) -> bool {
 
 /// A tag, `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`, or a digest.
 fn valid_reference(r: &str) -> bool {
-    let tag = match r.as_bytes() {
+    valid_tag(r) || valid_digest(r)
+}
+
+/// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`: a tag never contains `:`, a digest always does.
+pub fn valid_tag(r: &str) -> bool {
+    match r.as_bytes() {
         [first, rest @ ..] => {
             (first.is_ascii_alphanumeric() || *first == b'_')
                 && rest.len() <= 127
@@ -96,8 +104,7 @@ fn valid_reference(r: &str) -> bool {
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
         }
         [] => false,
-    };
-    tag || valid_digest(r)
+    }
 }
 
 /// Classifies a request path (percent-encoded, as in the URL). Errors name what is invalid.
@@ -150,6 +157,7 @@ pub fn classify(path: &str) -> Result<Endpoint<'_>, ProxyError> {
     Ok(Endpoint::Repository {
         name,
         resource,
+        reference,
         rest: &tail[name.len()..],
     })
 }
@@ -166,10 +174,18 @@ mod tests {
     use Endpoint::*;
 
     fn repo(name: &str, resource: Resource, rest: &str) -> Endpoint<'static> {
+        let leak = |s: &str| -> &'static str { Box::leak(s.to_string().into_boxed_str()) };
+        let reference = match resource {
+            Resource::Manifest | Resource::Blob | Resource::Referrers => {
+                Some(leak(rest.rsplit('/').next().unwrap()))
+            }
+            Resource::Upload | Resource::Tags => None,
+        };
         Repository {
-            name: Box::leak(name.to_string().into_boxed_str()),
+            name: leak(name),
             resource,
-            rest: Box::leak(rest.to_string().into_boxed_str()),
+            reference,
+            rest: leak(rest),
         }
     }
 

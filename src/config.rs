@@ -160,12 +160,18 @@ impl Config {
         self.path_hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
     }
 
-    /// The upstream a registry name (`ghcr.io`, `docker.io`) stands for, if the table has it.
-    pub fn registry(&self, name: &str) -> Option<&Upstream> {
+    /// The upstream a registry name (`ghcr.io`, `docker.io`) stands for, if the table has it,
+    /// with the name as the table spells it.
+    pub fn registry(&self, name: &str) -> Option<(&str, &Upstream)> {
         self.registries
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, u)| u)
+            .map(|(n, u)| (n.as_str(), u))
+    }
+
+    /// The upstream of `DEFAULT_REGISTRY`, where a path-routing host sends unprefixed names.
+    pub fn default_upstream(&self) -> Option<&Upstream> {
+        self.registry(&self.default_registry).map(|(_, u)| u)
     }
 
     /// The upstream for a bare host name (no port).
@@ -293,19 +299,19 @@ mod tests {
         assert!(c.is_path_host("OTHER.example.com"));
         assert!(!c.is_path_host("docker.example.com"));
         assert_eq!(c.default_registry, "docker.io");
-        assert_eq!(c.registry("docker.io").unwrap().base, DOCKER_HUB);
-        assert_eq!(c.registry("index.docker.io").unwrap().base, DOCKER_HUB);
-        assert_eq!(c.registry("GHCR.io").unwrap().base, "https://ghcr.io");
+        assert_eq!(c.registry("docker.io").unwrap().1.base, DOCKER_HUB);
+        assert_eq!(c.registry("index.docker.io").unwrap().1.base, DOCKER_HUB);
+        assert_eq!(c.registry("GHCR.io").unwrap().1.base, "https://ghcr.io");
         assert_eq!(
-            c.registry("registry.k8s.io").unwrap().base,
+            c.registry("registry.k8s.io").unwrap().1.base,
             "https://registry.k8s.io"
         );
         assert_eq!(
-            c.registry("hub.registry.test").unwrap().base,
+            c.registry("hub.registry.test").unwrap().1.base,
             "http://127.0.0.1:5000"
         );
         assert_eq!(
-            c.registry("127.0.0.1:5001").unwrap().base,
+            c.registry("127.0.0.1:5001").unwrap().1.base,
             "http://127.0.0.1:5001"
         );
         assert!(c.registry("evil.example.org").is_none());

@@ -42,6 +42,13 @@ pub enum ProxyError {
         upstream: String,
         reason: String,
     },
+    /// An upstream answer the proxy had to read (a token answer) could not be read.
+    BadAnswer {
+        upstream: String,
+        reason: String,
+    },
+    /// The proxy could not build its own answer (the runtime refused it).
+    Internal(String),
 }
 
 impl ProxyError {
@@ -60,6 +67,8 @@ impl ProxyError {
             ProxyError::Timeout { .. } => (504, "UNAVAILABLE"),
             ProxyError::BadChallenge { .. } => (502, "UNAVAILABLE"),
             ProxyError::BadRedirect { .. } => (502, "UNAVAILABLE"),
+            ProxyError::BadAnswer { .. } => (502, "UNAVAILABLE"),
+            ProxyError::Internal(_) => (500, "UNKNOWN"),
         }
     }
 
@@ -101,6 +110,10 @@ impl fmt::Display for ProxyError {
             ProxyError::BadRedirect { upstream, reason } => {
                 write!(f, "upstream {upstream} redirected badly: {reason}")
             }
+            ProxyError::BadAnswer { upstream, reason } => {
+                write!(f, "upstream {upstream} sent an unreadable answer: {reason}")
+            }
+            ProxyError::Internal(what) => write!(f, "the proxy could not answer: {what}"),
         }
     }
 }
@@ -128,6 +141,20 @@ mod tests {
         };
         assert_eq!(e.status_code(), (500, "UNKNOWN"));
         assert!(e.to_string().contains("ROUTES"));
+    }
+
+    #[test]
+    fn upstream_faults_are_502_the_proxy_s_own_500() {
+        let e = ProxyError::BadAnswer {
+            upstream: "https://auth.example".into(),
+            reason: "body cut short".into(),
+        };
+        assert_eq!(e.status_code(), (502, "UNAVAILABLE"));
+        assert!(e.to_string().contains("https://auth.example"));
+        assert_eq!(
+            ProxyError::Internal("response".into()).status_code(),
+            (500, "UNKNOWN")
+        );
     }
 
     #[test]

@@ -22,12 +22,6 @@ pub fn wants_html(accept: Option<&str>) -> bool {
     })
 }
 
-/// The registry name clients use for an upstream: `docker.io` for Docker Hub, else its
-/// `host[:port]`, or the name `ROUTES` gives it.
-pub fn registry_name(upstream: &Upstream) -> String {
-    upstream.name.clone()
-}
-
 /// An image of that registry to show in the recipes.
 fn example_image(upstream: &Upstream, registry: &str) -> &'static str {
     if upstream.docker_hub {
@@ -46,9 +40,10 @@ fn host_of(origin: &str) -> &str {
 
 /// The page for a proxy reached at `origin` (`https://docker.example.com[:port]`).
 pub fn page(origin: &str, upstream: &Upstream) -> String {
-    let registry = registry_name(upstream);
+    // the name clients use: `docker.io` for Docker Hub, else `host[:port]` or `ROUTES`' name
+    let registry = upstream.name.as_str();
     let host = host_of(origin);
-    let image = example_image(upstream, &registry);
+    let image = example_image(upstream, registry);
     let short = image.strip_prefix("library/").unwrap_or(image);
     let plain_http = origin.starts_with("http://");
 
@@ -105,7 +100,7 @@ pub fn page(origin: &str, upstream: &Upstream) -> String {
 
     let lead = format!(
         "A container registry proxy for <strong>{}</strong> (<code>{}</code>). Registry clients use <code>{}/v2/</code>; this page is only for browsers.",
-        escape(&registry),
+        escape(registry),
         escape(&upstream.base),
         escape(origin)
     );
@@ -128,7 +123,7 @@ pub fn page_all(origin: &str, config: &Config) -> String {
             registries.push((name, upstream));
         }
     }
-    let default = config.registry(&config.default_registry);
+    let default = config.default_upstream();
     let mut recipes = Vec::new();
     let mut pull = String::new();
     for (name, upstream) in &registries {
@@ -295,15 +290,6 @@ mod tests {
             "application/vnd.oci.image.index.v1+json, */*"
         )));
         assert!(!wants_html(None));
-    }
-
-    #[test]
-    fn registry_names() {
-        assert_eq!(registry_name(&hub()), "docker.io");
-        let ghcr = Upstream::parse("T", "https://ghcr.io", None).unwrap();
-        assert_eq!(registry_name(&ghcr), "ghcr.io");
-        let local = Upstream::parse("T", "http://127.0.0.1:5000", Some(true)).unwrap();
-        assert_eq!(registry_name(&local), "127.0.0.1:5000");
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! A container registry proxy for Cloudflare Workers.
 //!
-//! The pure core (configuration, routing, classification, challenges, scopes, redirects) is
-//! plain Rust and tested natively; `shell` turns its decisions into fetches.
+//! The pure core (configuration, routing, classification, credentials, challenges, scopes,
+//! redirects, logs) is plain Rust and tested natively; `edge` turns its decisions into I/O on
+//! the Workers runtime. See docs/architecture.md.
 
+pub mod access;
 pub mod challenge;
 pub mod classify;
 pub mod config;
+pub mod credentials;
 pub mod error;
 pub mod landing;
 pub mod log;
@@ -17,4 +20,4 @@ pub mod scope;
 pub mod token;
 
 #[cfg(target_arch = "wasm32")]
-mod shell;
+mod edge;

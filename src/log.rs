@@ -77,16 +77,24 @@ pub struct RequestLog<'a> {
     pub error: Option<&'static str>,
 }
 
-impl RequestLog<'_> {
-    /// Whether this line is written at `level`.
-    pub fn wanted(&self, level: LogLevel) -> bool {
-        match level {
+/// A request the proxy could not serve: its line goes to the error console at every level
+/// but `off`.
+pub fn failed(outcome: Outcome, status: u16) -> bool {
+    outcome == Outcome::Error || status >= 500
+}
+
+impl LogLevel {
+    /// Whether a request with this outcome and status gets a line.
+    pub fn wants(self, outcome: Outcome, status: u16) -> bool {
+        match self {
             LogLevel::Off => false,
-            LogLevel::Error => self.outcome == Outcome::Error || self.status >= 500,
+            LogLevel::Error => failed(outcome, status),
             LogLevel::Info | LogLevel::Debug => true,
         }
     }
+}
 
+impl RequestLog<'_> {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
@@ -114,13 +122,6 @@ pub fn iso8601(epoch_ms: f64) -> String {
         rem % 3600 / 60,
         rem % 60
     )
-}
-
-/// The part of a URL path safe to log: never the query.
-pub fn loggable_path(path_and_query: &str) -> &str {
-    path_and_query
-        .split_once('?')
-        .map_or(path_and_query, |(p, _)| p)
 }
 
 #[cfg(test)]
@@ -151,12 +152,15 @@ mod tests {
         assert_eq!(LogLevel::parse("off"), Some(LogLevel::Off));
         assert_eq!(LogLevel::parse("debug"), Some(LogLevel::Debug));
         assert_eq!(LogLevel::parse("verbose"), None);
-        let ok = line(200, Outcome::Proxied);
-        assert!(ok.wanted(LogLevel::Info));
-        assert!(!ok.wanted(LogLevel::Error));
-        assert!(line(502, Outcome::Proxied).wanted(LogLevel::Error));
-        assert!(line(400, Outcome::Error).wanted(LogLevel::Error));
-        assert!(!line(400, Outcome::Error).wanted(LogLevel::Off));
+        assert!(LogLevel::Info.wants(Outcome::Proxied, 200));
+        assert!(LogLevel::Debug.wants(Outcome::Page, 200));
+        assert!(!LogLevel::Error.wants(Outcome::Proxied, 200));
+        assert!(!LogLevel::Error.wants(Outcome::Proxied, 404));
+        assert!(LogLevel::Error.wants(Outcome::Proxied, 502));
+        assert!(LogLevel::Error.wants(Outcome::Error, 400));
+        assert!(!LogLevel::Off.wants(Outcome::Error, 500));
+        assert!(failed(Outcome::Error, 404) && failed(Outcome::Token, 503));
+        assert!(!failed(Outcome::Challenge, 401));
     }
 
     #[test]
@@ -176,14 +180,5 @@ mod tests {
         assert_eq!(iso8601(951_782_400_000.0), "2000-02-29T00:00:00.000Z");
         assert_eq!(iso8601(1_795_950_276_868.0), "2026-11-29T11:04:36.868Z");
         assert_eq!(iso8601(4_102_444_799_999.0), "2099-12-31T23:59:59.999Z");
-    }
-
-    #[test]
-    fn queries_are_never_logged() {
-        assert_eq!(
-            loggable_path("/v2/auth?scope=repository:a:pull&account=alice"),
-            "/v2/auth"
-        );
-        assert_eq!(loggable_path("/v2/"), "/v2/");
     }
 }

@@ -6,7 +6,7 @@
 
 use crate::config::Config;
 use crate::error::ProxyError;
-use crate::routes::Upstream;
+use crate::routes::Route;
 use url::form_urlencoded;
 
 /// How a request on a path-routing host named its registry.
@@ -14,8 +14,26 @@ use url::form_urlencoded;
 pub struct Via<'c> {
     /// The registry's name as the table (and the client) spells it.
     pub registry: &'c str,
+    pub by: By,
+}
+
+/// What named the registry of a request on a path-routing host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum By {
     /// The client's repository names start with `<registry>/`.
-    pub prefixed: bool,
+    Prefix,
+    /// containerd's `?ns=<registry>` (a mirror request); names carry no prefix.
+    Ns,
+    /// Nothing: the name has no registry prefix, so it is the default registry's
+    /// (`DEFAULT_REGISTRY`).
+    Default,
+}
+
+impl Via<'_> {
+    /// The client's repository names carry the registry prefix.
+    pub fn prefixed(&self) -> bool {
+        self.by == By::Prefix
+    }
 }
 
 /// Docker's rule: a first name component with a `.` or `:`, or `localhost`, is a registry.
@@ -23,64 +41,60 @@ pub fn looks_like_registry(component: &str) -> bool {
     component.contains(['.', ':']) || component == "localhost"
 }
 
-fn lookup<'c>(config: &'c Config, name: &str) -> Result<(&'c str, &'c Upstream), ProxyError> {
-    config
-        .registries
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(n, u)| (n.as_str(), u))
-        .ok_or_else(|| ProxyError::RegistryNotRouted(name.to_string()))
+fn route<'c>(config: &'c Config, name: &str, by: By) -> Result<Route<'c>, ProxyError> {
+    let (registry, upstream) = config
+        .registry(name)
+        .ok_or_else(|| ProxyError::RegistryNotRouted(name.to_string()))?;
+    Ok(Route {
+        upstream,
+        via: Some(Via { registry, by }),
+    })
 }
 
-/// A repository request: its upstream, how it was named, and the name upstream.
+fn default_route(config: &Config) -> Result<Route<'_>, ProxyError> {
+    route(config, &config.default_registry, By::Default)
+}
+
+/// A repository request: its route, and the repository's name upstream.
 pub fn resolve<'c, 'n>(
     config: &'c Config,
     name: &'n str,
     ns: Option<&str>,
-) -> Result<(&'c Upstream, Via<'c>, &'n str), ProxyError> {
+) -> Result<(Route<'c>, &'n str), ProxyError> {
     if let Some(ns) = ns {
-        let (registry, upstream) = lookup(config, ns)?;
-        let via = Via {
-            registry,
-            prefixed: false,
-        };
-        return Ok((upstream, via, name));
+        return Ok((route(config, ns, By::Ns)?, name));
     }
     if let Some((first, rest)) = name.split_once('/') {
         if looks_like_registry(first) {
-            let (registry, upstream) = lookup(config, first)?;
-            let via = Via {
-                registry,
-                prefixed: true,
-            };
-            return Ok((upstream, via, rest));
+            return Ok((route(config, first, By::Prefix)?, rest));
         }
     }
-    let (registry, upstream) = lookup(config, &config.default_registry)?;
-    let via = Via {
-        registry,
-        prefixed: false,
-    };
-    Ok((upstream, via, name))
+    Ok((default_route(config)?, name))
 }
 
-/// `/v2/` and `/v2/auth`: the registry from `ns`, else from the scopes' prefixes, else the
-/// default. `params` is the query string (and, for a POST, the form after it, joined by `&`).
-pub fn resolve_auth<'c>(
+/// `/v2/`: the registry containerd names with `ns`, else the default registry. A version
+/// check without `ns` is not for one registry: its challenge must not name one (see `realm`).
+pub fn resolve_version_check<'c>(
     config: &'c Config,
-    params: &str,
-) -> Result<(&'c Upstream, Via<'c>), ProxyError> {
-    let mut prefixed: Option<(&'c str, &'c Upstream)> = None;
+    ns: Option<&str>,
+) -> Result<Route<'c>, ProxyError> {
+    match ns {
+        Some(ns) => route(config, ns, By::Ns),
+        None => default_route(config),
+    }
+}
+
+/// `/v2/auth`: the registry the scopes' prefix names, else the one of `ns`, else the default.
+/// A prefix decides over `ns`: clients (docker, podman, skopeo) reuse one realm for every
+/// repository of a host, whatever request it came from. `params` is the query string (and,
+/// for a POST, the form after it, joined by `&`).
+pub fn resolve_token<'c>(config: &'c Config, params: &str) -> Result<Route<'c>, ProxyError> {
+    let mut ns: Option<String> = None;
+    let mut prefixed: Option<Route<'c>> = None;
+    let mut unknown: Option<String> = None;
     for (k, v) in form_urlencoded::parse(params.as_bytes()) {
         match &*k {
-            "ns" => {
-                let (registry, upstream) = lookup(config, &v)?;
-                let via = Via {
-                    registry,
-                    prefixed: false,
-                };
-                return Ok((upstream, via));
-            }
+            "ns" if !v.is_empty() => ns = Some(v.into_owned()),
             "scope" => {
                 for scope in v.split(' ') {
                     let Some(first) = scope_name(scope)
@@ -90,51 +104,33 @@ pub fn resolve_auth<'c>(
                     else {
                         continue;
                     };
-                    let found = lookup(config, first)?;
-                    match prefixed {
-                        Some((r, _)) if r != found.0 => {
+                    let Some((registry, _)) = config.registry(first) else {
+                        unknown.get_or_insert_with(|| first.to_string());
+                        continue;
+                    };
+                    match prefixed.and_then(|r| r.via) {
+                        Some(via) if via.registry != registry => {
                             return Err(ProxyError::BadRequest(format!(
-                                "one token request for two registries ({r}, {})",
-                                found.0
+                                "one token request for two registries ({}, {registry})",
+                                via.registry
                             )))
                         }
-                        _ => prefixed = Some(found),
+                        _ => prefixed = Some(route(config, first, By::Prefix)?),
                     }
                 }
             }
             _ => {}
         }
     }
-    Ok(match prefixed {
-        Some((registry, upstream)) => (
-            upstream,
-            Via {
-                registry,
-                prefixed: true,
-            },
-        ),
-        None => {
-            let (registry, upstream) = lookup(config, &config.default_registry)?;
-            (
-                upstream,
-                Via {
-                    registry,
-                    prefixed: false,
-                },
-            )
-        }
-    })
-}
-
-/// Whether the client's credentials may go to `upstream` (its `/v2/`, token service and
-/// registry requests). A host route fronts one registry: always. On a path-routing host
-/// (`via`) a client logs in to the proxy's host, not to a registry: its credentials are meant
-/// for the default registry only and never reach the others.
-pub fn credentials_for(config: &Config, upstream: &Upstream, via: Option<Via<'_>>) -> bool {
-    via.is_none()
-        || config
-            .registry(&config.default_registry)
-            .is_some_and(|d| d.base == upstream.base)
+    if let Some(route) = prefixed {
+        return Ok(route);
+    }
+    match (ns, unknown) {
+        // under `ns` a registry-like first component is a name of that registry's own
+        (Some(ns), _) => route(config, &ns, By::Ns),
+        (None, Some(unknown)) => Err(ProxyError::RegistryNotRouted(unknown)),
+        (None, None) => default_route(config),
+    }
 }
 
 /// The repository name of a `repository[(class)]:name:actions` scope.
@@ -172,7 +168,7 @@ pub fn strip_scopes(scopes: &str, via: Via<'_>) -> String {
 /// Upstream -> client, in the proxy's challenge: `repository:org/app:pull` ->
 /// `repository:ghcr.io/org/app:pull` when the client names repositories with a prefix.
 pub fn prefix_scopes(scopes: &str, via: Via<'_>) -> String {
-    if !via.prefixed {
+    if !via.prefixed() {
         return scopes.to_string();
     }
     map_scope_names(scopes, |name| format!("{}/{name}", via.registry))
@@ -182,17 +178,22 @@ pub fn prefix_scopes(scopes: &str, via: Via<'_>) -> String {
 /// `/v2/ghcr.io/org/app/blobs/uploads/x` when the client names repositories with a prefix.
 pub fn prefix_path(path_and_query: &str, via: Via<'_>) -> String {
     match path_and_query.strip_prefix("/v2/") {
-        Some(rest) if via.prefixed => format!("/v2/{}/{rest}", via.registry),
+        Some(rest) if via.prefixed() => format!("/v2/{}/{rest}", via.registry),
         _ => path_and_query.to_string(),
     }
 }
 
-/// The proxy's token realm for a request routed this way: the registry travels in the realm
-/// (`?ns=`), so the token request reaches the same registry whatever scopes the client asks.
+/// The proxy's token realm for a request routed this way. Only a request that `ns` routed
+/// carries the registry in the realm: its token requests have nothing else to name it by
+/// (the names have no prefix). A prefixed name travels in the scope, and a realm that named
+/// the default registry would send every other registry's token requests there.
 pub fn realm(origin: &str, via: Option<Via<'_>>) -> String {
     match via {
-        Some(via) => format!("{origin}/v2/auth?ns={}", via.registry),
-        None => format!("{origin}/v2/auth"),
+        Some(Via {
+            registry,
+            by: By::Ns,
+        }) => format!("{origin}/v2/auth?ns={registry}"),
+        _ => format!("{origin}/v2/auth"),
     }
 }
 
@@ -233,32 +234,35 @@ mod tests {
         .unwrap()
     }
 
+    fn via(route: Route<'_>) -> (&str, &str, By) {
+        let via = route.via.unwrap();
+        (route.upstream.base.as_str(), via.registry, via.by)
+    }
+
     #[test]
     fn repository_names_route_by_ns_prefix_or_default() {
         let c = config();
-        let (u, via, name) = resolve(&c, "ghcr.io/org/app", None).unwrap();
+        let (r, name) = resolve(&c, "ghcr.io/org/app", None).unwrap();
         assert_eq!(
-            (u.base.as_str(), via.registry, via.prefixed, name),
-            ("https://ghcr.io", "ghcr.io", true, "org/app")
+            (via(r), name),
+            (("https://ghcr.io", "ghcr.io", By::Prefix), "org/app")
         );
-        let (u, via, name) = resolve(&c, "library/nginx", None).unwrap();
+        let (r, name) = resolve(&c, "library/nginx", None).unwrap();
         assert_eq!(
-            (u.base.as_str(), via.registry, via.prefixed, name),
+            (via(r), name),
             (
-                "https://registry-1.docker.io",
-                "docker.io",
-                false,
+                ("https://registry-1.docker.io", "docker.io", By::Default),
                 "library/nginx"
             )
         );
-        let (u, via, name) = resolve(&c, "org/app", Some("quay.io")).unwrap();
+        let (r, name) = resolve(&c, "org/app", Some("quay.io")).unwrap();
         assert_eq!(
-            (u.base.as_str(), via.prefixed, name),
-            ("https://quay.io", false, "org/app")
+            (via(r), name),
+            (("https://quay.io", "quay.io", By::Ns), "org/app")
         );
-        let (u, _, name) = resolve(&c, "hub.registry.test/library/hello", None).unwrap();
+        let (r, name) = resolve(&c, "hub.registry.test/library/hello", None).unwrap();
         assert_eq!(
-            (u.base.as_str(), name),
+            (r.upstream.base.as_str(), name),
             ("http://127.0.0.1:5000", "library/hello")
         );
         // never anything outside the table
@@ -275,50 +279,84 @@ mod tests {
     }
 
     #[test]
-    fn token_requests_route_by_ns_or_scope_prefix() {
+    fn version_checks_route_by_ns_or_default() {
         let c = config();
-        let (u, via) = resolve_auth(&c, "service=x&scope=repository:ghcr.io/org/app:pull").unwrap();
-        assert_eq!((u.base.as_str(), via.prefixed), ("https://ghcr.io", true));
-        let (u, via) = resolve_auth(&c, "scope=repository:org/app:pull&ns=quay.io").unwrap();
-        assert_eq!((u.base.as_str(), via.prefixed), ("https://quay.io", false));
-        let (u, _) = resolve_auth(&c, "scope=repository:library/hello:pull").unwrap();
-        assert_eq!(u.base, "https://registry-1.docker.io");
-        let (u, _) = resolve_auth(&c, "").unwrap();
-        assert_eq!(u.base, "https://registry-1.docker.io");
+        assert_eq!(
+            via(resolve_version_check(&c, Some("quay.io")).unwrap()),
+            ("https://quay.io", "quay.io", By::Ns)
+        );
+        assert_eq!(
+            via(resolve_version_check(&c, None).unwrap()),
+            ("https://registry-1.docker.io", "docker.io", By::Default)
+        );
         assert!(matches!(
-            resolve_auth(
+            resolve_version_check(&c, Some("evil.org")),
+            Err(ProxyError::RegistryNotRouted(_))
+        ));
+    }
+
+    #[test]
+    fn token_requests_route_by_scope_prefix_then_ns() {
+        let c = config();
+        let r = resolve_token(&c, "service=x&scope=repository:ghcr.io/org/app:pull").unwrap();
+        assert_eq!(via(r), ("https://ghcr.io", "ghcr.io", By::Prefix));
+        let r = resolve_token(&c, "scope=repository:org/app:pull&ns=quay.io").unwrap();
+        assert_eq!(via(r), ("https://quay.io", "quay.io", By::Ns));
+        let r = resolve_token(&c, "scope=repository:library/hello:pull").unwrap();
+        assert_eq!(
+            via(r),
+            ("https://registry-1.docker.io", "docker.io", By::Default)
+        );
+        let r = resolve_token(&c, "").unwrap();
+        assert_eq!(r.upstream.base, "https://registry-1.docker.io");
+        // a realm that carries another registry's ns does not win over the scope's prefix
+        // (docker and podman reuse the realm of the host's version check for every pull)
+        let r = resolve_token(
+            &c,
+            "ns=docker.io&scope=repository:ghcr.io/org/app:pull&service=cloudflare-docker-proxy",
+        )
+        .unwrap();
+        assert_eq!(via(r), ("https://ghcr.io", "ghcr.io", By::Prefix));
+        // under ns, a dotted first component that is not a registry of the table is a name
+        let r = resolve_token(&c, "ns=quay.io&scope=repository:my.org/app:pull").unwrap();
+        assert_eq!(via(r), ("https://quay.io", "quay.io", By::Ns));
+        assert!(matches!(
+            resolve_token(
                 &c,
                 "scope=repository:ghcr.io/a:pull&scope=repository:quay.io/b:pull"
             ),
             Err(ProxyError::BadRequest(_))
         ));
         assert!(matches!(
-            resolve_auth(&c, "scope=repository:evil.org/a:pull"),
+            resolve_token(
+                &c,
+                "scope=repository:ghcr.io/a:pull repository:quay.io/b:pull"
+            ),
+            Err(ProxyError::BadRequest(_))
+        ));
+        assert!(matches!(
+            resolve_token(&c, "scope=repository:evil.org/a:pull"),
             Err(ProxyError::RegistryNotRouted(_))
         ));
-    }
-
-    #[test]
-    fn credentials_go_to_the_default_registry_only() {
-        let c = config();
-        let via = Some(Via {
-            registry: "x",
-            prefixed: true,
-        });
-        let allowed = |name: &str| credentials_for(&c, c.registry(name).unwrap(), via);
-        assert!(allowed("docker.io"));
-        assert!(allowed("index.docker.io"));
-        assert!(!allowed("ghcr.io"));
-        assert!(!allowed("hub.registry.test"));
-        // a host route fronts one registry: its credentials are its own
-        assert!(credentials_for(&c, c.registry("ghcr.io").unwrap(), None));
+        assert!(matches!(
+            resolve_token(&c, "ns=evil.org&scope=repository:a/b:pull"),
+            Err(ProxyError::RegistryNotRouted(_))
+        ));
+        // each prefix is stripped by its own spelling: two spellings are refused too
+        assert!(matches!(
+            resolve_token(
+                &c,
+                "scope=repository:docker.io/a/b:pull&scope=repository:index.docker.io/c/d:pull",
+            ),
+            Err(ProxyError::BadRequest(_))
+        ));
     }
 
     #[test]
     fn names_are_translated_both_ways() {
         let via = Via {
             registry: "ghcr.io",
-            prefixed: true,
+            by: By::Prefix,
         };
         assert_eq!(
             strip_scopes(
@@ -333,7 +371,7 @@ mod tests {
         );
         let plain = Via {
             registry: "ghcr.io",
-            prefixed: false,
+            by: By::Ns,
         };
         assert_eq!(
             prefix_scopes("repository:org/app:pull", plain),
@@ -347,14 +385,24 @@ mod tests {
             prefix_path("/v2/org/app/blobs/uploads/u1", plain),
             "/v2/org/app/blobs/uploads/u1"
         );
-        assert_eq!(
-            realm("https://p.example.com", Some(via)),
-            "https://p.example.com/v2/auth?ns=ghcr.io"
-        );
-        assert_eq!(
-            realm("https://p.example.com", None),
-            "https://p.example.com/v2/auth"
-        );
+    }
+
+    #[test]
+    fn only_ns_routed_requests_name_the_registry_in_the_realm() {
+        let origin = "https://p.example.com";
+        let with = |by| {
+            realm(
+                origin,
+                Some(Via {
+                    registry: "ghcr.io",
+                    by,
+                }),
+            )
+        };
+        assert_eq!(with(By::Ns), "https://p.example.com/v2/auth?ns=ghcr.io");
+        assert_eq!(with(By::Prefix), "https://p.example.com/v2/auth");
+        assert_eq!(with(By::Default), "https://p.example.com/v2/auth");
+        assert_eq!(realm(origin, None), "https://p.example.com/v2/auth");
     }
 
     #[test]

@@ -1,48 +1,115 @@
-//! The route phase: from a request's URL to what the proxy will do with it.
+//! The route phase: from a request's method and URL to what the proxy will do with it, as plain
+//! data. The edge shell turns a plan into I/O and decides nothing of its own.
 
-use crate::classify::{classify, library_path, Endpoint};
+use crate::classify::{classify, library_path, valid_tag, Endpoint, Resource};
 use crate::config::Config;
+use crate::credentials::Credentials;
 use crate::error::ProxyError;
-use crate::namespace::{ns_param, prefix_path, resolve, resolve_auth, without_ns, Via};
-use crate::routes::Upstream;
+use crate::namespace::{ns_param, prefix_path, resolve, resolve_version_check, without_ns};
+use crate::routes::{Route, Upstream};
 use url::Url;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Plan<'c> {
-    /// Answer with a redirect of our own (Docker Hub `library/` completion).
+    /// A redirect of the proxy's own (Docker Hub `library/` completion, `/` to `/v2/`).
     Redirect { status: u16, location: String },
-    /// `/v2/`: ask the upstream, answer a 401 with the proxy's challenge.
-    Base {
-        upstream: &'c Upstream,
-        via: Option<Via<'c>>,
-    },
-    /// `/v2/auth`: get a token from the upstream's realm.
-    Auth { upstream: &'c Upstream },
-    /// `/v2/auth` on a path-routing host: the registry comes from the parameters (`ns`,
-    /// scope prefixes), the POST form included (see `namespace::resolve_auth`).
-    AuthAny,
-    /// `/` from a browser: the landing page for this host.
-    Landing { upstream: &'c Upstream },
-    /// `/` from a browser on a path-routing host.
-    LandingAll,
-    /// Anything else of the registry API: forward to `target`.
-    Forward {
-        upstream: &'c Upstream,
-        target: String,
-        /// Set on a path-routing host: how the client named the registry.
-        via: Option<Via<'c>>,
-    },
+    /// `/` from a browser: the landing page of a host route's registry, or of every registry
+    /// of the table (`None`: a path-routing host).
+    Landing(Option<&'c Upstream>),
+    /// `/v2/auth`: a token from the upstream's token service.
+    Token(TokenRoute<'c>),
+    /// One request upstream: the version check `/v2/`, or anything else of the registry API.
+    Upstream(Forward<'c>),
+}
+
+/// Which registry a token request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRoute<'c> {
+    /// The registry of a host route.
+    Fixed(Route<'c>),
+    /// A path-routing host's: the request's parameters name it, the form of a POST included
+    /// (`namespace::resolve_token`), so the form is read first.
+    ByParams,
+}
+
+/// One request to the upstream, and what becomes of its answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forward<'c> {
+    pub route: Route<'c>,
+    /// The upstream URL: its base, the path (upstream names), the query (without the proxy's
+    /// `ns`).
+    pub url: String,
+    /// The client's method; the version check is always a `GET`.
+    pub method: String,
+    /// What classification found; `None` for `/v2/` and other API paths (`_catalog`).
+    pub repository: Option<Repository>,
+    pub access: Access,
+    pub credentials: Credentials,
+    /// The client's headers go along; the version check sends its credentials only.
+    pub client_headers: bool,
+    /// The client's body goes along (a push).
+    pub body: bool,
+    /// Upstream redirects are followed here. A streamed body cannot be sent twice, so the
+    /// redirects of a request with one go back to the client.
+    pub follow_redirects: bool,
+    /// A `Location` naming the upstream is pointed back at the proxy (upload sessions).
+    pub rewrite_location: bool,
+}
+
+/// A repository request as classification found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repository {
+    /// The name upstream: without a path-routing prefix, with Docker Hub's `library/`.
+    pub name: String,
+    pub resource: Resource,
+    /// `None` for uploads and tag lists.
+    pub reference: Option<Reference>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reference {
+    Tag(String),
+    Digest(String),
+}
+
+/// Whether a request reads the registry or changes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// `GET`, `HEAD`
+    Read,
+    /// Every other method (pushes, deletes).
+    Write,
+}
+
+/// What the upstream response phase does with an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rewrite {
+    /// A 401: the proxy's challenge replaces the upstream's (a Basic one passes as it is).
+    Challenge,
+    /// A `Location` naming the upstream is pointed at the proxy.
+    Location,
+    /// The answer passes untouched.
+    None,
+}
+
+impl Forward<'_> {
+    pub fn rewrite(&self, status: u16) -> Rewrite {
+        match status {
+            401 => Rewrite::Challenge,
+            _ if self.rewrite_location => Rewrite::Location,
+            _ => Rewrite::None,
+        }
+    }
 }
 
 impl<'c> Plan<'c> {
-    /// The upstream this plan involves, if any.
+    /// The upstream this plan involves, if it is known yet.
     pub fn upstream(&self) -> Option<&'c Upstream> {
         match self {
-            Plan::Redirect { .. } | Plan::AuthAny | Plan::LandingAll => None,
-            Plan::Landing { upstream }
-            | Plan::Base { upstream, .. }
-            | Plan::Auth { upstream }
-            | Plan::Forward { upstream, .. } => Some(upstream),
+            Plan::Redirect { .. } | Plan::Token(TokenRoute::ByParams) => None,
+            Plan::Landing(upstream) => *upstream,
+            Plan::Token(TokenRoute::Fixed(route)) => Some(route.upstream),
+            Plan::Upstream(forward) => Some(forward.route.upstream),
         }
     }
 }
@@ -61,87 +128,119 @@ pub fn plan<'c>(
     wants_html: bool,
 ) -> Result<Plan<'c>, ProxyError> {
     let host = url.host_str().unwrap_or("");
-    if config.is_path_host(host) {
-        return plan_path_host(config, method, url, wants_html);
-    }
-    let upstream = config.route(host)?;
-    let path = url.path();
-    if path == "/" && matches!(method, "GET" | "HEAD") {
+    let path_host = config.is_path_host(host);
+    let upstream = if path_host {
+        None
+    } else {
+        Some(config.route(host)?)
+    };
+    if url.path() == "/" && matches!(method, "GET" | "HEAD") {
         // Browsers get the landing page; a registry client that strays here is sent to the API.
         return Ok(if wants_html {
-            Plan::Landing { upstream }
+            Plan::Landing(upstream)
         } else {
-            to_api(url)
+            Plan::Redirect {
+                status: 301,
+                location: proxy_origin(url) + "/v2/",
+            }
         });
     }
-    match classify(path)? {
-        Endpoint::Base => Ok(Plan::Base {
-            upstream,
-            via: None,
-        }),
-        Endpoint::Auth => Ok(Plan::Auth { upstream }),
-        Endpoint::Repository { name, rest, .. } if upstream.docker_hub => {
-            match library_path(name, rest) {
-                Some(path) => Ok(library_redirect(method, url, &path)),
-                None => Ok(forward(upstream, url, None, None)),
+    match upstream {
+        Some(upstream) => plan_host_route(config, Route::host(upstream), method, url),
+        None => plan_path_host(config, method, url),
+    }
+}
+
+/// A host that fronts one registry.
+fn plan_host_route<'c>(
+    config: &'c Config,
+    route: Route<'c>,
+    method: &str,
+    url: &Url,
+) -> Result<Plan<'c>, ProxyError> {
+    match classify(url.path())? {
+        Endpoint::Base => Ok(Plan::Upstream(version_check(config, route))),
+        Endpoint::Auth => Ok(Plan::Token(TokenRoute::Fixed(route))),
+        Endpoint::Repository {
+            name,
+            resource,
+            reference,
+            rest,
+        } => {
+            if route.upstream.docker_hub {
+                if let Some(path) = library_path(name, rest) {
+                    return Ok(library_redirect(method, url, &path));
+                }
             }
+            let repository = repository(name, resource, reference);
+            Ok(Plan::Upstream(forward(
+                config,
+                route,
+                method,
+                url,
+                None,
+                Some(repository),
+            )))
         }
-        Endpoint::Repository { .. } | Endpoint::OtherApi => Ok(forward(upstream, url, None, None)),
+        Endpoint::OtherApi => Ok(Plan::Upstream(forward(
+            config, route, method, url, None, None,
+        ))),
     }
 }
 
 /// A path-routing host: every registry of the table, by name prefix or `?ns=`.
-fn plan_path_host<'c>(
-    config: &'c Config,
-    method: &str,
-    url: &Url,
-    wants_html: bool,
-) -> Result<Plan<'c>, ProxyError> {
-    if url.path() == "/" && matches!(method, "GET" | "HEAD") {
-        return Ok(if wants_html {
-            Plan::LandingAll
-        } else {
-            to_api(url)
-        });
-    }
+fn plan_path_host<'c>(config: &'c Config, method: &str, url: &Url) -> Result<Plan<'c>, ProxyError> {
     let ns = ns_param(url.query());
     match classify(url.path())? {
         Endpoint::Base => {
-            let (upstream, via) = resolve_auth(config, url.query().unwrap_or(""))?;
-            Ok(Plan::Base {
-                upstream,
-                via: Some(via),
-            })
+            let route = resolve_version_check(config, ns.as_deref())?;
+            Ok(Plan::Upstream(version_check(config, route)))
         }
-        Endpoint::Auth => Ok(Plan::AuthAny),
-        Endpoint::Repository { name, rest, .. } => {
-            let (upstream, via, upstream_name) = resolve(config, name, ns.as_deref())?;
-            if upstream_name.is_empty() {
-                return Err(ProxyError::NameInvalid(name.to_string()));
-            }
-            if upstream.docker_hub {
+        Endpoint::Auth => Ok(Plan::Token(TokenRoute::ByParams)),
+        Endpoint::Repository {
+            name,
+            resource,
+            reference,
+            rest,
+        } => {
+            let (route, upstream_name) = resolve(config, name, ns.as_deref())?;
+            if route.upstream.docker_hub {
                 if let Some(path) = library_path(upstream_name, rest) {
                     // keep the client's way of naming the registry
-                    let path = if via.prefixed {
-                        prefix_path(&path, via)
-                    } else {
-                        path
+                    let path = match route.via {
+                        Some(via) if via.prefixed() => prefix_path(&path, via),
+                        _ => path,
                     };
                     return Ok(library_redirect(method, url, &path));
                 }
             }
             let path = format!("/v2/{upstream_name}{rest}");
-            Ok(forward(upstream, url, Some(&path), Some(via)))
+            let repository = repository(upstream_name, resource, reference);
+            Ok(Plan::Upstream(forward(
+                config,
+                route,
+                method,
+                url,
+                Some(&path),
+                Some(repository),
+            )))
         }
         // `_catalog` and extensions have no name to route by
         Endpoint::OtherApi => Err(ProxyError::NotFound),
     }
 }
 
-fn to_api<'c>(url: &Url) -> Plan<'c> {
-    Plan::Redirect {
-        status: 301,
-        location: proxy_origin(url) + "/v2/",
+fn repository(name: &str, resource: Resource, reference: Option<&str>) -> Repository {
+    Repository {
+        name: name.to_string(),
+        resource,
+        reference: reference.map(|r| {
+            if valid_tag(r) {
+                Reference::Tag(r.to_string())
+            } else {
+                Reference::Digest(r.to_string())
+            }
+        }),
     }
 }
 
@@ -161,19 +260,39 @@ fn library_redirect<'c>(method: &str, url: &Url, path: &str) -> Plan<'c> {
     Plan::Redirect { status, location }
 }
 
+/// `/v2/`: the upstream decides whether the client must authenticate; only the client's
+/// credentials go along, as in the original.
+fn version_check<'c>(config: &Config, route: Route<'c>) -> Forward<'c> {
+    Forward {
+        route,
+        url: format!("{}/v2/", route.upstream.base),
+        method: "GET".into(),
+        repository: None,
+        access: Access::Read,
+        credentials: Credentials::for_route(config, route),
+        client_headers: false,
+        body: false,
+        follow_redirects: true,
+        rewrite_location: false,
+    }
+}
+
+/// Everything else of the API: method, headers, query and body go upstream as they came.
 /// `path`: the upstream-side path when it differs from the request's (path routing), whose
 /// `ns` parameter is then the proxy's and is not passed on.
 fn forward<'c>(
-    upstream: &'c Upstream,
+    config: &Config,
+    route: Route<'c>,
+    method: &str,
     url: &Url,
     path: Option<&str>,
-    via: Option<Via<'c>>,
-) -> Plan<'c> {
+    repository: Option<Repository>,
+) -> Forward<'c> {
     let path = path.unwrap_or(url.path());
-    let mut target = String::with_capacity(upstream.base.len() + path.len() + 64);
-    target.push_str(&upstream.base);
+    let mut target = String::with_capacity(route.upstream.base.len() + path.len() + 64);
+    target.push_str(&route.upstream.base);
     target.push_str(path);
-    let query = match via {
+    let query = match route.via {
         Some(_) => url.query().and_then(without_ns),
         None => url.query().map(str::to_string),
     };
@@ -181,46 +300,59 @@ fn forward<'c>(
         target.push('?');
         target.push_str(&q);
     }
-    Plan::Forward {
-        upstream,
-        target,
-        via,
+    let reads = matches!(method, "GET" | "HEAD");
+    Forward {
+        route,
+        url: target,
+        method: method.to_string(),
+        repository,
+        access: if reads { Access::Read } else { Access::Write },
+        credentials: Credentials::for_route(config, route),
+        client_headers: true,
+        body: !reads,
+        follow_redirects: reads,
+        rewrite_location: !reads,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::namespace::{By, Via};
 
-    fn config() -> Config {
-        Config::from_vars(|name| match name {
-            "CUSTOM_DOMAIN" => Some("example.com".into()),
-            "ROUTES" => Some(r#"{"open.example.test": "http://127.0.0.1:5001"}"#.into()),
-            _ => None,
-        })
-        .unwrap()
+    fn config() -> &'static Config {
+        Box::leak(Box::new(
+            Config::from_vars(|name| match name {
+                "CUSTOM_DOMAIN" => Some("example.com".into()),
+                "ROUTES" => Some(r#"{"open.example.test": "http://127.0.0.1:5001"}"#.into()),
+                _ => None,
+            })
+            .unwrap(),
+        ))
     }
 
     fn run(method: &str, url: &str) -> Result<Plan<'static>, ProxyError> {
-        let c: &'static Config = Box::leak(Box::new(config()));
-        plan(c, method, &Url::parse(url).unwrap(), false)
+        plan(config(), method, &Url::parse(url).unwrap(), false)
     }
 
-    fn target(p: Result<Plan<'_>, ProxyError>) -> String {
+    fn forward_of(p: Result<Plan<'_>, ProxyError>) -> Forward<'_> {
         match p {
-            Ok(Plan::Forward { target, .. }) => target,
+            Ok(Plan::Upstream(f)) => f,
             other => panic!("{other:?}"),
         }
     }
 
+    fn target(p: Result<Plan<'_>, ProxyError>) -> String {
+        forward_of(p).url
+    }
+
     #[test]
     fn routes_by_host_ignoring_port_and_case() {
-        assert!(
-            matches!(run("GET", "https://DOCKER.example.com:8443/v2/"), Ok(Plan::Base { upstream, .. }) if upstream.docker_hub)
-        );
+        let f = forward_of(run("GET", "https://DOCKER.example.com:8443/v2/"));
+        assert!(f.route.upstream.docker_hub);
         assert!(matches!(
             run("GET", "https://quay.example.com/v2/auth?scope=x"),
-            Ok(Plan::Auth { .. })
+            Ok(Plan::Token(TokenRoute::Fixed(r))) if r.upstream.base == "https://quay.io" && r.via.is_none()
         ));
         assert_eq!(
             run("GET", "https://nope.example.com/v2/"),
@@ -258,6 +390,103 @@ mod tests {
     }
 
     #[test]
+    fn the_plan_keeps_what_classification_found() {
+        let repo = |url: &str| forward_of(run("GET", url)).repository.unwrap();
+        assert_eq!(
+            repo("https://docker.example.com/v2/library/busybox/manifests/1.36"),
+            Repository {
+                name: "library/busybox".into(),
+                resource: Resource::Manifest,
+                reference: Some(Reference::Tag("1.36".into())),
+            }
+        );
+        let digest = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(
+            repo(&format!(
+                "https://quay.example.com/v2/org/app/manifests/{digest}"
+            ))
+            .reference,
+            Some(Reference::Digest(digest.clone()))
+        );
+        let blob = repo(&format!(
+            "https://quay.example.com/v2/org/app/blobs/{digest}"
+        ));
+        assert_eq!(
+            (blob.resource, blob.reference),
+            (Resource::Blob, Some(Reference::Digest(digest.clone())))
+        );
+        let tags = repo("https://quay.example.com/v2/a/b/c/tags/list");
+        assert_eq!(
+            (tags.name.as_str(), tags.resource, tags.reference),
+            ("a/b/c", Resource::Tags, None)
+        );
+        assert_eq!(
+            repo("https://quay.example.com/v2/org/app/referrers/sha256:00").resource,
+            Resource::Referrers
+        );
+        let upload = forward_of(run(
+            "PATCH",
+            "https://quay.example.com/v2/org/app/blobs/uploads/5b1c",
+        ));
+        assert_eq!(upload.access, Access::Write);
+        assert_eq!(
+            upload.repository.unwrap(),
+            Repository {
+                name: "org/app".into(),
+                resource: Resource::Upload,
+                reference: None
+            }
+        );
+        // no repository to speak of
+        assert_eq!(
+            forward_of(run("GET", "https://quay.example.com/v2/_catalog")).repository,
+            None
+        );
+        assert_eq!(
+            forward_of(run("GET", "https://quay.example.com/v2/")).repository,
+            None
+        );
+    }
+
+    #[test]
+    fn reads_are_followed_writes_carry_their_body_and_come_back_relocated() {
+        let url = "https://quay.example.com/v2/org/app/manifests/v1";
+        for method in ["GET", "HEAD"] {
+            let f = forward_of(run(method, url));
+            assert_eq!(f.method, method);
+            assert_eq!(f.access, Access::Read);
+            assert!(f.follow_redirects && f.client_headers);
+            assert!(!f.body && !f.rewrite_location);
+            assert_eq!(f.credentials, Credentials::Client);
+            assert_eq!(f.rewrite(200), Rewrite::None);
+            assert_eq!(f.rewrite(307), Rewrite::None);
+            assert_eq!(f.rewrite(401), Rewrite::Challenge);
+        }
+        for method in ["PUT", "POST", "PATCH", "DELETE"] {
+            let f = forward_of(run(method, url));
+            assert_eq!(f.method, method);
+            assert_eq!(f.access, Access::Write);
+            assert!(f.body && f.rewrite_location && f.client_headers);
+            assert!(!f.follow_redirects);
+            assert_eq!(f.rewrite(202), Rewrite::Location);
+            assert_eq!(f.rewrite(307), Rewrite::Location);
+            assert_eq!(f.rewrite(401), Rewrite::Challenge);
+        }
+    }
+
+    #[test]
+    fn the_version_check_is_a_get_with_credentials_only() {
+        for method in ["GET", "HEAD"] {
+            let f = forward_of(run(method, "https://docker.example.com/v2/"));
+            assert_eq!(f.url, "https://registry-1.docker.io/v2/");
+            assert_eq!(f.method, "GET");
+            assert_eq!(f.credentials, Credentials::Client);
+            assert!(!f.client_headers && !f.body && !f.rewrite_location);
+            assert!(f.follow_redirects);
+        }
+    }
+
+    #[test]
     fn docker_hub_library_redirects() {
         for (method, status) in [("GET", 301), ("HEAD", 301), ("PUT", 308)] {
             assert_eq!(
@@ -287,17 +516,17 @@ mod tests {
                 "GET",
                 "https://quay.example.com/v2/busybox/manifests/latest"
             ),
-            Ok(Plan::Forward { .. })
+            Ok(Plan::Upstream(_))
         ));
     }
 
     #[test]
     fn root_is_a_page_for_browsers_and_a_redirect_for_clients() {
-        let c: &'static Config = Box::leak(Box::new(config()));
+        let c = config();
         let url = Url::parse("https://quay.example.com:8443/").unwrap();
         assert!(matches!(
             plan(c, "GET", &url, true),
-            Ok(Plan::Landing { upstream }) if upstream.base == "https://quay.io"
+            Ok(Plan::Landing(Some(upstream))) if upstream.base == "https://quay.io"
         ));
         assert_eq!(
             plan(c, "HEAD", &url, false),
@@ -341,47 +570,39 @@ mod tests {
         ))
     }
 
+    fn on_path_host(method: &str, url: &str) -> Result<Plan<'static>, ProxyError> {
+        plan(path_config(), method, &Url::parse(url).unwrap(), false)
+    }
+
     #[test]
     fn path_routing_host_reaches_every_registry_of_the_table() {
-        let c = path_config();
-        let p = |m: &str, u: &str| plan(c, m, &Url::parse(u).unwrap(), false);
-        match p(
+        let p = on_path_host;
+        let f = forward_of(p(
             "GET",
             "https://proxy.example.com:8443/v2/ghcr.io/org/app/manifests/1.0?x=1",
-        )
-        .unwrap()
-        {
-            Plan::Forward { target, via, .. } => {
-                assert_eq!(target, "https://ghcr.io/v2/org/app/manifests/1.0?x=1");
-                assert_eq!(
-                    via,
-                    Some(Via {
-                        registry: "ghcr.io",
-                        prefixed: true
-                    })
-                );
-            }
-            other => panic!("{other:?}"),
-        }
+        ));
+        assert_eq!(f.url, "https://ghcr.io/v2/org/app/manifests/1.0?x=1");
+        assert_eq!(
+            f.route.via,
+            Some(Via {
+                registry: "ghcr.io",
+                by: By::Prefix
+            })
+        );
+        assert_eq!(f.repository.unwrap().name, "org/app");
         // containerd mirror requests: ns routes and is not passed on
-        match p(
+        let f = forward_of(p(
             "HEAD",
             "https://proxy.example.com/v2/org/app/manifests/1.0?ns=quay.io",
-        )
-        .unwrap()
-        {
-            Plan::Forward { target, via, .. } => {
-                assert_eq!(target, "https://quay.io/v2/org/app/manifests/1.0");
-                assert_eq!(
-                    via,
-                    Some(Via {
-                        registry: "quay.io",
-                        prefixed: false
-                    })
-                );
-            }
-            other => panic!("{other:?}"),
-        }
+        ));
+        assert_eq!(f.url, "https://quay.io/v2/org/app/manifests/1.0");
+        assert_eq!(
+            f.route.via,
+            Some(Via {
+                registry: "quay.io",
+                by: By::Ns
+            })
+        );
         // no prefix: the default registry, Docker Hub, with library/ completion kept
         assert_eq!(
             p("GET", "https://proxy.example.com/v2/nginx/manifests/1").unwrap(),
@@ -402,31 +623,32 @@ mod tests {
                     .into()
             }
         );
-        assert!(matches!(
-            p("GET", "https://proxy.example.com/v2/library/nginx/blobs/sha256:00").unwrap(),
-            Plan::Forward { target, .. } if target == "https://registry-1.docker.io/v2/library/nginx/blobs/sha256:00"
+        let f = forward_of(p(
+            "GET",
+            "https://proxy.example.com/v2/library/nginx/blobs/sha256:00",
         ));
         assert_eq!(
-            p("GET", "https://proxy.example.com/v2/auth?scope=x").unwrap(),
-            Plan::AuthAny
+            f.url,
+            "https://registry-1.docker.io/v2/library/nginx/blobs/sha256:00"
         );
-        assert!(matches!(
-            p("GET", "https://proxy.example.com/v2/").unwrap(),
-            Plan::Base { via: Some(_), .. }
-        ));
+        assert_eq!(f.route.via.unwrap().by, By::Default);
+        assert_eq!(
+            p("GET", "https://proxy.example.com/v2/auth?scope=x").unwrap(),
+            Plan::Token(TokenRoute::ByParams)
+        );
         assert!(matches!(
             p("GET", "https://proxy.example.com/").unwrap(),
             Plan::Redirect { .. }
         ));
         assert_eq!(
             plan(
-                c,
+                path_config(),
                 "GET",
                 &Url::parse("https://proxy.example.com/").unwrap(),
                 true
             )
             .unwrap(),
-            Plan::LandingAll
+            Plan::Landing(None)
         );
         // nothing outside the table, no request made
         assert_eq!(
@@ -445,11 +667,59 @@ mod tests {
             .unwrap_err(),
             ProxyError::RegistryNotRouted("evil.example.org".into())
         );
+        assert_eq!(
+            p("GET", "https://proxy.example.com/v2/_catalog").unwrap_err(),
+            ProxyError::NotFound
+        );
         // host routes are untouched
-        assert!(matches!(
-            p("GET", "https://docker.example.com/v2/ghcr.io/org/app/manifests/1").unwrap(),
-            Plan::Forward { target, via: None, .. } if target == "https://registry-1.docker.io/v2/ghcr.io/org/app/manifests/1"
+        let f = forward_of(p(
+            "GET",
+            "https://docker.example.com/v2/ghcr.io/org/app/manifests/1",
         ));
+        assert_eq!(
+            f.url,
+            "https://registry-1.docker.io/v2/ghcr.io/org/app/manifests/1"
+        );
+        assert_eq!(f.route.via, None);
+    }
+
+    #[test]
+    fn a_path_routing_host_passes_the_login_to_its_default_registry_only() {
+        let creds = |url: &str| forward_of(on_path_host("GET", url)).credentials;
+        assert_eq!(
+            creds("https://proxy.example.com/v2/library/a/manifests/1"),
+            Credentials::Client
+        );
+        assert_eq!(
+            creds("https://proxy.example.com/v2/docker.io/library/a/manifests/1"),
+            Credentials::Client
+        );
+        assert_eq!(
+            creds("https://proxy.example.com/v2/ghcr.io/org/a/manifests/1"),
+            Credentials::Anonymous
+        );
+        assert_eq!(
+            creds("https://proxy.example.com/v2/org/a/manifests/1?ns=quay.io"),
+            Credentials::Anonymous
+        );
+        assert_eq!(
+            creds("https://proxy.example.com/v2/?ns=quay.io"),
+            Credentials::Anonymous
+        );
+        assert_eq!(creds("https://proxy.example.com/v2/"), Credentials::Client);
+    }
+
+    #[test]
+    fn a_version_check_without_ns_is_not_for_one_registry() {
+        let f = forward_of(on_path_host("GET", "https://proxy.example.com/v2/"));
+        assert_eq!(f.url, "https://registry-1.docker.io/v2/");
+        assert_eq!(f.route.via.unwrap().by, By::Default);
+        let f = forward_of(on_path_host(
+            "GET",
+            "https://proxy.example.com/v2/?ns=ghcr.io",
+        ));
+        assert_eq!(f.url, "https://ghcr.io/v2/");
+        assert_eq!(f.route.via.unwrap().by, By::Ns);
     }
 
     #[test]

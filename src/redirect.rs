@@ -2,10 +2,16 @@
 //! headers that must point at the proxy rather than the upstream.
 
 use crate::error::ProxyError;
+use crate::namespace::prefix_path;
+use crate::routes::Route;
 use url::Url;
 
 /// Redirect hops followed for one request before giving up.
 pub const MAX_HOPS: usize = 5;
+
+/// Request headers that carry credentials: dropped once a hop leaves the origin they were
+/// meant for (see `keeps_credentials`).
+pub const CREDENTIAL_HEADERS: [&str; 2] = ["authorization", "cookie"];
 
 pub fn is_redirect(status: u16) -> bool {
     matches!(status, 301 | 302 | 303 | 307 | 308)
@@ -33,16 +39,36 @@ pub fn keeps_credentials(upstream_base: &str, url: &Url) -> bool {
     url.origin().ascii_serialization() == upstream_base
 }
 
-/// A `Location` in an upstream answer (upload sessions, unfollowed redirects) that names the
-/// upstream's origin is rewritten to the proxy's, so the client keeps talking to the proxy.
-pub fn rewrite_location(location: &str, upstream_base: &str, proxy_origin: &str) -> Option<String> {
-    let rest = location.strip_prefix(upstream_base)?;
-    (rest.is_empty() || rest.starts_with(['/', '?'])).then(|| format!("{proxy_origin}{rest}"))
+/// The upstream response phase's decision on a `Location` (upload sessions, redirects that go
+/// back to the client): one that names the upstream's origin, or a path on it, points at the
+/// proxy instead, with the client's registry prefix on a path-routing host. `None`: it stays
+/// as it is (another origin, such as a CDN, or nothing to change).
+pub fn client_location(location: &str, route: Route<'_>, proxy_origin: &str) -> Option<String> {
+    let path = match location.strip_prefix(route.upstream.base.as_str()) {
+        Some(rest) if rest.is_empty() || rest.starts_with(['/', '?']) => rest,
+        Some(_) => return None,
+        // a path on the upstream's origin (not `//host/...`, which names another origin)
+        None if location.starts_with('/') && !location.starts_with("//") => {
+            let path = match route.via {
+                Some(via) => prefix_path(location, via),
+                None => return None,
+            };
+            return (path != location).then_some(path);
+        }
+        None => return None,
+    };
+    let path = match route.via {
+        Some(via) => prefix_path(path, via),
+        None => path.to_string(),
+    };
+    Some(format!("{proxy_origin}{path}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::namespace::{By, Via};
+    use crate::routes::Upstream;
 
     fn u(s: &str) -> Url {
         Url::parse(s).unwrap()
@@ -102,34 +128,59 @@ mod tests {
     }
 
     #[test]
-    fn location_rewrite() {
+    fn locations_naming_the_upstream_point_at_the_proxy() {
+        let up = Upstream::parse("T", "http://127.0.0.1:5000", None).unwrap();
+        let host = Route::host(&up);
         assert_eq!(
-            rewrite_location(
+            client_location(
                 "http://127.0.0.1:5000/v2/a/blobs/uploads/u?_state=x",
-                "http://127.0.0.1:5000",
+                host,
                 "https://docker.example.test:8443"
             )
             .as_deref(),
             Some("https://docker.example.test:8443/v2/a/blobs/uploads/u?_state=x")
         );
+        // a relative one already points at the proxy
         assert_eq!(
-            rewrite_location(
-                "/v2/a/blobs/uploads/u",
-                "http://127.0.0.1:5000",
-                "https://p"
-            ),
+            client_location("/v2/a/blobs/uploads/u", host, "https://p"),
             None
         );
         assert_eq!(
-            rewrite_location(
-                "http://127.0.0.1:50000/x",
-                "http://127.0.0.1:5000",
-                "https://p"
-            ),
+            client_location("http://127.0.0.1:50000/x", host, "https://p"),
             None
         );
+        assert_eq!(client_location("https://cdn/x", host, "https://p"), None);
+        assert_eq!(client_location("//cdn/x", host, "https://p"), None);
+        // a path-routing host: the client's prefix comes back, on absolute and relative ones
+        let prefixed = Route {
+            upstream: &up,
+            via: Some(Via {
+                registry: "hub.registry.test",
+                by: By::Prefix,
+            }),
+        };
         assert_eq!(
-            rewrite_location("https://cdn/x", "http://127.0.0.1:5000", "https://p"),
+            client_location(
+                "http://127.0.0.1:5000/v2/a/blobs/uploads/u?_state=x",
+                prefixed,
+                "https://p"
+            )
+            .as_deref(),
+            Some("https://p/v2/hub.registry.test/a/blobs/uploads/u?_state=x")
+        );
+        assert_eq!(
+            client_location("/v2/a/blobs/uploads/u", prefixed, "https://p").as_deref(),
+            Some("/v2/hub.registry.test/a/blobs/uploads/u")
+        );
+        let ns = Route {
+            upstream: &up,
+            via: Some(Via {
+                registry: "hub.registry.test",
+                by: By::Ns,
+            }),
+        };
+        assert_eq!(
+            client_location("/v2/a/blobs/uploads/u", ns, "https://p"),
             None
         );
     }

@@ -1,6 +1,7 @@
 //! The route table: which upstream registry a request's host name fronts.
 
 use crate::error::ProxyError;
+use crate::namespace::Via;
 
 /// Docker Hub's registry endpoint; an upstream with this URL gets Docker Hub semantics.
 pub const DOCKER_HUB: &str = "https://registry-1.docker.io";
@@ -106,6 +107,24 @@ impl Upstream {
             DOCKER_HUB_NAMES.to_vec()
         } else {
             vec![self.name.as_str()]
+        }
+    }
+}
+
+/// Where a request goes: the upstream, and on a path-routing host how the client named it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route<'c> {
+    pub upstream: &'c Upstream,
+    /// Set on a path-routing host (`PATH_ROUTING`); `None` on a host route.
+    pub via: Option<Via<'c>>,
+}
+
+impl<'c> Route<'c> {
+    /// A host route: the host fronts this one upstream.
+    pub fn host(upstream: &'c Upstream) -> Self {
+        Route {
+            upstream,
+            via: None,
         }
     }
 }

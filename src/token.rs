@@ -1,8 +1,10 @@
 //! The proxy's `/v2/auth`: turning a client's token request into one for the upstream's realm.
 
-use crate::challenge::{self, Challenge};
+use crate::challenge::Challenge;
+use crate::credentials::Credentials;
 use crate::error::ProxyError;
 use crate::namespace::{strip_scopes, Via};
+use crate::routes::Route;
 use crate::scope::complete_scopes;
 use url::{form_urlencoded, Url};
 
@@ -27,7 +29,15 @@ const CREDENTIAL_PARAMS: [&str; 6] = [
     "access_type",
 ];
 
-impl ScopeMap<'_> {
+impl<'a> ScopeMap<'a> {
+    pub fn new(route: Route<'a>, credentials: Credentials) -> Self {
+        ScopeMap {
+            docker_hub: route.upstream.docker_hub,
+            via: route.via,
+            anonymous: !credentials.to_token_service(),
+        }
+    }
+
     fn apply(&self, scopes: &str) -> String {
         match self.via {
             Some(via) => complete_scopes(&strip_scopes(scopes, via), self.docker_hub),
@@ -36,26 +46,71 @@ impl ScopeMap<'_> {
     }
 }
 
+/// How the proxy asks the upstream's token service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenRequest {
+    /// A GET of the realm with the client's parameters, rewritten; `credentials`: the client's
+    /// `Authorization` goes along.
+    Get { url: Url, credentials: bool },
+    /// The client's OAuth2 form (containerd), rewritten and POSTed to the realm.
+    Post { url: Url, form: String },
+    /// An OAuth2 form whose credentials are not for this registry: sent as an anonymous GET,
+    /// whose answer gains the `access_token` OAuth2 clients read (see `oauth_compatible`).
+    AnonymousForm { url: Url },
+}
+
+impl TokenRequest {
+    pub fn url(&self) -> &Url {
+        match self {
+            TokenRequest::Get { url, .. }
+            | TokenRequest::Post { url, .. }
+            | TokenRequest::AnonymousForm { url } => url,
+        }
+    }
+
+    pub fn method(&self) -> &'static str {
+        match self {
+            TokenRequest::Post { .. } => "POST",
+            _ => "GET",
+        }
+    }
+
+    /// The form to POST.
+    pub fn form(&self) -> Option<&str> {
+        match self {
+            TokenRequest::Post { form, .. } => Some(form),
+            _ => None,
+        }
+    }
+
+    /// Whether the client's `Authorization` goes along.
+    pub fn sends_credentials(&self) -> bool {
+        matches!(
+            self,
+            TokenRequest::Get {
+                credentials: true,
+                ..
+            } | TokenRequest::Post { .. }
+        )
+    }
+
+    /// Redirects are followed, within the realm's origin for the credentials; a POST's form is
+    /// sent once, so its redirects go back to the client.
+    pub fn follows_redirects(&self) -> bool {
+        !matches!(self, TokenRequest::Post { .. })
+    }
+
+    /// The answer is for an OAuth2 client that got a GET's answer: it gains `access_token`.
+    pub fn answers_oauth(&self) -> bool {
+        matches!(self, TokenRequest::AnonymousForm { .. })
+    }
+}
+
 /// Where and for which service the upstream issues tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenEndpoint {
     pub realm: Url,
     pub service: Option<String>,
-}
-
-/// Reads the upstream's Bearer challenge. `Ok(None)`: the upstream uses another scheme (Basic),
-/// so clients must authenticate with it directly and its challenge passes through.
-pub fn bearer_challenge(
-    header: Option<&str>,
-    upstream: &str,
-) -> Result<Option<Challenge>, ProxyError> {
-    let bad = |reason: String| ProxyError::BadChallenge {
-        upstream: upstream.to_string(),
-        reason,
-    };
-    let header = header.ok_or_else(|| bad("401 without WWW-Authenticate".into()))?;
-    let challenges = challenge::parse(header).map_err(bad)?;
-    Ok(challenges.into_iter().find(Challenge::is_bearer))
 }
 
 impl TokenEndpoint {
@@ -107,9 +162,31 @@ impl TokenEndpoint {
         }
     }
 
+    /// The request for the client's token request: `query` of a GET, `form` of a POST.
+    pub fn request(
+        &self,
+        query: Option<&str>,
+        form: Option<&str>,
+        scopes: ScopeMap<'_>,
+    ) -> TokenRequest {
+        match form {
+            Some(form) if !scopes.anonymous => TokenRequest::Post {
+                url: self.realm.clone(),
+                form: self.post_form(form, scopes),
+            },
+            Some(form) => TokenRequest::AnonymousForm {
+                url: self.get_url(Some(form), scopes),
+            },
+            None => TokenRequest::Get {
+                url: self.get_url(query, scopes),
+                credentials: !scopes.anonymous,
+            },
+        }
+    }
+
     /// The URL for a GET token request (the client's query string, or an OAuth2 form turned
     /// into an anonymous GET, rewritten).
-    pub fn get_url(&self, client_query: Option<&str>, scopes: ScopeMap<'_>) -> Url {
+    fn get_url(&self, client_query: Option<&str>, scopes: ScopeMap<'_>) -> Url {
         let mut url = self.realm.clone();
         let mut query = form_urlencoded::Serializer::new(url.query().unwrap_or("").to_string());
         self.rewrite(client_query.unwrap_or(""), scopes, &mut query);
@@ -119,11 +196,28 @@ impl TokenEndpoint {
     }
 
     /// The body of a POST token request (OAuth2 form, as containerd sends).
-    pub fn post_form(&self, client_form: &str, scopes: ScopeMap<'_>) -> String {
+    fn post_form(&self, client_form: &str, scopes: ScopeMap<'_>) -> String {
         let mut form = form_urlencoded::Serializer::new(String::new());
         self.rewrite(client_form, scopes, &mut form);
         form.finish()
     }
+}
+
+/// The token the proxy hands out for a registry that needs none (its `/v2/` answers 200):
+/// clients that ask for a token must get one, and such a registry ignores it. On a
+/// path-routing host this is the common case: one realm serves every registry of the host,
+/// open ones included. It is no secret and grants nothing.
+pub const OPEN_REGISTRY_TOKEN: &str = "registry-proxy.no-auth-needed";
+
+/// The token answer for a registry that needs no token, issued at `issued_at` (ISO 8601).
+pub fn open_registry_answer(issued_at: &str) -> String {
+    serde_json::json!({
+        "token": OPEN_REGISTRY_TOKEN,
+        "access_token": OPEN_REGISTRY_TOKEN,
+        "expires_in": 300,
+        "issued_at": issued_at,
+    })
+    .to_string()
 }
 
 /// An anonymous GET answered a client that had POSTed an OAuth2 form: OAuth2 clients
@@ -142,6 +236,8 @@ pub fn oauth_compatible(body: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::challenge::bearer_challenge;
+    use crate::namespace::By;
 
     const HUB: ScopeMap<'static> = ScopeMap {
         docker_hub: true,
@@ -177,11 +273,68 @@ mod tests {
     }
 
     #[test]
+    fn the_token_request_is_a_get_a_post_or_an_oauth_form_sent_anonymously() {
+        let e = ep(r#"Bearer realm="https://auth.example/token",service="reg""#);
+        let own = ScopeMap::default();
+        let anonymous = ScopeMap {
+            anonymous: true,
+            ..ScopeMap::default()
+        };
+        let get = e.request(Some("scope=repository%3Aa%3Apull"), None, own);
+        assert_eq!(
+            get,
+            TokenRequest::Get {
+                url: Url::parse(
+                    "https://auth.example/token?service=reg&scope=repository%3Aa%3Apull"
+                )
+                .unwrap(),
+                credentials: true
+            }
+        );
+        assert_eq!(get.method(), "GET");
+        assert!(get.sends_credentials() && get.follows_redirects() && !get.answers_oauth());
+        let get = e.request(Some("scope=repository%3Aa%3Apull"), None, anonymous);
+        assert!(!get.sends_credentials());
+
+        let form = "grant_type=password&username=u&password=p&scope=repository%3Aa%3Apull";
+        let post = e.request(None, Some(form), own);
+        assert_eq!(post.method(), "POST");
+        assert_eq!(
+            post.form(),
+            Some(
+                "service=reg&grant_type=password&username=u&password=p&scope=repository%3Aa%3Apull"
+            )
+        );
+        assert_eq!(post.url().as_str(), "https://auth.example/token");
+        assert!(post.sends_credentials() && !post.follows_redirects() && !post.answers_oauth());
+
+        let converted = e.request(None, Some(form), anonymous);
+        assert_eq!(converted.method(), "GET");
+        assert_eq!(converted.form(), None);
+        assert_eq!(
+            converted.url().query(),
+            Some("service=reg&scope=repository%3Aa%3Apull")
+        );
+        assert!(!converted.sends_credentials() && converted.follows_redirects());
+        assert!(converted.answers_oauth());
+    }
+
+    #[test]
+    fn an_open_registry_gets_a_token_that_grants_nothing() {
+        let v: serde_json::Value =
+            serde_json::from_str(&open_registry_answer("2026-12-03T10:00:00.000Z")).unwrap();
+        assert_eq!(v["token"], OPEN_REGISTRY_TOKEN);
+        assert_eq!(v["access_token"], OPEN_REGISTRY_TOKEN);
+        assert_eq!(v["expires_in"], 300);
+        assert_eq!(v["issued_at"], "2026-12-03T10:00:00.000Z");
+    }
+
+    #[test]
     fn path_routed_scopes_lose_their_prefix_and_ns_stays_here() {
         let e = ep(r#"Bearer realm="https://ghcr.io/token",service="ghcr.io""#);
         let via = Via {
             registry: "ghcr.io",
-            prefixed: true,
+            by: By::Prefix,
         };
         let url = e.get_url(
             Some("ns=ghcr.io&scope=repository%3Aghcr.io%2Forg%2Fapp%3Apull&service=x"),

@@ -117,7 +117,7 @@ fn path_prefixed_pulls_reach_each_registry() {
 #[ignore = "needs the e2e harness: tests/run.sh"]
 fn token_flow_and_uploads_keep_the_clients_names() {
     let p = proxy(PROXY);
-    // the challenge names the repository as the client does, and carries the registry
+    // the challenge names the repository as the client does: the prefix names the registry
     let r = curl(
         &format!("https://{p}/v2/hub.registry.test/library/hello/manifests/latest"),
         &[],
@@ -125,9 +125,7 @@ fn token_flow_and_uploads_keep_the_clients_names() {
     assert_eq!(r.status, 401);
     let www = r.header("www-authenticate").unwrap().to_string();
     assert!(
-        www.contains(&format!(
-            r#"realm="https://{p}/v2/auth?ns=hub.registry.test""#
-        )),
+        www.contains(&format!(r#"realm="https://{p}/v2/auth","#)),
         "{www}"
     );
     assert!(
@@ -442,4 +440,230 @@ fn credentials_reach_the_default_registry_only() {
         auth_before,
         "Basic credentials reached a non-default registry"
     );
+}
+
+/// The `client_id` of a token request for a team name that goes to the hub's issuer on purpose.
+const FIXTURE_CHECK: &str = "fixture-check";
+
+/// The team registry's token requests (its issuer's log) whose scopes name `repo`.
+fn team_tokens_for(repo: &str) -> Vec<serde_json::Value> {
+    log_lines("TEAM_ISSUER_LOG")
+        .into_iter()
+        .filter(|l| l["query"]["scope"].to_string().contains(repo))
+        .collect()
+}
+
+/// Asks the team registry's issuer (and only it) for a token: `f` runs a client's pull.
+fn pulls_with_a_team_token(client: &str, repo: &str, f: impl FnOnce()) {
+    let before = team_tokens_for(repo).len();
+    f();
+    let after = team_tokens_for(repo);
+    assert!(
+        after.len() > before,
+        "{client}: no token request for {repo} reached the team registry's issuer"
+    );
+    assert!(
+        after[before..].iter().all(|l| l["status"] == 200
+            && l["query"]["service"] == serde_json::json!([var("TEAM_ISSUER_SERVICE")])),
+        "{client}: {:?}",
+        &after[before..]
+    );
+}
+
+#[test]
+#[ignore = "needs the e2e harness: tests/run.sh"]
+fn path_routed_pulls_of_another_token_registry_get_its_own_tokens() {
+    daemons();
+    // The team registry is the path host's second token registry, with its own issuer, key,
+    // service and accounts (as ghcr.io and Docker Hub are): a token of the hub's is refused.
+    // docker, podman and skopeo ask the host's `/v2/` once and use its realm for every
+    // repository, so that realm must not pin the default registry.
+    let p = proxy(PROXY);
+    let reference = format!("{p}/team.registry.test/team/app:latest");
+    let digest = var("DIGEST_HELLO_LATEST");
+    let hub_before = log_lines("ISSUER_LOG").len();
+
+    pulls_with_a_team_token("skopeo", "team/app", || {
+        let out = tempdir("team-skopeo");
+        run(skopeo()
+            .args(["copy", "--all", &format!("docker://{reference}")])
+            .arg(format!("oci:{}:x", out.display())));
+        assert_eq!(oci_layout_digest(&out), digest);
+    });
+
+    pulls_with_a_team_token("podman", "team/app", || {
+        let root = tempdir("team-podman");
+        run(podman(&root).args(["pull", "-q", &reference]));
+        let out = run(podman(&root).args([
+            "image",
+            "inspect",
+            "--format",
+            "{{.RepoDigests}}",
+            &reference,
+        ]));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(&digest),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let _ = std::fs::remove_dir_all(&root);
+    });
+
+    pulls_with_a_team_token("ctr", "team/app", || {
+        let ns = unique("teamctr");
+        run(ctr(&ns).args(["images", "pull", &reference]));
+        let out = run(ctr(&ns).args(["images", "ls"]));
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&reference) && l.contains(&digest)),
+            "{text}"
+        );
+    });
+
+    let config = tempdir("team-docker");
+    pulls_with_a_team_token("docker", "team/app", || {
+        run(docker(&config).args(["pull", "-q", &reference]));
+        let out = run(docker(&config).args([
+            "image",
+            "inspect",
+            "--format",
+            "{{json .RepoDigests}}",
+            &reference,
+        ]));
+        assert!(String::from_utf8_lossy(&out.stdout).contains(&digest));
+    });
+    let _ = run(docker(&config).args(["image", "rm", "-f", &reference]));
+
+    // the hub's issuer never saw a name of the team registry (but for the fixture check of
+    // the next test, which asks it on purpose)
+    assert!(
+        !log_lines("ISSUER_LOG")[hub_before..]
+            .iter()
+            .any(|l| l["query"]["scope"].to_string().contains("team/app")
+                && !l["query"]["client_id"].to_string().contains(FIXTURE_CHECK)),
+        "a token request for the team registry went to the hub's issuer"
+    );
+
+    // mirror mode after it, on the same host: dockerd's registry mirror is the path host,
+    // whose default registry is the hub
+    let config = tempdir("team-mirror");
+    run(docker(&config).args(["pull", "-q", "hello:latest"]));
+    let out = run(docker(&config).args([
+        "image",
+        "inspect",
+        "--format",
+        "{{json .RepoDigests}}",
+        "hello:latest",
+    ]));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&digest));
+    let _ = run(docker(&config).args(["image", "rm", "-f", "hello:latest"]));
+
+    // containerd as a mirror of the team registry (`?ns=`) and podman with a prefixed mirror
+    let hosts = tempdir("team-hosts");
+    std::fs::create_dir_all(hosts.join("team.registry.test")).unwrap();
+    std::fs::write(
+        hosts.join("team.registry.test").join("hosts.toml"),
+        format!("server = \"https://team.registry.test\"\n\n[host.\"https://{p}\"]\n  capabilities = [\"pull\", \"resolve\"]\n"),
+    )
+    .unwrap();
+    pulls_with_a_team_token("ctr as a mirror", "team/app", || {
+        let ns = unique("teammirror");
+        run(ctr(&ns)
+            .args(["images", "pull", "--hosts-dir"])
+            .arg(&hosts)
+            .arg("team.registry.test/team/app:latest"));
+    });
+    pulls_with_a_team_token("podman with a mirror", "team/app", || {
+        let root = tempdir("team-podman-mirror");
+        let _ = podman(&root); // writes its default registries.conf, replaced here
+        std::fs::write(
+            root.join("registries.conf"),
+            format!(
+                "unqualified-search-registries = []\n\n[[registry]]\nprefix = \"team.registry.test\"\nlocation = \"team.registry.test\"\n[[registry.mirror]]\nlocation = \"{p}/team.registry.test\"\n"
+            ),
+        )
+        .unwrap();
+        run(podman(&root).args(["pull", "-q", "team.registry.test/team/app:latest"]));
+        let _ = std::fs::remove_dir_all(&root);
+    });
+}
+
+#[test]
+#[ignore = "needs the e2e harness: tests/run.sh"]
+fn a_realm_of_one_registry_does_not_decide_another_s_token() {
+    let p = proxy(PROXY);
+    // the host's version check is for no registry in particular: its realm names none
+    let r = curl(&format!("https://{p}/v2/"), &[]);
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some(
+            format!(r#"Bearer realm="https://{p}/v2/auth",service="cloudflare-docker-proxy""#)
+                .as_str()
+        )
+    );
+    // a mirror request's realm carries its registry (its names have no prefix)
+    let r = curl(
+        &format!("https://{p}/v2/team/app/manifests/latest?ns=team.registry.test"),
+        &[],
+    );
+    assert_eq!(r.status, 401);
+    let www = r.header("www-authenticate").unwrap();
+    assert!(
+        www.contains(&format!(
+            r#"realm="https://{p}/v2/auth?ns=team.registry.test""#
+        )) && www.contains(r#"scope="repository:team/app:pull""#),
+        "{www}"
+    );
+    // a realm that names the hub (as this proxy's version check used to) with a scope of the
+    // team registry: the prefix decides, the team's issuer answers, and its token is good
+    let marker = unique("stale").to_lowercase();
+    let r = curl(
+        &format!("https://{p}/v2/auth?ns=hub.registry.test&service=cloudflare-docker-proxy&scope=repository:team.registry.test/team/app:pull&client_id={marker}"),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let token = r.json()["token"].as_str().unwrap().to_string();
+    let entry = log_lines("TEAM_ISSUER_LOG")
+        .into_iter()
+        .find(|l| l.to_string().contains(&marker))
+        .expect("the team registry's issuer was asked");
+    assert_eq!(
+        entry["query"]["scope"],
+        serde_json::json!(["repository:team/app:pull"])
+    );
+    assert!(!log_lines("ISSUER_LOG")
+        .iter()
+        .any(|l| l.to_string().contains(&marker)));
+    let r = curl(
+        &format!("https://{p}/v2/team.registry.test/team/app/manifests/latest"),
+        &[
+            "-I",
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+            "-H",
+            "Accept: application/vnd.oci.image.index.v1+json",
+        ],
+    );
+    assert_eq!(r.status, 200);
+    // the hub's token for that name is refused by the team registry: the fixtures differ
+    let r = curl(
+        &format!("https://{p}/v2/auth?ns=hub.registry.test&scope=repository:team/app:pull&client_id={FIXTURE_CHECK}"),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let hub_token = r.json()["token"].as_str().unwrap().to_string();
+    let r = curl(
+        &format!("https://{p}/v2/team.registry.test/team/app/manifests/latest"),
+        &["-I", "-H", &format!("Authorization: Bearer {hub_token}")],
+    );
+    assert_eq!(r.status, 401);
+    // a registry that needs no token gets one that grants nothing: clients that ask get one
+    let r = curl(
+        &format!("https://{p}/v2/auth?scope=repository:open.registry.test/library/hello:pull"),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["token"].is_string() && r.json()["access_token"].is_string());
 }

@@ -1,0 +1,205 @@
+//! The entry, the request's context, and the order of its phases: route → access → cache
+//! lookup → upstream request → upstream response → client response → log.
+
+use super::{cache, respond, rewrite, token_endpoint, upstream, vars};
+use crate::access;
+use crate::config::Config;
+use crate::error::ProxyError;
+use crate::landing::{page, page_all, wants_html};
+use crate::log::{failed, iso8601, LogLevel, Outcome, RequestLog};
+use crate::plan::{plan, proxy_origin, Plan};
+use url::Url;
+use worker::web_sys::{self, Request, Response};
+use worker::{js_sys, wasm_bindgen::JsValue, Context, Env};
+use worker_macros::event;
+
+/// What the proxy answers, and how it came to it (for the log line).
+pub type Answer = Result<(Response, Outcome), ProxyError>;
+
+/// One routed request on its way through the phases.
+pub struct Exchange {
+    pub config: &'static Config,
+    pub url: Url,
+    pub method: String,
+    pub req: Request,
+    /// The Worker's bindings and the request's execution context, for the phases that store
+    /// (the cache's bindings, `waitUntil`).
+    #[allow(dead_code)]
+    pub env: Env,
+    #[allow(dead_code)]
+    pub ctx: Context,
+    /// What the log line will say of the upstream.
+    pub trace: Trace,
+}
+
+#[derive(Debug, Default)]
+pub struct Trace {
+    /// The upstream's base URL, borrowed from the configuration.
+    pub route: Option<&'static str>,
+    /// The status of the last upstream answer, if the upstream was asked.
+    pub upstream_status: Option<u16>,
+    /// Upstream redirects followed.
+    pub hops: u8,
+}
+
+impl Exchange {
+    pub fn origin(&self) -> String {
+        proxy_origin(&self.url)
+    }
+}
+
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    let started = js_sys::Date::now();
+    let method = req.method();
+    let url = Url::parse(&req.url());
+    let mut x = match (vars::config(&env), url) {
+        (Ok(config), Ok(url)) => Exchange {
+            config,
+            url,
+            method,
+            req,
+            env,
+            ctx,
+            trace: Trace::default(),
+        },
+        // nothing can be routed: a var is broken (the runtime's URLs always parse)
+        (config, url) => {
+            let error = config.err().unwrap_or(ProxyError::NotFound);
+            let resp = respond::error(&error).map_err(unanswerable)?;
+            let host = url.as_ref().ok().and_then(|u| u.host_str()).unwrap_or("");
+            let line = Line {
+                level: LogLevel::Error,
+                host,
+                path: url.as_ref().map_or("", |u| u.path()),
+                method: &method,
+                trace: &Trace::default(),
+                started,
+            };
+            line.write(&resp, Outcome::Error, Some(error.status_code().1));
+            return Ok(resp);
+        }
+    };
+    let answer = process(&mut x).await;
+    // client response: the answer, or the error's registry JSON
+    let (resp, outcome, error) = match answer {
+        Ok((resp, outcome)) => (resp, outcome, None),
+        Err(e) => (
+            respond::error(&e).map_err(unanswerable)?,
+            Outcome::Error,
+            Some(e.status_code().1),
+        ),
+    };
+    Line {
+        level: x.config.log_level,
+        host: x.url.host_str().unwrap_or(""),
+        path: x.url.path(),
+        method: &x.method,
+        trace: &x.trace,
+        started,
+    }
+    .write(&resp, outcome, error);
+    Ok(resp)
+}
+
+/// Not even an error response could be built: workers-rs answers a plain 500.
+fn unanswerable(e: ProxyError) -> worker::Error {
+    worker::Error::RustError(e.to_string())
+}
+
+/// The phases of a routed request, in order.
+async fn process(x: &mut Exchange) -> Answer {
+    // route
+    let plan = route(x)?;
+    x.trace.route = plan.upstream().map(|u| u.base.as_str());
+    // access
+    access::check(x.config, &plan)?;
+    let forward = match plan {
+        Plan::Redirect { status, location } => {
+            return Ok((respond::redirect(status, &location)?, Outcome::Redirect))
+        }
+        Plan::Landing(upstream) => {
+            let origin = x.origin();
+            let html = match upstream {
+                Some(upstream) => page(&origin, upstream),
+                None => page_all(&origin, x.config),
+            };
+            return Ok((respond::page(&html)?, Outcome::Page));
+        }
+        // two upstream requests of its own (the realm, then the token)
+        Plan::Token(route) => return token_endpoint::answer(x, route).await,
+        Plan::Upstream(forward) => forward,
+    };
+    // cache lookup
+    if let Some(hit) = cache::lookup(x, &forward).await {
+        return Ok(hit);
+    }
+    // upstream request
+    let (resp, status) = upstream::forward(x, &forward).await?;
+    // upstream response
+    rewrite::answer(x, &forward, resp, status)
+}
+
+/// The route phase: the core's plan for this request.
+fn route(x: &Exchange) -> Result<Plan<'static>, ProxyError> {
+    // only `/` can be a page: `Accept` is not read on the API's hot path
+    let html =
+        x.url.path() == "/" && wants_html(respond::header(&x.req.headers(), "accept").as_deref());
+    plan(x.config, &x.method, &x.url, html)
+}
+
+/// The log phase: one JSON line (`log.rs`), at the configured level.
+struct Line<'a> {
+    level: LogLevel,
+    host: &'a str,
+    path: &'a str,
+    method: &'a str,
+    trace: &'a Trace,
+    started: f64,
+}
+
+impl Line<'_> {
+    fn write(&self, resp: &Response, outcome: Outcome, error: Option<&'static str>) {
+        // A proxied answer is the upstream's own: its status is known (one call less).
+        let status = match (outcome, self.trace.upstream_status) {
+            (Outcome::Proxied, Some(status)) => status,
+            _ => resp.status(),
+        };
+        if !self.level.wants(outcome, status) {
+            return;
+        }
+        let end = js_sys::Date::now();
+        let line = RequestLog {
+            time: &iso8601(end),
+            host: self.host,
+            route: self.trace.route,
+            method: self.method,
+            path: self.path,
+            status,
+            upstream_status: self.trace.upstream_status,
+            // reading the answer's headers is a cost of its own: only when asked for
+            bytes: (self.level == LogLevel::Debug)
+                .then(|| {
+                    respond::header(&resp.headers(), "content-length")?
+                        .parse()
+                        .ok()
+                })
+                .flatten(),
+            duration_ms: (end - self.started).max(0.0) as u64,
+            hops: self.trace.hops,
+            outcome,
+            error,
+        };
+        let json = JsValue::from_str(&line.to_json());
+        if failed(outcome, status) {
+            web_sys::console::error_1(&json);
+        } else {
+            web_sys::console::log_1(&json);
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! The edge shell: the only code that touches the Workers runtime. It turns the core's
+//! decisions into fetches and responses, and decides nothing of its own. Bodies stay
+//! JavaScript streams: they never enter wasm.
+
+mod cache;
+mod entry;
+mod respond;
+mod rewrite;
+mod token_endpoint;
+mod upstream;
+mod vars;

@@ -1,0 +1,137 @@
+//! The proxy's `/v2/auth`: learn the upstream's realm from its challenge, then ask its token
+//! service for a token with the client's parameters, rewritten for the upstream.
+
+use super::entry::{Answer, Exchange};
+use super::respond::{self, header, new_headers, set};
+use super::rewrite::oauth_answer;
+use super::upstream::{send, Outgoing};
+use crate::challenge::bearer_challenge;
+use crate::credentials::Credentials;
+use crate::error::ProxyError;
+use crate::log::{iso8601, Outcome};
+use crate::namespace::resolve_token;
+use crate::plan::TokenRoute;
+use crate::token::{open_registry_answer, ScopeMap, TokenEndpoint};
+use worker::js_sys;
+use worker::wasm_bindgen::JsValue;
+use worker::wasm_bindgen_futures::JsFuture;
+
+/// The OAuth2 form containerd posts to `/v2/auth` is tiny; refuse anything large.
+const MAX_TOKEN_FORM: usize = 16 * 1024;
+
+pub async fn answer(x: &mut Exchange, route: TokenRoute<'static>) -> Answer {
+    let form = if x.method == "POST" {
+        Some(read_form(x).await?)
+    } else {
+        None
+    };
+    let route = match route {
+        TokenRoute::Fixed(route) => route,
+        TokenRoute::ByParams => {
+            // the registry may be named by the form's scopes as well as by the query
+            let params = format!(
+                "{}&{}",
+                x.url.query().unwrap_or(""),
+                form.as_deref().unwrap_or("")
+            );
+            resolve_token(x.config, &params)?
+        }
+    };
+    let base = route.upstream.base.as_str();
+    x.trace.route = Some(base);
+    let credentials = Credentials::for_route(x.config, route);
+
+    // the realm, from the upstream's challenge
+    let probe = Outgoing {
+        url: &format!("{base}/v2/"),
+        method: "GET",
+        headers: new_headers()?,
+        body: None,
+        follow: true,
+        home: base,
+        upstream: base,
+    };
+    let (probe, status) = send(x, probe).await?;
+    match status {
+        401 => {}
+        // no token needed upstream, but the client asked for one
+        200 => {
+            let body = open_registry_answer(&iso8601(js_sys::Date::now()));
+            return Ok((respond::json(200, &body)?, Outcome::Token));
+        }
+        // the upstream's trouble is the client's to see
+        _ => return Ok((probe, Outcome::Proxied)),
+    }
+    let challenge = bearer_challenge(
+        header(&probe.headers(), "www-authenticate").as_deref(),
+        base,
+    )?
+    .ok_or_else(|| ProxyError::BadChallenge {
+        upstream: base.to_string(),
+        reason:
+            "no Bearer challenge (the client should authenticate with the upstream's own scheme)"
+                .into(),
+    })?;
+    let endpoint = TokenEndpoint::from_challenge(&challenge, base)?;
+
+    // the token
+    let request = endpoint.request(
+        x.url.query(),
+        form.as_deref(),
+        ScopeMap::new(route, credentials),
+    );
+    let realm_origin = request.url().origin().ascii_serialization();
+    let headers = new_headers()?;
+    if request.form().is_some() {
+        set(
+            &headers,
+            "content-type",
+            "application/x-www-form-urlencoded",
+        )?;
+    }
+    if request.sends_credentials() {
+        if let Some(auth) = header(&x.req.headers(), "authorization") {
+            set(&headers, "authorization", &auth)?;
+        }
+    }
+    let out = Outgoing {
+        url: request.url().as_str(),
+        method: request.method(),
+        headers,
+        body: request.form().map(JsValue::from_str),
+        follow: request.follows_redirects(),
+        home: &realm_origin,
+        upstream: base,
+    };
+    let (resp, _) = send(x, out).await?;
+    if request.answers_oauth() && resp.ok() {
+        return Ok((oauth_answer(resp, base).await?, Outcome::Token));
+    }
+    Ok((resp, Outcome::Token))
+}
+
+/// The body of a POST token request: an OAuth2 form, at most `MAX_TOKEN_FORM` bytes.
+async fn read_form(x: &Exchange) -> Result<String, ProxyError> {
+    let too_big =
+        || ProxyError::BadRequest(format!("token form larger than {MAX_TOKEN_FORM} bytes"));
+    if let Some(len) = header(&x.req.headers(), "content-length") {
+        if len
+            .trim()
+            .parse::<usize>()
+            .map_or(true, |n| n > MAX_TOKEN_FORM)
+        {
+            return Err(too_big());
+        }
+    }
+    let unreadable = || ProxyError::BadRequest("unreadable token form".into());
+    let text = x.req.text().map_err(|_| unreadable())?;
+    let text = JsFuture::from(text)
+        .await
+        .ok()
+        .and_then(|v| v.as_string())
+        .ok_or_else(unreadable)?;
+    if text.len() > MAX_TOKEN_FORM {
+        return Err(too_big());
+    }
+    Ok(text)
+}
