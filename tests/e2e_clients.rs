@@ -200,3 +200,69 @@ fn docker_pulls_and_logs_in_through_the_proxy() {
             .output();
     }
 }
+
+#[test]
+#[ignore = "needs the e2e harness: tests/run.sh"]
+fn private_repositories_need_their_own_registrys_login() {
+    let private = var("PRIVATE_PREFIX");
+    let alice = format!("{}:{}", var("TEST_USER"), var("TEST_PASSWORD"));
+    let bob = format!("{}:{}", var("TEAM_USER"), var("TEAM_PASSWORD"));
+    let inspect = |reference: &str, creds: Option<&str>| {
+        let mut c = skopeo();
+        c.args(["inspect", "--raw"]);
+        if let Some(creds) = creds {
+            c.args(["--creds", creds]);
+        }
+        c.arg(format!("docker://{reference}"));
+        c
+    };
+    let hub = format!("{}/{private}hello:latest", proxy("docker.example.test"));
+    let team = format!("{}/{private}app:latest", proxy("team.example.test"));
+    // anonymous clients are refused by both registries
+    for reference in [&hub, &team] {
+        let err = run_fails(&mut inspect(reference, None));
+        assert!(
+            err.contains("unauthorized") || err.contains("denied"),
+            "{reference}: {err}"
+        );
+    }
+    // each registry's own account reads it through its host
+    let out = run(&mut inspect(&hub, Some(&alice)));
+    assert_eq!(
+        format!("sha256:{}", sha256_hex(&out.stdout)),
+        var("DIGEST_HELLO_LATEST")
+    );
+    let out = run(&mut inspect(&team, Some(&bob)));
+    assert_eq!(
+        format!("sha256:{}", sha256_hex(&out.stdout)),
+        var("DIGEST_MULTI")
+    );
+    // and not with the other registry's account
+    run_fails(&mut inspect(&team, Some(&alice)));
+    // a path-routing host gives a login to its default registry (the hub) only: alice reads
+    // the hub's private image, and the team registry's stays closed even to bob, whose
+    // password never leaves for it
+    let path_host = proxy("proxy.example.test");
+    let out = run(&mut inspect(
+        &format!("{path_host}/{private}hello:latest"),
+        Some(&alice),
+    ));
+    assert_eq!(
+        format!("sha256:{}", sha256_hex(&out.stdout)),
+        var("DIGEST_HELLO_LATEST")
+    );
+    let before = log_lines("TEAM_ISSUER_LOG").len();
+    run_fails(&mut inspect(
+        &format!("{path_host}/team.registry.test/{private}app:latest"),
+        Some(&bob),
+    ));
+    let asked = &log_lines("TEAM_ISSUER_LOG")[before..];
+    assert!(
+        !asked.is_empty(),
+        "the team registry's issuer was not asked"
+    );
+    assert!(
+        asked.iter().all(|l| l["authorization"] == false),
+        "{asked:?}"
+    );
+}

@@ -51,11 +51,11 @@ issuer_rules() {
   [[ "$claims" == '[{"type": "repository", "name": "library/hello", "actions": ["pull"]}]' ]] \
     || { echo "anonymous pull,push gave $claims"; return 1; }
   claims="$(curl -sf -u "$TEST_USER:$TEST_PASSWORD" "$ISSUER_URL?service=$ISSUER_SERVICE&scope=repository:library/hello:pull,push%20repository:library/multi:delete" | jq -r .token)"
-  "$PY_JWT" - "$claims" "$ISSUER_CERT" <<'EOF' || return 1
+  "$PY_JWT" - "$claims" "$ISSUER_CERT" "$ISSUER_SERVICE" "$ISSUER_NAME" <<'EOF' || return 1
 import sys, jwt
 from cryptography import x509
 cert = x509.load_pem_x509_certificate(open(sys.argv[2], "rb").read())
-c = jwt.decode(sys.argv[1], cert.public_key(), algorithms=["ES256"], audience="test-registry", issuer="test-issuer")
+c = jwt.decode(sys.argv[1], cert.public_key(), algorithms=["ES256"], audience=sys.argv[3], issuer=sys.argv[4])
 assert c["sub"] == "alice", c
 assert c["access"] == [{"type": "repository", "name": "library/hello", "actions": ["pull", "push"]},
                        {"type": "repository", "name": "library/multi", "actions": ["delete"]}], c
@@ -92,6 +92,25 @@ blob_redirect() {
   [[ "$(curl -sf -r 0-9 "$loc" | wc -c)" == 10 ]]
 }
 check "hub: blob GET -> 307 to blobs.example.test:5004, bytes match the digest" blob_redirect "$BLOB_BIG_LAYER"
+
+# every token registry has a token service of its own: a token of one is refused by another
+own_tokens_only() {
+  local scope=repository:team/app:pull team hub code
+  team="$(curl -sf "http://127.0.0.1:$TEAM_ISSUER_PORT/token?service=$TEAM_ISSUER_SERVICE&scope=$scope" | jq -r .token)"
+  hub="$(curl -sf "$ISSUER_URL?service=$ISSUER_SERVICE&scope=$scope" | jq -r .token)"
+  code="$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $team" -H "Accept: $ACCEPT" "$TEAM_URL/v2/team/app/manifests/latest")"
+  [[ "$code" == 200 ]] || { echo "team token: $code"; return 1; }
+  code="$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $hub" -H "Accept: $ACCEPT" "$TEAM_URL/v2/team/app/manifests/latest")"
+  [[ "$code" == 401 ]] || { echo "hub token at the team registry: $code"; return 1; }
+  # the team registry's private names: nothing for anonymous clients, pull for its own user
+  team="$(curl -sf "http://127.0.0.1:$TEAM_ISSUER_PORT/token?service=$TEAM_ISSUER_SERVICE&scope=repository:${PRIVATE_PREFIX}app:pull" | jq -r .token)"
+  code="$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $team" "$TEAM_URL/v2/${PRIVATE_PREFIX}app/manifests/latest")"
+  [[ "$code" == 401 ]] || { echo "anonymous private pull: $code"; return 1; }
+  team="$(curl -sf -u "$TEAM_USER:$TEAM_PASSWORD" "http://127.0.0.1:$TEAM_ISSUER_PORT/token?service=$TEAM_ISSUER_SERVICE&scope=repository:${PRIVATE_PREFIX}app:pull" | jq -r .token)"
+  code="$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $team" -H "Accept: $ACCEPT" "$TEAM_URL/v2/${PRIVATE_PREFIX}app/manifests/latest")"
+  [[ "$code" == 200 ]] || { echo "bob's private pull: $code"; return 1; }
+}
+check "team: its own issuer's tokens only; private/ refuses anonymous clients" own_tokens_only
 
 check "open: skopeo copy docker://127.0.0.1:$OPEN_PORT/library/hello:latest oci:" \
   skopeo copy -q --src-tls-verify=false "docker://127.0.0.1:$OPEN_PORT/library/hello:latest" "oci:$TMP/oci:latest"
