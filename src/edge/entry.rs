@@ -28,6 +28,8 @@ pub struct Exchange {
     pub env: Env,
     #[allow(dead_code)]
     pub ctx: Context,
+    /// When the request came in (ms since the epoch, the runtime's clock).
+    pub started: f64,
     /// What the log line will say of the upstream.
     pub trace: Trace,
 }
@@ -66,6 +68,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
             req,
             env,
             ctx,
+            started,
             trace: Trace::default(),
         },
         // nothing can be routed: a var is broken (the runtime's URLs always parse)
@@ -85,7 +88,48 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
             return Ok(resp);
         }
     };
-    let answer = process(&mut x).await;
+    process(&mut x).await
+}
+
+/// Not even an error response could be built: workers-rs answers a plain 500.
+fn unanswerable(e: ProxyError) -> worker::Error {
+    worker::Error::RustError(e.to_string())
+}
+
+/// The phases of a routed request, in order.
+async fn process(x: &mut Exchange) -> worker::Result<Response> {
+    let answer: Answer = async {
+        // route
+        let plan = route(x)?;
+        x.trace.route = plan.upstream().map(|u| u.base.as_str());
+        // access
+        access::check(x.config, &plan)?;
+        let forward = match plan {
+            Plan::Redirect { status, location } => {
+                return Ok((respond::redirect(status, &location)?, Outcome::Redirect))
+            }
+            Plan::Landing(upstream) => {
+                let origin = x.origin();
+                let html = match upstream {
+                    Some(upstream) => page(&origin, upstream),
+                    None => page_all(&origin, x.config),
+                };
+                return Ok((respond::page(&html)?, Outcome::Page));
+            }
+            // two upstream requests of its own (the realm, then the token)
+            Plan::Token(route) => return token_endpoint::answer(x, route).await,
+            Plan::Upstream(forward) => forward,
+        };
+        // cache lookup
+        if let Some(hit) = cache::lookup(x, &forward).await {
+            return Ok(hit);
+        }
+        // upstream request
+        let (resp, status) = upstream::forward(x, &forward).await?;
+        // upstream response
+        rewrite::answer(x, &forward, resp, status)
+    }
+    .await;
     // client response: the answer, or the error's registry JSON
     let (resp, outcome, error) = match answer {
         Ok((resp, outcome)) => (resp, outcome, None),
@@ -95,54 +139,17 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
             Some(e.status_code().1),
         ),
     };
+    // log
     Line {
         level: x.config.log_level,
         host: x.url.host_str().unwrap_or(""),
         path: x.url.path(),
         method: &x.method,
         trace: &x.trace,
-        started,
+        started: x.started,
     }
     .write(&resp, outcome, error);
     Ok(resp)
-}
-
-/// Not even an error response could be built: workers-rs answers a plain 500.
-fn unanswerable(e: ProxyError) -> worker::Error {
-    worker::Error::RustError(e.to_string())
-}
-
-/// The phases of a routed request, in order.
-async fn process(x: &mut Exchange) -> Answer {
-    // route
-    let plan = route(x)?;
-    x.trace.route = plan.upstream().map(|u| u.base.as_str());
-    // access
-    access::check(x.config, &plan)?;
-    let forward = match plan {
-        Plan::Redirect { status, location } => {
-            return Ok((respond::redirect(status, &location)?, Outcome::Redirect))
-        }
-        Plan::Landing(upstream) => {
-            let origin = x.origin();
-            let html = match upstream {
-                Some(upstream) => page(&origin, upstream),
-                None => page_all(&origin, x.config),
-            };
-            return Ok((respond::page(&html)?, Outcome::Page));
-        }
-        // two upstream requests of its own (the realm, then the token)
-        Plan::Token(route) => return token_endpoint::answer(x, route).await,
-        Plan::Upstream(forward) => forward,
-    };
-    // cache lookup
-    if let Some(hit) = cache::lookup(x, &forward).await {
-        return Ok(hit);
-    }
-    // upstream request
-    let (resp, status) = upstream::forward(x, &forward).await?;
-    // upstream response
-    rewrite::answer(x, &forward, resp, status)
 }
 
 /// The route phase: the core's plan for this request.
