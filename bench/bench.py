@@ -488,14 +488,14 @@ def cmd_cpu(a):
 
 # --- blobs ------------------------------------------------------------------------------------
 
-def curl_cmd(a):
+def curl_cmd(a, url):
     return ["curl", "-s", "-o", "/dev/null", "--max-time", str(a.max_time),
             "-w", "%{http_code} %{size_download} %{time_total}",
             "-H", "Host: " + a.host, "-H", "Authorization: Bearer " + a.token,
-            "-H", "User-Agent: rp-bench", a.url]
+            "-H", "User-Agent: rp-bench", url]
 
 
-def curl_result(a, out, rc):
+def curl_result(a, subject, out, rc):
     try:
         code, size, secs = out.split()
         code, size, secs = int(code), int(size), float(secs)
@@ -503,32 +503,44 @@ def curl_result(a, out, rc):
         code, size, secs = 0, 0, 0.0
     if rc != 0 or code != 200 or size != a.size:
         warn("%s: blob GET gave curl exit %d, status %d, %d of %d bytes"
-             % (a.subject, rc, code, size, a.size))
+             % (subject, rc, code, size, a.size))
         return None
     return a.size / secs / 1e6
 
 
 def cmd_blob(a):
-    speeds = []
-    failed = 0
-    cpu0, t0 = proc_cpu(a.pid), time.monotonic()
+    """Round-robin, as cmd_cpu: run after run, each subject GETs the blob once, so that the
+    machine's other load and its drift fall on every subject alike (one subject's runs in a
+    row measured the drift as much as the subject)."""
+    subjects = []
+    for spec in a.subject:  # NAME=PID=URL; PID empty: no workerd (the registry alone)
+        name, pid, url = spec.split("=", 2)
+        subjects.append((name, int(pid) if pid else None, url))
+    res = {name: {"speeds": [], "failed": 0, "cpu": 0.0, "wall": 0.0} for name, _, _ in subjects}
     for _ in range(a.runs):
-        p = subprocess.run(curl_cmd(a), capture_output=True, text=True)
-        v = curl_result(a, p.stdout, p.returncode)
-        if v is None:
-            failed += 1
-        else:
-            speeds.append(v)
-    cpu1, wall = proc_cpu(a.pid), time.monotonic() - t0
+        for name, pid, url in subjects:
+            x = res[name]
+            cpu0, t0 = proc_cpu(pid), time.monotonic()
+            p = subprocess.run(curl_cmd(a, url), capture_output=True, text=True)
+            x["wall"] += time.monotonic() - t0
+            if cpu0 is not None:
+                x["cpu"] += proc_cpu(pid) - cpu0
+            v = curl_result(a, name, p.stdout, p.returncode)
+            if v is None:
+                x["failed"] += 1
+            else:
+                x["speeds"].append(v)
     key = "blob_%s" % a.label
-    if cpu0 is not None:
-        emit("%s_workerd_cpu_pct_%s" % (key, a.subject), 100.0 * (cpu1 - cpu0) / wall)
-    if speeds:
-        emit("%s_mbps_%s" % (key, a.subject), statistics.median(speeds))
-        emit("%s_mbps_min_%s" % (key, a.subject), min(speeds))
-        emit("%s_mbps_max_%s" % (key, a.subject), max(speeds))
-        emit("%s_runs_%s" % (key, a.subject), ",".join("%.0f" % v for v in speeds))
-    emit("%s_errors_%s" % (key, a.subject), failed)
+    for name, pid, _ in subjects:
+        x = res[name]
+        if pid is not None and x["wall"] > 0:
+            emit("%s_workerd_cpu_pct_%s" % (key, name), 100.0 * x["cpu"] / x["wall"])
+        if x["speeds"]:
+            emit("%s_mbps_%s" % (key, name), statistics.median(x["speeds"]))
+            emit("%s_mbps_min_%s" % (key, name), min(x["speeds"]))
+            emit("%s_mbps_max_%s" % (key, name), max(x["speeds"]))
+            emit("%s_runs_%s" % (key, name), ",".join("%.0f" % v for v in x["speeds"]))
+        emit("%s_errors_%s" % (key, name), x["failed"])
 
 
 def cmd_mem(a):
@@ -549,7 +561,7 @@ def cmd_mem(a):
         except OSError:
             pass
     cpu0, t0 = proc_cpu(pid), time.monotonic()
-    p = subprocess.Popen(curl_cmd(a), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    p = subprocess.Popen(curl_cmd(a, a.url), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     peak, n = 0, 0
     while p.poll() is None:
         if pid:
@@ -563,7 +575,7 @@ def cmd_mem(a):
     cpu1, wall = proc_cpu(pid), time.monotonic() - t0
     if cpu0 is not None:
         emit("blob_%s_workerd_cpu_pct_%s" % (a.label, s), 100.0 * (cpu1 - cpu0) / wall)
-    mbps = curl_result(a, out, p.returncode)
+    mbps = curl_result(a, a.subject, out, p.returncode)
     if mbps is not None:
         emit("blob_%s_mbps_%s" % (a.label, s), mbps)
     emit("blob_%s_errors_%s" % (a.label, s), 0 if mbps is not None else 1)
@@ -864,7 +876,8 @@ def cmd_report(a):
         for x, y in (("rust", "pass"), ("rust", "js"), ("rust", "direct"), ("pass", "direct"), ("js", "direct")):
             put_ratio("blob_%s_ratio_%s_%s" % (lab, x, y), "blob_%s_mbps_%s" % (lab, x), "blob_%s_mbps_%s" % (lab, y))
 
-    # goals of issue 4
+    # the performance goals of issue 10 (issue 4's, "at least the original's CPU and req/s",
+    # were set aside: the per-request log line and timeout cost more than the original spends)
     goals = []
 
     def goal(key, ok, text, why=None):
@@ -874,23 +887,23 @@ def cmd_report(a):
             goals.append((key, "n/a", text + (" (%s)" % why if why else "")))
         else:
             goals.append((key, "pass" if ok else "FAIL", text))
-    g = derived.get("manifest_get_rps_ratio_rust_js")
-    goal("goal_manifest_rps", None if g is None else g >= 1.0,
-         "manifest GET req/s rust >= js (ratio %s)" % fmt(g, ".2f"), "no js baseline")
     g = derived.get("cpu_alt_ms_per_req_ratio_rust_js")
-    goal("goal_cpu_per_req", None if g is None else g <= 1.0,
-         "workerd CPU per manifest GET rust <= js, alternating medians (ratio %s)" % fmt(g, ".2f"),
+    goal("goal_cpu_per_req", None if g is None else g <= 1.5,
+         "workerd CPU per manifest GET rust <= 1.5 x js, alternating medians (ratio %s)" % fmt(g, ".2f"),
          "no js baseline")
     g = derived.get("blob_200mib_ratio_rust_pass")
-    goal("goal_blob_throughput", None if g is None else g >= 0.9,
-         "200 MiB blob MB/s rust >= 0.9 x pass-through Worker (ratio %s)" % fmt(g, ".2f"),
+    goal("goal_blob_throughput", None if g is None else g >= 0.95,
+         "200 MiB blob MB/s rust >= 0.95 x pass-through Worker, alternating runs (ratio %s)" % fmt(g, ".2f"),
          "not measured: --quick" if quick else None)
     g = num(kv, "blob_mem_growth_mib_rust")
     goal("goal_mem_growth", None if g is None else g < 32,
          "workerd RSS growth over a 1 GiB blob < 32 MiB (%s MiB)" % fmt(g, ".1f"),
          "not measured: --quick" if quick else None)
+    g = num(kv, "wasm_gzip_bytes")
+    goal("goal_wasm_size", None if g is None else g < 200 * 1024,
+         "index_bg.wasm gzip -9 < 200 KiB (%s bytes)" % fmt(g, ".0f"), "not measured")
     P("")
-    P("Goals (issue 4)")
+    P("Goals (issue 10)")
     for key, verdict, text in goals:
         P("  %-5s %s" % (verdict, text))
 
@@ -994,17 +1007,19 @@ def main():
 
     for name, fn in (("blob", cmd_blob), ("mem", cmd_mem)):
         p = sub.add_parser(name)
-        p.add_argument("--subject", required=True)
         p.add_argument("--label", required=True)
-        p.add_argument("--url", required=True)
         p.add_argument("--host", required=True)
         p.add_argument("--token", required=True)
         p.add_argument("--size", type=int, required=True)
         p.add_argument("--max-time", type=int, default=300)
-        p.add_argument("--pid", type=int, help="workerd pid: its CPU (and for mem, RSS)")
         if name == "blob":
+            p.add_argument("--subject", action="append", required=True,
+                           help="NAME=PID=URL (PID: its workerd, empty for none), taking turns")
             p.add_argument("--runs", type=int, default=5)
         else:
+            p.add_argument("--subject", required=True)
+            p.add_argument("--url", required=True)
+            p.add_argument("--pid", type=int, help="workerd pid: its CPU and RSS")
             p.add_argument("--interval", type=float, default=0.05)
         p.set_defaults(fn=fn)
 

@@ -204,7 +204,7 @@ kv() { printf '%s=%s\n' "$1" "$2" >>"$RESULTS"; }
 
 # --- 1. the release build, copied (build/ may be rebuilt by someone else at any time) ---------
 if ((BUILD)); then
-  # the build wrangler runs (wrangler.toml's [build] command), entry patch included
+  # the build wrangler runs (wrangler.toml's [build] command)
   log "building the release Worker (scripts/build.sh; log: $RUN/logs/build.log)"
   if ! bash "$REPO/scripts/build.sh" >"$RUN/logs/build.log" 2>&1; then
     tail -n 40 "$RUN/logs/build.log" >&2
@@ -440,12 +440,10 @@ if ((QUICK)); then
   exit "$rc"
 fi
 
-for s in "${SUBJECTS[@]}"; do
-  args=(blob --subject "$s" --label 200mib --runs "$BLOB_RUNS" --url "${URL[$s]}/v2/$IMAGE/blobs/$SMALL_DIGEST"
-        --host "$BENCH_HOST" --token "$TOKEN" --size "$SMALL_BLOB")
-  [[ -z "${WPID[$s]}" ]] || args+=(--pid "${WPID[$s]}")
-  measure "$s blob 200 MiB x$BLOB_RUNS" "${args[@]}"
-done
+# the subjects take turns, run after run (as the CPU rounds do)
+args=(blob --label 200mib --runs "$BLOB_RUNS" --host "$BENCH_HOST" --token "$TOKEN" --size "$SMALL_BLOB")
+for s in "${SUBJECTS[@]}"; do args+=(--subject "$s=${WPID[$s]}=${URL[$s]}/v2/$IMAGE/blobs/$SMALL_DIGEST"); done
+measure "blob 200 MiB (${SUBJECTS[*]}) x$BLOB_RUNS" "${args[@]}"
 
 # Read the 1 GiB blob's file once first, so that the first subject does not pay for a cold page
 # cache: a cold read is disk-bound (about 400 MB/s here, a third of a warm one).
