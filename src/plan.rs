@@ -166,22 +166,14 @@ fn plan_host_route<'c>(
             resource,
             reference,
             rest,
-        } => {
-            if route.upstream.docker_hub {
-                if let Some(path) = library_path(name, rest) {
-                    return Ok(library_redirect(method, url, &path));
-                }
-            }
-            let repository = repository(name, resource, reference);
-            Ok(Plan::Upstream(forward(
-                config,
-                route,
-                method,
-                url,
-                None,
-                Some(repository),
-            )))
-        }
+        } => Ok(plan_repository(
+            config,
+            route,
+            method,
+            url,
+            Repository::classified(name, resource, reference),
+            rest,
+        )),
         Endpoint::OtherApi => Ok(Plan::Upstream(forward(
             config, route, method, url, None, None,
         ))),
@@ -204,43 +196,61 @@ fn plan_path_host<'c>(config: &'c Config, method: &str, url: &Url) -> Result<Pla
             rest,
         } => {
             let (route, upstream_name) = resolve(config, name, ns.as_deref())?;
-            if route.upstream.docker_hub {
-                if let Some(path) = library_path(upstream_name, rest) {
-                    // keep the client's way of naming the registry
-                    let path = match route.via {
-                        Some(via) if via.prefixed() => prefix_path(&path, via),
-                        _ => path,
-                    };
-                    return Ok(library_redirect(method, url, &path));
-                }
-            }
-            let path = format!("/v2/{upstream_name}{rest}");
-            let repository = repository(upstream_name, resource, reference);
-            Ok(Plan::Upstream(forward(
-                config,
-                route,
-                method,
-                url,
-                Some(&path),
-                Some(repository),
-            )))
+            let repository = Repository::classified(upstream_name, resource, reference);
+            Ok(plan_repository(
+                config, route, method, url, repository, rest,
+            ))
         }
         // `_catalog` and extensions have no name to route by
         Endpoint::OtherApi => Err(ProxyError::NotFound),
     }
 }
 
-fn repository(name: &str, resource: Resource, reference: Option<&str>) -> Repository {
-    Repository {
-        name: name.to_string(),
-        resource,
-        reference: reference.map(|r| {
-            if valid_tag(r) {
-                Reference::Tag(r.to_string())
-            } else {
-                Reference::Digest(r.to_string())
-            }
-        }),
+/// A repository request once its route is known: Docker Hub's `library/` completion, or a
+/// forward (to the upstream's own names on a path-routing host). `rest`: the path after the
+/// name.
+fn plan_repository<'c>(
+    config: &'c Config,
+    route: Route<'c>,
+    method: &str,
+    url: &Url,
+    repository: Repository,
+    rest: &str,
+) -> Plan<'c> {
+    if route.upstream.docker_hub {
+        if let Some(path) = library_path(&repository.name, rest) {
+            // keep the client's way of naming the registry
+            let path = match route.via {
+                Some(via) if via.prefixed() => prefix_path(&path, via),
+                _ => path,
+            };
+            return library_redirect(method, url, &path);
+        }
+    }
+    let path = route.via.map(|_| format!("/v2/{}{rest}", repository.name));
+    Plan::Upstream(forward(
+        config,
+        route,
+        method,
+        url,
+        path.as_deref(),
+        Some(repository),
+    ))
+}
+
+impl Repository {
+    fn classified(name: &str, resource: Resource, reference: Option<&str>) -> Self {
+        Repository {
+            name: name.to_string(),
+            resource,
+            reference: reference.map(|r| {
+                if valid_tag(r) {
+                    Reference::Tag(r.to_string())
+                } else {
+                    Reference::Digest(r.to_string())
+                }
+            }),
+        }
     }
 }
 

@@ -64,42 +64,22 @@ fn path_prefixed_pulls_reach_each_registry() {
     // podman
     let root = tempdir("podman");
     let reference = format!("{p}/open.registry.test/library/multi:latest");
-    run(podman(&root).args(["pull", "-q", &reference]));
-    let digests = run(podman(&root).args([
-        "image",
-        "inspect",
-        "--format",
-        "{{.RepoDigests}}",
-        &reference,
-    ]));
-    assert!(String::from_utf8_lossy(&digests.stdout).contains(&var("DIGEST_MULTI")));
+    assert!(podman_pull(&root, &reference).contains(&var("DIGEST_MULTI")));
     let _ = std::fs::remove_dir_all(&root);
 
     // containerd
-    let ns = unique("prefix");
     let reference = format!("{p}/hub.registry.test/library/multi:latest");
-    run(ctr(&ns).args(["images", "pull", &reference]));
-    let out = run(ctr(&ns).args(["images", "ls"]));
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        text.lines()
-            .any(|l| l.starts_with(&reference) && l.contains(&var("DIGEST_MULTI"))),
-        "{text}"
-    );
+    assert!(ctr_pull_lists(
+        &unique("prefix"),
+        &[],
+        &reference,
+        &var("DIGEST_MULTI")
+    ));
 
     // docker
-    let config = tempdir("docker");
     let reference = format!("{p}/open.registry.test/library/hello:latest");
-    run(docker(&config).args(["pull", "-q", &reference]));
-    let out = run(docker(&config).args([
-        "image",
-        "inspect",
-        "--format",
-        "{{json .RepoDigests}}",
-        &reference,
-    ]));
-    assert!(String::from_utf8_lossy(&out.stdout).contains(&var("DIGEST_HELLO_LATEST")));
-    let _ = run(docker(&config).args(["image", "rm", "-f", &reference]));
+    let digests = docker_pull(&tempdir("docker"), &reference);
+    assert!(digests.contains(&var("DIGEST_HELLO_LATEST")), "{digests}");
 
     // both upstreams were reached through the one host
     let lines = proxy_lines();
@@ -233,21 +213,8 @@ fn mirrors_for_docker_containerd_and_podman() {
 
     // dockerd has registry-mirrors = [https://proxy.example.test:8443] (tests/harness/up.sh):
     // `docker pull hello` asks the mirror, whose default registry is the hub
-    let config = tempdir("docker");
-    run(docker(&config).args(["pull", "-q", "hello:latest"]));
-    let out = run(docker(&config).args([
-        "image",
-        "inspect",
-        "--format",
-        "{{json .RepoDigests}}",
-        "hello:latest",
-    ]));
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains(&var("DIGEST_HELLO_LATEST")),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let _ = run(docker(&config).args(["image", "rm", "-f", "hello:latest"]));
+    let digests = docker_pull(&tempdir("docker"), "hello:latest");
+    assert!(digests.contains(&var("DIGEST_HELLO_LATEST")), "{digests}");
 
     // containerd with hosts.toml for both registry names, the proxy as their mirror: it
     // sends ?ns=<registry>, which picks the upstream
@@ -268,16 +235,14 @@ fn mirrors_for_docker_containerd_and_podman() {
         ),
         ("open.registry.test/library/multi:latest", "DIGEST_MULTI"),
     ] {
-        run(ctr(&ns)
-            .args(["images", "pull", "--hosts-dir"])
-            .arg(&hosts)
-            .arg(reference));
-        let out = run(ctr(&ns).args(["images", "ls"]));
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
         assert!(
-            text.lines()
-                .any(|l| l.starts_with(reference) && l.contains(&var(key))),
-            "{reference}: {text}"
+            ctr_pull_lists(
+                &ns,
+                &["--hosts-dir".as_ref(), hosts.as_os_str()],
+                reference,
+                &var(key)
+            ),
+            "{reference}"
         );
     }
 
@@ -296,16 +261,8 @@ fn mirrors_for_docker_containerd_and_podman() {
         ("hub.registry.test/library/multi:latest", "DIGEST_MULTI"),
         ("open.registry.test/library/hello:v2s2", "DIGEST_HELLO_V2S2"),
     ] {
-        run(podman(&root).args(["pull", "-q", reference]));
-        let out = run(podman(&root).args([
-            "image",
-            "inspect",
-            "--format",
-            "{{.RepoDigests}}",
-            reference,
-        ]));
         assert!(
-            String::from_utf8_lossy(&out.stdout).contains(&var(key)),
+            podman_pull(&root, reference).contains(&var(key)),
             "{reference}"
         );
     }
@@ -493,47 +450,19 @@ fn path_routed_pulls_of_another_token_registry_get_its_own_tokens() {
 
     pulls_with_a_team_token("podman", "team/app", || {
         let root = tempdir("team-podman");
-        run(podman(&root).args(["pull", "-q", &reference]));
-        let out = run(podman(&root).args([
-            "image",
-            "inspect",
-            "--format",
-            "{{.RepoDigests}}",
-            &reference,
-        ]));
-        assert!(
-            String::from_utf8_lossy(&out.stdout).contains(&digest),
-            "{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
+        let digests = podman_pull(&root, &reference);
+        assert!(digests.contains(&digest), "{digests}");
         let _ = std::fs::remove_dir_all(&root);
     });
 
     pulls_with_a_team_token("ctr", "team/app", || {
-        let ns = unique("teamctr");
-        run(ctr(&ns).args(["images", "pull", &reference]));
-        let out = run(ctr(&ns).args(["images", "ls"]));
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(
-            text.lines()
-                .any(|l| l.starts_with(&reference) && l.contains(&digest)),
-            "{text}"
-        );
+        assert!(ctr_pull_lists(&unique("teamctr"), &[], &reference, &digest));
     });
 
-    let config = tempdir("team-docker");
     pulls_with_a_team_token("docker", "team/app", || {
-        run(docker(&config).args(["pull", "-q", &reference]));
-        let out = run(docker(&config).args([
-            "image",
-            "inspect",
-            "--format",
-            "{{json .RepoDigests}}",
-            &reference,
-        ]));
-        assert!(String::from_utf8_lossy(&out.stdout).contains(&digest));
+        let digests = docker_pull(&tempdir("team-docker"), &reference);
+        assert!(digests.contains(&digest), "{digests}");
     });
-    let _ = run(docker(&config).args(["image", "rm", "-f", &reference]));
 
     // the hub's issuer never saw a name of the team registry (but for the fixture check of
     // the next test, which asks it on purpose)
@@ -547,17 +476,8 @@ fn path_routed_pulls_of_another_token_registry_get_its_own_tokens() {
 
     // mirror mode after it, on the same host: dockerd's registry mirror is the path host,
     // whose default registry is the hub
-    let config = tempdir("team-mirror");
-    run(docker(&config).args(["pull", "-q", "hello:latest"]));
-    let out = run(docker(&config).args([
-        "image",
-        "inspect",
-        "--format",
-        "{{json .RepoDigests}}",
-        "hello:latest",
-    ]));
-    assert!(String::from_utf8_lossy(&out.stdout).contains(&digest));
-    let _ = run(docker(&config).args(["image", "rm", "-f", "hello:latest"]));
+    let digests = docker_pull(&tempdir("team-mirror"), "hello:latest");
+    assert!(digests.contains(&digest), "{digests}");
 
     // containerd as a mirror of the team registry (`?ns=`) and podman with a prefixed mirror
     let hosts = tempdir("team-hosts");
@@ -568,11 +488,12 @@ fn path_routed_pulls_of_another_token_registry_get_its_own_tokens() {
     )
     .unwrap();
     pulls_with_a_team_token("ctr as a mirror", "team/app", || {
-        let ns = unique("teammirror");
-        run(ctr(&ns)
-            .args(["images", "pull", "--hosts-dir"])
-            .arg(&hosts)
-            .arg("team.registry.test/team/app:latest"));
+        assert!(ctr_pull_lists(
+            &unique("teammirror"),
+            &["--hosts-dir".as_ref(), hosts.as_os_str()],
+            "team.registry.test/team/app:latest",
+            &digest
+        ));
     });
     pulls_with_a_team_token("podman with a mirror", "team/app", || {
         let root = tempdir("team-podman-mirror");
@@ -584,7 +505,8 @@ fn path_routed_pulls_of_another_token_registry_get_its_own_tokens() {
             ),
         )
         .unwrap();
-        run(podman(&root).args(["pull", "-q", "team.registry.test/team/app:latest"]));
+        let digests = podman_pull(&root, "team.registry.test/team/app:latest");
+        assert!(digests.contains(&digest), "{digests}");
         let _ = std::fs::remove_dir_all(&root);
     });
 }

@@ -345,3 +345,43 @@ pub fn daemons() {
         "start the harness with E2E_DAEMONS=1 (tests/run.sh does)"
     );
 }
+
+/// `podman pull`, then the image's repository digests (`{{.RepoDigests}}`).
+pub fn podman_pull(root: &std::path::Path, reference: &str) -> String {
+    run(podman(root).args(["pull", "-q", reference]));
+    let out = run(podman(root).args([
+        "image",
+        "inspect",
+        "--format",
+        "{{.RepoDigests}}",
+        reference,
+    ]));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `docker pull`, then the image's repository digests (`{{json .RepoDigests}}`); the image is
+/// removed again, so that the next pull goes through the proxy too.
+pub fn docker_pull(config: &std::path::Path, reference: &str) -> String {
+    run(docker(config).args(["pull", "-q", reference]));
+    let out = run(docker(config).args([
+        "image",
+        "inspect",
+        "--format",
+        "{{json .RepoDigests}}",
+        reference,
+    ]));
+    let _ = docker(config)
+        .args(["image", "rm", "-f", reference])
+        .output();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `ctr images pull` (with `args` before the reference, e.g. `--hosts-dir`), then whether
+/// `ctr images ls` lists the reference with `digest`.
+pub fn ctr_pull_lists(ns: &str, args: &[&std::ffi::OsStr], reference: &str, digest: &str) -> bool {
+    run(ctr(ns).args(["images", "pull"]).args(args).arg(reference));
+    let out = run(ctr(ns).args(["images", "ls"]));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.starts_with(reference) && l.contains(digest))
+}
