@@ -28,7 +28,8 @@ BINARYEN_VERSION=132.0.0
 E2E_HOSTS=(docker.example.test quay.example.test open.example.test blobs.example.test
            auth.example.test proxy.example.test unknown.example.test timeout.example.test
            down.example.test bare.example.test quirky.example.test broken.example.test
-           team.example.test token.team.example.test)
+           team.example.test token.team.example.test faults.example.test tokendown.example.test
+           tokenjunk.example.test tokenfile.example.test)
 
 # --- 1. Debian packages ----------------------------------------------------------------
 missing=()

@@ -42,6 +42,8 @@ class Handler(BaseHTTPRequestHandler):
             "host": self.headers.get("Host"),
             "range": self.headers.get("Range"),
             "authorization": "Authorization" in self.headers,
+            "proxy_authorization": "Proxy-Authorization" in self.headers,
+            "cookie": "Cookie" in self.headers,
             "user_agent": self.headers.get("User-Agent"),
             "status": status,
         }

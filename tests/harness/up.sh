@@ -12,7 +12,8 @@
 #        fake (each its own key, issuer name, service name and users: a token of one is
 #        refused by the others), 5004 blob server (redirect target), 5009 black hole (never
 #        answers), 5008 left closed, 5005-5007 fake_upstream.py (bare, quirky, broken),
-#        8443 workerd https, 8080 workerd http.
+#        5020-5023 fault_upstream.py (faults, token-down, token-junk, token-file), 8443 workerd https,
+#        8080 workerd http.
 #
 # Env knobs:
 #   E2E_DIR=/tmp/rp-e2e        state directory (certs, data, logs, pids, env file)
@@ -41,6 +42,7 @@ T0=$(date +%s.%N)
 HUB_PORT=5000 OPEN_PORT=5001 ISSUER_PORT=5002 BLOBS_PORT=5004 DOWN_PORT=5008
 BLACKHOLE_PORT=5009 FAKE_BARE_PORT=5005 FAKE_QUIRKY_PORT=5006 FAKE_BROKEN_PORT=5007
 TEAM_PORT=5010 TEAM_ISSUER_PORT=5012 QUIRKY_ISSUER_PORT=5013
+FAULTS_PORT=5020 TOKEN_DOWN_PORT=5021 TOKEN_JUNK_PORT=5022 TOKEN_FILE_PORT=5023
 WORKER_HTTPS_PORT=8443 WORKER_HTTP_PORT=8080
 # the hub's token service (ISSUER_*: Docker Hub's auth.docker.io stand-in)
 ISSUER_NAME=hub-issuer ISSUER_SERVICE=hub-registry
@@ -56,7 +58,7 @@ TEAM_USER=bob TEAM_PASSWORD=builder
 # names under this prefix refuse anonymous clients, on the hub and the team registry
 PRIVATE_PREFIX=private/
 WORKERD_BIN="$REPO/node_modules/@cloudflare/workerd-linux-64/bin/workerd"
-DEFAULT_ROUTES='{"docker.example.test": {"upstream": "http://127.0.0.1:5000", "docker_hub": true, "registry": "hub.registry.test"}, "open.example.test": {"upstream": "http://127.0.0.1:5001", "registry": "open.registry.test"}, "team.example.test": {"upstream": "http://127.0.0.1:5010", "registry": "team.registry.test"}, "timeout.example.test": "http://127.0.0.1:5009", "down.example.test": "http://127.0.0.1:5008", "bare.example.test": "http://127.0.0.1:5005", "quirky.example.test": "http://127.0.0.1:5006", "broken.example.test": "http://127.0.0.1:5007"}'
+DEFAULT_ROUTES='{"docker.example.test": {"upstream": "http://127.0.0.1:5000", "docker_hub": true, "registry": "hub.registry.test"}, "open.example.test": {"upstream": "http://127.0.0.1:5001", "registry": "open.registry.test"}, "team.example.test": {"upstream": "http://127.0.0.1:5010", "registry": "team.registry.test"}, "timeout.example.test": "http://127.0.0.1:5009", "down.example.test": "http://127.0.0.1:5008", "bare.example.test": {"upstream": "http://127.0.0.1:5005", "registry": "bare.registry.test"}, "faults.example.test": "http://127.0.0.1:5020", "tokendown.example.test": "http://127.0.0.1:5021", "tokenjunk.example.test": "http://127.0.0.1:5022", "tokenfile.example.test": "http://127.0.0.1:5023", "quirky.example.test": "http://127.0.0.1:5006", "broken.example.test": "http://127.0.0.1:5007"}'
 
 log() { printf 'up: %s\n' "$*"; }
 elapsed() { awk -v t0="$T0" -v t1="$(date +%s.%N)" 'BEGIN { printf "%.1f", t1 - t0 }'; }
@@ -84,7 +86,8 @@ for name in docker.example.test open.example.test team.example.test blobs.exampl
   getent hosts "$name" >/dev/null || die "$name does not resolve: run tests/setup.sh first"
 done
 for p in $HUB_PORT $OPEN_PORT $TEAM_PORT $ISSUER_PORT $TEAM_ISSUER_PORT $QUIRKY_ISSUER_PORT $BLOBS_PORT \
-         $BLACKHOLE_PORT $FAKE_BARE_PORT $FAKE_QUIRKY_PORT $FAKE_BROKEN_PORT $WORKER_HTTPS_PORT $WORKER_HTTP_PORT; do
+         $BLACKHOLE_PORT $FAKE_BARE_PORT $FAKE_QUIRKY_PORT $FAKE_BROKEN_PORT $FAULTS_PORT $TOKEN_DOWN_PORT \
+         $TOKEN_JUNK_PORT $TOKEN_FILE_PORT $WORKER_HTTPS_PORT $WORKER_HTTP_PORT; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
     die "port $p is already in use by something up.sh did not start: $(ss -ltnpH "sport = :$p" 2>/dev/null | head -1)"
   fi
@@ -259,6 +262,13 @@ start_bg fake_bare "$PY" "$HERE/fake_upstream.py" --port "$FAKE_BARE_PORT" --mod
 start_bg fake_quirky "$PY" "$HERE/fake_upstream.py" --port "$FAKE_QUIRKY_PORT" --mode quirky --log "$FAKE_LOG" \
   --realm "$QUIRKY_ISSUER_REALM" --service "$QUIRKY_ISSUER_SERVICE" --cert "$QUIRKY_ISSUER_CERT"
 start_bg fake_broken "$PY" "$HERE/fake_upstream.py" --port "$FAKE_BROKEN_PORT" --mode broken --log "$FAKE_LOG"
+FAULT_LOG="$E2E_DIR/faults.log"
+: >"$FAULT_LOG"
+start_bg faults "$PY" "$HERE/fault_upstream.py" --port "$FAULTS_PORT" --mode faults --log "$FAULT_LOG"
+start_bg token_down "$PY" "$HERE/fault_upstream.py" --port "$TOKEN_DOWN_PORT" --mode token-down \
+  --down-realm "http://127.0.0.1:$DOWN_PORT/token" --log "$FAULT_LOG"
+start_bg token_junk "$PY" "$HERE/fault_upstream.py" --port "$TOKEN_JUNK_PORT" --mode token-junk --log "$FAULT_LOG"
+start_bg token_file "$PY" "$HERE/fault_upstream.py" --port "$TOKEN_FILE_PORT" --mode token-file --log "$FAULT_LOG"
 
 wait_ready issuer "$READY_TIMEOUT" http_answers "http://127.0.0.1:$ISSUER_PORT/token?service=$ISSUER_SERVICE"
 wait_ready team_issuer "$READY_TIMEOUT" http_answers "http://127.0.0.1:$TEAM_ISSUER_PORT/token?service=$TEAM_ISSUER_SERVICE"
@@ -271,6 +281,9 @@ wait_ready blackhole "$READY_TIMEOUT" bash -c "exec 3<>/dev/tcp/127.0.0.1/$BLACK
 wait_ready fake_bare "$READY_TIMEOUT" bash -c "exec 3<>/dev/tcp/127.0.0.1/$FAKE_BARE_PORT"
 wait_ready fake_quirky "$READY_TIMEOUT" bash -c "exec 3<>/dev/tcp/127.0.0.1/$FAKE_QUIRKY_PORT"
 wait_ready fake_broken "$READY_TIMEOUT" bash -c "exec 3<>/dev/tcp/127.0.0.1/$FAKE_BROKEN_PORT"
+for f in faults:$FAULTS_PORT token_down:$TOKEN_DOWN_PORT token_junk:$TOKEN_JUNK_PORT token_file:$TOKEN_FILE_PORT; do
+  wait_ready "${f%%:*}" "$READY_TIMEOUT" bash -c "exec 3<>/dev/tcp/127.0.0.1/${f#*:}"
+done
 log "issuers, hub, open, team, blobs, blackhole and fakes are up ($(elapsed)s)"
 
 # --- 4. test images: OCI layouts (cached), pushed to both registries ----------------------
@@ -486,6 +499,8 @@ fi
   kv DOWN_PORT "$DOWN_PORT"
   kv FAKE_LOG "$FAKE_LOG"
   kv FAKE_BARE_PORT "$FAKE_BARE_PORT"
+  kv FAULT_LOG "$FAULT_LOG"
+  kv FAULTS_PORT "$FAULTS_PORT"
   kv WORKER_ENABLED "$WORKER_ENABLED"
   kv WORKER_SRC "$WORKER_SRC"
   kv WORKER_HTTPS_PORT "$WORKER_HTTPS_PORT"
