@@ -13,6 +13,18 @@ pub enum Resource {
     Referrers,
 }
 
+impl Resource {
+    /// The methods of the registry API on this resource.
+    pub fn methods(self) -> &'static [&'static str] {
+        match self {
+            Resource::Manifest => &["GET", "HEAD", "PUT", "DELETE"],
+            Resource::Blob => &["GET", "HEAD", "DELETE"],
+            Resource::Upload => &["GET", "POST", "PATCH", "PUT", "DELETE"],
+            Resource::Tags | Resource::Referrers => &["GET", "HEAD"],
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint<'a> {
     /// `/v2/`: the API version check, where clients learn how to authenticate.
@@ -29,7 +41,8 @@ pub enum Endpoint<'a> {
         /// Everything from the `/` after the name: `/manifests/latest`.
         rest: &'a str,
     },
-    /// Other `/v2/…` paths (`_catalog`, extensions): forwarded as they are.
+    /// `_catalog` and extensions (a segment starting with `_`): forwarded as they are. Any
+    /// other `/v2/…` path is not the API's.
     OtherApi,
 }
 
@@ -93,6 +106,29 @@ fn valid_reference(r: &str) -> bool {
     valid_tag(r) || valid_digest(r)
 }
 
+/// The registered algorithms and the length of their lower-case hex encoding: a digest of one
+/// of them with another length or case names nothing (distribution refuses it as well).
+const DIGEST_LENGTHS: [(&str, usize); 3] = [("sha256", 64), ("sha384", 96), ("sha512", 128)];
+
+/// A digest by the grammar whose algorithm, if registered, has its exact encoding.
+pub fn usable_digest(d: &str) -> bool {
+    valid_digest(d)
+        && match d.split_once(':') {
+            Some((algorithm, encoded)) => {
+                match DIGEST_LENGTHS.iter().find(|(a, _)| *a == algorithm) {
+                    Some((_, len)) => {
+                        encoded.len() == *len
+                            && encoded
+                                .bytes()
+                                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                    }
+                    None => true,
+                }
+            }
+            None => false,
+        }
+}
+
 /// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`: a tag never contains `:`, a digest always does.
 pub fn valid_tag(r: &str) -> bool {
     match r.as_bytes() {
@@ -104,6 +140,17 @@ pub fn valid_tag(r: &str) -> bool {
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
         }
         [] => false,
+    }
+}
+
+impl Endpoint<'_> {
+    /// The methods the API has here (`_catalog` and extensions are read-only through the proxy).
+    pub fn methods(&self) -> &'static [&'static str] {
+        match self {
+            Endpoint::Base | Endpoint::OtherApi => &["GET", "HEAD"],
+            Endpoint::Auth => &["GET", "POST"],
+            Endpoint::Repository { resource, .. } => resource.methods(),
+        }
     }
 }
 
@@ -138,8 +185,12 @@ pub fn classify(path: &str) -> Result<Endpoint<'_>, ProxyError> {
             }
         } else if let Some(name) = head.strip_suffix("/referrers") {
             (Resource::Referrers, name, Some(last))
-        } else {
+        } else if tail.split('/').any(|segment| segment.starts_with('_')) {
+            // `_catalog` and extensions (`/v2/_<ext>/…`, `/v2/<name>/_<ext>/…`): a segment
+            // starting with `_` cannot be part of a repository name
             return Ok(Endpoint::OtherApi);
+        } else {
+            return Err(ProxyError::NotFound);
         }
     };
     if !valid_name(name) {
@@ -149,7 +200,11 @@ pub fn classify(path: &str) -> Result<Endpoint<'_>, ProxyError> {
         (Resource::Manifest, Some(r)) if !valid_reference(r) => {
             return Err(ProxyError::ReferenceInvalid(r.to_string()))
         }
-        (Resource::Blob | Resource::Referrers, Some(d)) if !valid_digest(d) => {
+        // a manifest's reference with a ':' is a digest
+        (Resource::Manifest, Some(r)) if !valid_tag(r) && !usable_digest(r) => {
+            return Err(ProxyError::DigestInvalid(r.to_string()))
+        }
+        (Resource::Blob | Resource::Referrers, Some(d)) if !usable_digest(d) => {
             return Err(ProxyError::DigestInvalid(d.to_string()))
         }
         _ => {}
@@ -210,8 +265,8 @@ mod tests {
             ))
         );
         assert_eq!(
-            classify("/v2/busybox/blobs/sha256:abcd"),
-            Ok(repo("busybox", Resource::Blob, "/blobs/sha256:abcd"))
+            classify("/v2/busybox/blobs/sha256:0000000000000000000000000000000000000000000000000000000000000000"),
+            Ok(repo("busybox", Resource::Blob, "/blobs/sha256:0000000000000000000000000000000000000000000000000000000000000000"))
         );
         assert_eq!(
             classify("/v2/a/b/c/tags/list"),
@@ -230,11 +285,11 @@ mod tests {
             ))
         );
         assert_eq!(
-            classify("/v2/org/app/referrers/sha256:00ff"),
+            classify("/v2/org/app/referrers/sha256:0000000000000000000000000000000000000000000000000000000000000000"),
             Ok(repo(
                 "org/app",
                 Resource::Referrers,
-                "/referrers/sha256:00ff"
+                "/referrers/sha256:0000000000000000000000000000000000000000000000000000000000000000"
             ))
         );
         // a repository named like a resource
@@ -243,6 +298,17 @@ mod tests {
             Ok(repo("x/manifests", Resource::Manifest, "/manifests/v1"))
         );
         assert_eq!(classify("/v2/_catalog"), Ok(OtherApi));
+        assert_eq!(classify("/v2/_oci/ext/discover"), Ok(OtherApi));
+        assert_eq!(classify("/v2/org/app/_ext/x"), Ok(OtherApi));
+        // not the API: nothing to forward
+        for path in [
+            "/v2/x",
+            "/v2/org/app",
+            "/v2/org/app/foo",
+            "/v2/org/app/manifests",
+        ] {
+            assert_eq!(classify(path), Err(ProxyError::NotFound), "{path}");
+        }
     }
 
     #[test]
@@ -278,6 +344,66 @@ mod tests {
             classify(&long_tag),
             Err(ProxyError::ReferenceInvalid(_))
         ));
+    }
+
+    #[test]
+    fn registered_digests_have_their_exact_length_and_case() {
+        let hex = |n: usize| "0123456789abcdef".repeat(8)[..n].to_string();
+        for ok in [
+            format!("sha256:{}", hex(64)),
+            format!("sha384:{}", hex(96)),
+            format!("sha512:{}", hex(128)),
+            // unregistered algorithms: the grammar only, the upstream decides
+            "blake3:abc".to_string(),
+        ] {
+            assert!(usable_digest(&ok), "{ok}");
+            assert!(classify(&format!("/v2/a/blobs/{ok}")).is_ok(), "{ok}");
+            assert!(classify(&format!("/v2/a/manifests/{ok}")).is_ok(), "{ok}");
+        }
+        for bad in [
+            format!("sha256:{}", hex(63)),
+            format!("sha256:{}", hex(65)),
+            format!("sha256:{}", hex(64).to_uppercase()),
+            format!("sha512:{}", hex(64)),
+            format!("sha384:{}", hex(128)),
+            format!("sha256:{}g", hex(63)),
+            "sha256:".to_string(),
+        ] {
+            assert!(!usable_digest(&bad), "{bad}");
+            for path in [
+                format!("/v2/a/blobs/{bad}"),
+                format!("/v2/a/manifests/{bad}"),
+                format!("/v2/a/referrers/{bad}"),
+            ] {
+                assert!(
+                    matches!(
+                        classify(&path),
+                        Err(ProxyError::DigestInvalid(_) | ProxyError::ReferenceInvalid(_))
+                    ),
+                    "{path}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_endpoint_has_its_methods() {
+        let digest = format!("sha256:{}", "0".repeat(64));
+        let methods = |path: &str| classify(path).unwrap().methods();
+        assert_eq!(methods("/v2/"), ["GET", "HEAD"]);
+        assert_eq!(methods("/v2/auth"), ["GET", "POST"]);
+        assert_eq!(
+            methods("/v2/a/manifests/v1"),
+            ["GET", "HEAD", "PUT", "DELETE"]
+        );
+        assert_eq!(
+            methods(&format!("/v2/a/blobs/{digest}")),
+            ["GET", "HEAD", "DELETE"]
+        );
+        assert!(methods("/v2/a/blobs/uploads/").contains(&"POST"));
+        assert!(methods("/v2/a/blobs/uploads/u1").contains(&"PATCH"));
+        assert_eq!(methods("/v2/a/tags/list"), ["GET", "HEAD"]);
+        assert_eq!(methods("/v2/_catalog"), ["GET", "HEAD"]);
     }
 
     #[test]

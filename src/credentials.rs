@@ -4,6 +4,10 @@
 use crate::config::Config;
 use crate::routes::Route;
 
+/// Request headers a client sends for the proxy's own host, never for an upstream: a
+/// `Proxy-Authorization` is for this proxy, cookies are for its domain.
+pub const FOR_THE_PROXY: [&str; 2] = ["proxy-authorization", "cookie"];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Credentials {
     /// The client's, as it sent them: the upstream is the registry the client logged in to (a

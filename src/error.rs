@@ -21,6 +21,11 @@ pub enum ProxyError {
     /// A tag or digest outside the distribution grammar.
     ReferenceInvalid(String),
     DigestInvalid(String),
+    /// The registry API has no such method here.
+    MethodNotAllowed {
+        method: String,
+        allowed: &'static [&'static str],
+    },
     /// A body the proxy had to read (the OAuth2 form) is malformed or too large.
     BadRequest(String),
     /// The upstream could not be reached (DNS, connection refused, reset).
@@ -62,6 +67,7 @@ impl ProxyError {
             ProxyError::NameInvalid(_) => (400, "NAME_INVALID"),
             ProxyError::ReferenceInvalid(_) => (400, "MANIFEST_INVALID"),
             ProxyError::DigestInvalid(_) => (400, "DIGEST_INVALID"),
+            ProxyError::MethodNotAllowed { .. } => (405, "UNSUPPORTED"),
             ProxyError::BadRequest(_) => (400, "UNSUPPORTED"),
             ProxyError::Unreachable { .. } => (502, "UNAVAILABLE"),
             ProxyError::Timeout { .. } => (504, "UNAVAILABLE"),
@@ -86,14 +92,24 @@ impl fmt::Display for ProxyError {
                 write!(f, "proxy misconfigured: variable {var}: {reason}")
             }
             // The route table is not listed: it tells strangers what else this proxy fronts.
-            ProxyError::UnknownHost(host) => write!(f, "no registry is routed for host {host}"),
+            ProxyError::UnknownHost(host) => {
+                write!(f, "no registry is routed for host {}", echo(host))
+            }
             ProxyError::RegistryNotRouted(r) => {
-                write!(f, "registry {r} is not served by this proxy")
+                write!(f, "registry {} is not served by this proxy", echo(r))
             }
             ProxyError::NotFound => write!(f, "not a registry API path; use /v2/"),
-            ProxyError::NameInvalid(name) => write!(f, "invalid repository name: {name}"),
-            ProxyError::ReferenceInvalid(r) => write!(f, "invalid tag or digest: {r}"),
-            ProxyError::DigestInvalid(d) => write!(f, "invalid digest: {d}"),
+            ProxyError::NameInvalid(name) => {
+                write!(f, "invalid repository name: {}", echo(name))
+            }
+            ProxyError::ReferenceInvalid(r) => write!(f, "invalid tag or digest: {}", echo(r)),
+            ProxyError::DigestInvalid(d) => write!(f, "invalid digest: {}", echo(d)),
+            ProxyError::MethodNotAllowed { method, allowed } => write!(
+                f,
+                "method {} is not part of the registry API here (allowed: {})",
+                echo(method),
+                allowed.join(", ")
+            ),
             ProxyError::BadRequest(why) => write!(f, "bad request: {why}"),
             ProxyError::Unreachable { upstream } => {
                 write!(f, "upstream {upstream} is unreachable")
@@ -119,6 +135,25 @@ impl fmt::Display for ProxyError {
 }
 
 impl std::error::Error for ProxyError {}
+
+impl ProxyError {
+    /// The `Allow` header of a 405.
+    pub fn allow(&self) -> Option<String> {
+        match self {
+            ProxyError::MethodNotAllowed { allowed, .. } => Some(allowed.join(", ")),
+            _ => None,
+        }
+    }
+}
+
+/// A client's input in a message: at most 128 characters of it.
+fn echo(input: &str) -> std::borrow::Cow<'_, str> {
+    const MAX: usize = 128;
+    match input.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{}…", &input[..end]).into(),
+        None => input.into(),
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -155,6 +190,20 @@ mod tests {
             ProxyError::Internal("response".into()).status_code(),
             (500, "UNKNOWN")
         );
+    }
+
+    #[test]
+    fn long_input_is_echoed_short_and_405_says_what_is_allowed() {
+        let e = ProxyError::NameInvalid("a".repeat(5000));
+        assert!(e.to_string().len() < 200, "{e}");
+        let e = ProxyError::MethodNotAllowed {
+            method: "TRACE".into(),
+            allowed: &["GET", "HEAD"],
+        };
+        assert_eq!(e.status_code(), (405, "UNSUPPORTED"));
+        assert_eq!(e.allow().as_deref(), Some("GET, HEAD"));
+        assert!(e.to_string().contains("TRACE"));
+        assert_eq!(ProxyError::NotFound.allow(), None);
     }
 
     #[test]

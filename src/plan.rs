@@ -92,7 +92,25 @@ pub enum Rewrite {
     None,
 }
 
+/// The most of an upstream answer of unknown length that is read whole (see
+/// `Forward::sized_answer`). Manifests are at most 4 MiB at distribution and containerd.
+pub const MAX_UNSIZED_ANSWER: usize = 16 << 20;
+
 impl Forward<'_> {
+    /// Whether an answer without `Content-Length` is read whole first, at most this many bytes,
+    /// to reach the client with a length: the runtime ends a body whose upstream was cut off as
+    /// if it were complete (workerd#6818), and a client counts a length, so a cut manifest, tag
+    /// list or catalog must be a 502, not a short 200. Blobs stream (they may be any size, and
+    /// every client checks their digest); a `HEAD` and a write have no body to speak of.
+    pub fn sized_answer(&self, status: u16) -> Option<usize> {
+        let blob = self
+            .repository
+            .as_ref()
+            .is_some_and(|r| r.resource == Resource::Blob);
+        let body = (200..300).contains(&status) && !(204..=206).contains(&status);
+        (self.method == "GET" && body && !blob).then_some(MAX_UNSIZED_ANSWER)
+    }
+
     pub fn rewrite(&self, status: u16) -> Rewrite {
         match status {
             401 => Rewrite::Challenge,
@@ -151,6 +169,27 @@ pub fn plan<'c>(
     }
 }
 
+/// The most of a token request's query the proxy reads (scopes, account, service).
+pub const MAX_TOKEN_QUERY: usize = 16 * 1024;
+
+/// The path's endpoint, if the API has the method there (a token request's query bounded).
+fn endpoint<'u>(method: &str, url: &'u Url) -> Result<Endpoint<'u>, ProxyError> {
+    let endpoint = classify(url.path())?;
+    let allowed = endpoint.methods();
+    if !allowed.contains(&method) {
+        return Err(ProxyError::MethodNotAllowed {
+            method: method.to_string(),
+            allowed,
+        });
+    }
+    if endpoint == Endpoint::Auth && url.query().is_some_and(|q| q.len() > MAX_TOKEN_QUERY) {
+        return Err(ProxyError::BadRequest(format!(
+            "token request query larger than {MAX_TOKEN_QUERY} bytes"
+        )));
+    }
+    Ok(endpoint)
+}
+
 /// A host that fronts one registry.
 fn plan_host_route<'c>(
     config: &'c Config,
@@ -158,7 +197,7 @@ fn plan_host_route<'c>(
     method: &str,
     url: &Url,
 ) -> Result<Plan<'c>, ProxyError> {
-    match classify(url.path())? {
+    match endpoint(method, url)? {
         Endpoint::Base => Ok(Plan::Upstream(version_check(config, route))),
         Endpoint::Auth => Ok(Plan::Token(TokenRoute::Fixed(route))),
         Endpoint::Repository {
@@ -183,7 +222,7 @@ fn plan_host_route<'c>(
 /// A path-routing host: every registry of the table, by name prefix or `?ns=`.
 fn plan_path_host<'c>(config: &'c Config, method: &str, url: &Url) -> Result<Plan<'c>, ProxyError> {
     let ns = ns_param(url.query());
-    match classify(url.path())? {
+    match endpoint(method, url)? {
         Endpoint::Base => {
             let route = resolve_version_check(config, ns.as_deref())?;
             Ok(Plan::Upstream(version_check(config, route)))
@@ -382,16 +421,16 @@ mod tests {
         assert_eq!(
             target(run(
                 "HEAD",
-                "https://quay.example.com/v2/org/app/manifests/sha256:ab?ns=quay.io"
+                "https://quay.example.com/v2/org/app/manifests/sha256:0000000000000000000000000000000000000000000000000000000000000000?ns=quay.io"
             )),
-            "https://quay.io/v2/org/app/manifests/sha256:ab?ns=quay.io"
+            "https://quay.io/v2/org/app/manifests/sha256:0000000000000000000000000000000000000000000000000000000000000000?ns=quay.io"
         );
         assert_eq!(
             target(run(
                 "GET",
-                "https://docker.example.com/v2/library/busybox/blobs/sha256:00"
+                "https://docker.example.com/v2/library/busybox/blobs/sha256:0000000000000000000000000000000000000000000000000000000000000000"
             )),
-            "https://registry-1.docker.io/v2/library/busybox/blobs/sha256:00"
+            "https://registry-1.docker.io/v2/library/busybox/blobs/sha256:0000000000000000000000000000000000000000000000000000000000000000"
         );
         assert_eq!(
             target(run("GET", "https://quay.example.com/v2/_catalog?n=1")),
@@ -431,7 +470,7 @@ mod tests {
             ("a/b/c", Resource::Tags, None)
         );
         assert_eq!(
-            repo("https://quay.example.com/v2/org/app/referrers/sha256:00").resource,
+            repo("https://quay.example.com/v2/org/app/referrers/sha256:0000000000000000000000000000000000000000000000000000000000000000").resource,
             Resource::Referrers
         );
         let upload = forward_of(run(
@@ -472,7 +511,15 @@ mod tests {
             assert_eq!(f.rewrite(307), Rewrite::None);
             assert_eq!(f.rewrite(401), Rewrite::Challenge);
         }
-        for method in ["PUT", "POST", "PATCH", "DELETE"] {
+        for (method, url) in [
+            ("PUT", url),
+            ("DELETE", url),
+            ("POST", "https://quay.example.com/v2/org/app/blobs/uploads/"),
+            (
+                "PATCH",
+                "https://quay.example.com/v2/org/app/blobs/uploads/u1",
+            ),
+        ] {
             let f = forward_of(run(method, url));
             assert_eq!(f.method, method);
             assert_eq!(f.access, Access::Write);
@@ -481,6 +528,40 @@ mod tests {
             assert_eq!(f.rewrite(202), Rewrite::Location);
             assert_eq!(f.rewrite(307), Rewrite::Location);
             assert_eq!(f.rewrite(401), Rewrite::Challenge);
+        }
+    }
+
+    #[test]
+    fn answers_of_unknown_length_are_read_whole_but_for_blobs() {
+        let sized = |method: &str, url: &str, status: u16| {
+            forward_of(run(method, url)).sized_answer(status)
+        };
+        let manifest = "https://quay.example.com/v2/org/app/manifests/v1";
+        assert_eq!(sized("GET", manifest, 200), Some(MAX_UNSIZED_ANSWER));
+        assert_eq!(
+            sized("GET", "https://quay.example.com/v2/org/app/tags/list", 200),
+            Some(MAX_UNSIZED_ANSWER)
+        );
+        assert_eq!(
+            sized("GET", "https://quay.example.com/v2/_catalog", 200),
+            Some(MAX_UNSIZED_ANSWER)
+        );
+        assert_eq!(
+            sized("GET", "https://quay.example.com/v2/", 200),
+            Some(MAX_UNSIZED_ANSWER)
+        );
+        assert_eq!(
+            sized(
+                "GET",
+                "https://quay.example.com/v2/org/app/blobs/sha256:0000000000000000000000000000000000000000000000000000000000000000",
+                200
+            ),
+            None
+        );
+        assert_eq!(sized("HEAD", manifest, 200), None);
+        assert_eq!(sized("PUT", manifest, 201), None);
+        for status in [204, 206, 304, 401, 404, 500] {
+            assert_eq!(sized("GET", manifest, status), None, "{status}");
         }
     }
 
@@ -494,6 +575,39 @@ mod tests {
             assert!(!f.client_headers && !f.body && !f.rewrite_location);
             assert!(f.follow_redirects);
         }
+    }
+
+    #[test]
+    fn methods_the_api_does_not_have_are_refused_before_routing_on() {
+        for (method, url) in [
+            ("TRACE", "https://quay.example.com/v2/org/app/manifests/v1"),
+            ("OPTIONS", "https://quay.example.com/v2/"),
+            ("POST", "https://quay.example.com/v2/"),
+            ("DELETE", "https://quay.example.com/v2/auth"),
+            ("PUT", "https://quay.example.com/v2/org/app/tags/list"),
+            ("PATCH", "https://quay.example.com/v2/org/app/manifests/v1"),
+            ("POST", "https://quay.example.com/v2/_catalog"),
+        ] {
+            let plan = run(method, url);
+            assert!(
+                matches!(plan, Err(ProxyError::MethodNotAllowed { .. })),
+                "{method} {url}: {plan:?}"
+            );
+        }
+        assert!(matches!(
+            on_path_host(
+                "CONNECT",
+                "https://proxy.example.com/v2/ghcr.io/org/app/manifests/v1"
+            ),
+            Err(ProxyError::MethodNotAllowed { .. })
+        ));
+        // a token request's query is bounded
+        let long = format!(
+            "https://quay.example.com/v2/auth?scope={}",
+            "a".repeat(MAX_TOKEN_QUERY)
+        );
+        assert!(matches!(run("GET", &long), Err(ProxyError::BadRequest(_))));
+        assert!(run("POST", "https://quay.example.com/v2/auth").is_ok());
     }
 
     #[test]
@@ -511,7 +625,7 @@ mod tests {
                 })
             );
         }
-        for path in ["/v2/busybox/blobs/sha256:00", "/v2/busybox/tags/list"] {
+        for path in ["/v2/busybox/blobs/sha256:0000000000000000000000000000000000000000000000000000000000000000", "/v2/busybox/tags/list"] {
             assert!(
                 matches!(
                     run("GET", &format!("https://docker.example.com{path}")),
@@ -635,11 +749,11 @@ mod tests {
         );
         let f = forward_of(p(
             "GET",
-            "https://proxy.example.com/v2/library/nginx/blobs/sha256:00",
+            "https://proxy.example.com/v2/library/nginx/blobs/sha256:0000000000000000000000000000000000000000000000000000000000000000",
         ));
         assert_eq!(
             f.url,
-            "https://registry-1.docker.io/v2/library/nginx/blobs/sha256:00"
+            "https://registry-1.docker.io/v2/library/nginx/blobs/sha256:0000000000000000000000000000000000000000000000000000000000000000"
         );
         assert_eq!(f.route.via.unwrap().by, By::Default);
         assert_eq!(

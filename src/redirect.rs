@@ -11,7 +11,7 @@ pub const MAX_HOPS: usize = 5;
 
 /// Request headers that carry credentials: dropped once a hop leaves the origin they were
 /// meant for (see `keeps_credentials`).
-pub const CREDENTIAL_HEADERS: [&str; 2] = ["authorization", "cookie"];
+pub const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "proxy-authorization", "cookie"];
 
 pub fn is_redirect(status: u16) -> bool {
     matches!(status, 301 | 302 | 303 | 307 | 308)

@@ -19,15 +19,10 @@ pub struct ScopeMap<'a> {
     pub anonymous: bool,
 }
 
-/// OAuth2 form and query parameters that carry or reveal credentials.
-const CREDENTIAL_PARAMS: [&str; 6] = [
-    "password",
-    "refresh_token",
-    "username",
-    "account",
-    "grant_type",
-    "access_type",
-];
+/// The only parameters of an anonymous token request besides `service`: every other one may
+/// carry or reveal credentials (`password`, `refresh_token`, `client_secret`, `assertion`,
+/// `code`, `username`, `account`, in any spelling), so none of them is passed on.
+const ANONYMOUS_PARAMS: [&str; 2] = ["scope", "client_id"];
 
 impl<'a> ScopeMap<'a> {
     pub fn new(route: Route<'a>, credentials: Credentials) -> Self {
@@ -137,7 +132,8 @@ impl TokenEndpoint {
 
     /// Rewrites the client's token parameters for the upstream: its `service` replaces the
     /// proxy's, every `scope` is completed, everything else (`account`, `client_id`,
-    /// `offline_token`, `grant_type`, credentials of a POST form) is kept in order.
+    /// `offline_token`, `grant_type`, credentials of a POST form) is kept in order; an
+    /// anonymous request keeps `scope` and `client_id` only.
     fn rewrite(
         &self,
         client: &str,
@@ -151,7 +147,7 @@ impl TokenEndpoint {
             match &*k {
                 // ours: the proxy's service name, the registry hint of a path-routing host
                 "service" | "ns" => {}
-                k if scopes.anonymous && CREDENTIAL_PARAMS.contains(&k) => {}
+                k if scopes.anonymous && !ANONYMOUS_PARAMS.contains(&k) => {}
                 "scope" => {
                     out.append_pair("scope", &scopes.apply(&v));
                 }
@@ -220,17 +216,33 @@ pub fn open_registry_answer(issued_at: &str) -> String {
     .to_string()
 }
 
-/// An anonymous GET answered a client that had POSTed an OAuth2 form: OAuth2 clients
-/// (containerd) read `access_token`, which token servers that answer GETs may leave out.
-pub fn oauth_compatible(body: &str) -> Option<String> {
-    let mut v: serde_json::Value = serde_json::from_str(body).ok()?;
-    let obj = v.as_object_mut()?;
-    if obj.contains_key("access_token") {
-        return None;
+/// The most of a token answer the proxy reads (Docker Hub's are a few KiB).
+pub const MAX_TOKEN_ANSWER: usize = 1 << 20;
+
+/// A token service's successful answer, checked before it reaches the client: a JSON object
+/// with a `token` or an `access_token` string, else the token service failed (an HTML error
+/// page, garbage, a cut body) and the client gets a 502 naming it rather than a token it
+/// cannot read. `oauth`: the client is an OAuth2 client that got a GET's answer, so
+/// `access_token` is added when missing. `Ok(None)`: the body goes as it came.
+pub fn answer_for_client(body: &[u8], oauth: bool) -> Result<Option<String>, String> {
+    let mut v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("token answer is not JSON ({e})"))?;
+    let obj = v
+        .as_object_mut()
+        .ok_or("token answer is not a JSON object")?;
+    let token = ["token", "access_token"]
+        .iter()
+        .find_map(|k| {
+            obj.get(*k)
+                .filter(|t| t.as_str().is_some_and(|t| !t.is_empty()))
+        })
+        .cloned()
+        .ok_or("token answer has no token")?;
+    if !oauth || obj.contains_key("access_token") {
+        return Ok(None);
     }
-    let token = obj.get("token")?.clone();
     obj.insert("access_token".into(), token);
-    Some(v.to_string())
+    Ok(Some(v.to_string()))
 }
 
 #[cfg(test)]
@@ -262,14 +274,17 @@ mod tests {
             Some("service=ghcr.io&scope=repository%3Aa%3Apull&client_id=containerd-client")
         );
         assert_eq!(
-            oauth_compatible(r#"{"token":"t","expires_in":300}"#).unwrap(),
-            r#"{"access_token":"t","expires_in":300,"token":"t"}"#
+            answer_for_client(br#"{"token":"t","expires_in":300}"#, true).unwrap(),
+            Some(r#"{"access_token":"t","expires_in":300,"token":"t"}"#.into())
         );
         assert_eq!(
-            oauth_compatible(r#"{"token":"t","access_token":"t"}"#),
-            None
+            answer_for_client(br#"{"token":"t","access_token":"t"}"#, true),
+            Ok(None)
         );
-        assert_eq!(oauth_compatible("not json"), None);
+        assert_eq!(
+            answer_for_client(br#"{"token":"t","expires_in":300}"#, false),
+            Ok(None)
+        );
     }
 
     #[test]
@@ -320,6 +335,27 @@ mod tests {
     }
 
     #[test]
+    fn a_token_service_that_answers_no_token_is_the_upstream_s_failure() {
+        assert_eq!(
+            answer_for_client(br#"{"access_token":"t"}"#, false),
+            Ok(None)
+        );
+        for bad in [
+            &b"<html><body>Service temporarily unavailable</body></html>"[..],
+            b"",
+            b"{\"token\":\"eyJhbGciOiJFUzI1NiJ9.",
+            b"[\"token\"]",
+            b"{\"token\":\"\"}",
+            b"{\"token\":42}",
+            b"{\"expires_in\":300}",
+            b"\xff\xfe",
+        ] {
+            assert!(answer_for_client(bad, false).is_err(), "{bad:?}");
+            assert!(answer_for_client(bad, true).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn an_open_registry_gets_a_token_that_grants_nothing() {
         let v: serde_json::Value =
             serde_json::from_str(&open_registry_answer("2026-12-03T10:00:00.000Z")).unwrap();
@@ -327,6 +363,28 @@ mod tests {
         assert_eq!(v["access_token"], OPEN_REGISTRY_TOKEN);
         assert_eq!(v["expires_in"], 300);
         assert_eq!(v["issued_at"], "2026-12-03T10:00:00.000Z");
+    }
+
+    #[test]
+    fn an_anonymous_request_keeps_no_field_that_may_carry_a_credential() {
+        let e = ep(r#"Bearer realm="https://ghcr.io/token",service="ghcr.io""#);
+        let anonymous = ScopeMap {
+            anonymous: true,
+            ..ScopeMap::default()
+        };
+        let form = "Password=secret&PASSWORD=secret&client_secret=s3&Client_Secret=s4&grant_type=client_credentials&assertion=jwt&client_assertion=jwt&code=c&code_verifier=v&refresh_token=r&Refresh_Token=r&access_token=t&subject_token=t&username=alice&account=alice&offline_token=true&scope=repository%3Aa%3Apull&client_id=containerd-client";
+        for request in [
+            e.request(None, Some(form), anonymous),
+            e.request(Some(form), None, anonymous),
+        ] {
+            assert!(!request.sends_credentials());
+            assert_eq!(
+                request.url().query(),
+                Some("service=ghcr.io&scope=repository%3Aa%3Apull&client_id=containerd-client"),
+                "{request:?}"
+            );
+            assert_eq!(request.form(), None);
+        }
     }
 
     #[test]

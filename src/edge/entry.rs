@@ -127,7 +127,7 @@ async fn process(x: &mut Exchange) -> worker::Result<Response> {
         // upstream request
         let (resp, status) = upstream::forward(x, &forward).await?;
         // upstream response
-        rewrite::answer(x, &forward, resp, status)
+        rewrite::answer(x, &forward, resp, status).await
     }
     .await;
     // client response: the answer, or the error's registry JSON

@@ -2,6 +2,7 @@
 //! decisions into fetches and responses, and decides nothing of its own. Bodies stay
 //! JavaScript streams: they never enter wasm.
 
+mod body;
 mod cache;
 mod entry;
 mod respond;

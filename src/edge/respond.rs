@@ -2,15 +2,20 @@
 
 use crate::error::ProxyError;
 use crate::landing::CONTENT_SECURITY_POLICY;
+use worker::js_sys::Uint8Array;
 use worker::web_sys::{Headers, Response, ResponseInit};
 
 /// An error in the registry's JSON form, with its status.
 pub fn error(e: &ProxyError) -> Result<Response, ProxyError> {
     let (status, _) = e.status_code();
-    let headers = [
+    let allow = e.allow();
+    let mut headers = vec![
         ("content-type", "application/json"),
         ("docker-distribution-api-version", "registry/2.0"),
     ];
+    if let Some(allow) = &allow {
+        headers.push(("allow", allow));
+    }
     build(status, &headers, Some(&e.body()))
 }
 
@@ -72,6 +77,18 @@ pub fn replace_body(resp: &Response, body: &str) -> Result<Response, ProxyError>
     init.set_headers(&headers);
     Response::new_with_opt_str_and_init(Some(body), &init)
         .map_err(|_| ProxyError::Internal("a rewritten token answer".into()))
+}
+
+/// The answer's status and headers around a body read whole; its length is the body's.
+pub fn with_body(resp: &Response, body: &Uint8Array) -> Result<Response, ProxyError> {
+    let headers = copy_headers(&resp.headers())?;
+    let _ = headers.delete("content-length");
+    let init = ResponseInit::new();
+    init.set_status(resp.status());
+    init.set_status_text(&resp.status_text());
+    init.set_headers(&headers);
+    Response::new_with_opt_js_u8_array_and_init(Some(body), &init)
+        .map_err(|_| ProxyError::Internal("an answer read whole".into()))
 }
 
 pub fn new_headers() -> Result<Headers, ProxyError> {

@@ -1,21 +1,26 @@
 //! Response rewriting: the upstream response phase applies the core's decisions to upstream
-//! answers (the proxy's challenge on a 401, a `Location` back to the proxy, the OAuth2 form of
-//! a token answer).
+//! answers (the proxy's challenge on a 401, a `Location` back to the proxy, a length for an
+//! answer that had none, a checked token answer).
 
+use super::body::{read_bounded, Unread};
 use super::entry::{Answer, Exchange};
 use super::respond::{self, copy_headers, header, set};
+use super::upstream::timer;
 use crate::challenge;
 use crate::error::ProxyError;
 use crate::log::Outcome;
 use crate::plan::{Forward, Rewrite};
 use crate::redirect::client_location;
 use crate::routes::Route;
-use crate::token::oauth_compatible;
-use worker::wasm_bindgen_futures::JsFuture;
+use crate::token::{answer_for_client, MAX_TOKEN_ANSWER};
 use worker::web_sys::Response;
 
 /// The upstream response phase of a forward.
-pub fn answer(x: &Exchange, f: &Forward<'_>, resp: Response, status: u16) -> Answer {
+pub async fn answer(x: &Exchange, f: &Forward<'_>, resp: Response, status: u16) -> Answer {
+    let resp = match f.sized_answer(status) {
+        Some(limit) => sized(x, resp, limit, &f.route.upstream.base).await?,
+        None => resp,
+    };
     match f.rewrite(status) {
         Rewrite::Challenge => challenge(x, f.route, resp),
         Rewrite::Location => Ok((location(x, f.route, resp)?, Outcome::Proxied)),
@@ -50,20 +55,56 @@ fn location(x: &Exchange, route: Route<'_>, resp: Response) -> Result<Response, 
     respond::rebuild(&resp, resp.status(), &headers)
 }
 
-/// A GET token answer given to an OAuth2 client: `access_token` is added when missing.
-pub async fn oauth_answer(resp: Response, upstream: &str) -> Result<Response, ProxyError> {
-    let bad = |reason: &str| ProxyError::BadAnswer {
-        upstream: upstream.to_string(),
-        reason: format!("token answer: {reason}"),
-    };
-    let text = resp.text().map_err(|_| bad("body already used"))?;
-    let text = JsFuture::from(text)
-        .await
-        .map_err(|_| bad("body cut short"))?
-        .as_string()
-        .ok_or_else(|| bad("not text"))?;
-    match oauth_compatible(&text) {
-        Some(body) => respond::replace_body(&resp, &body),
-        None => respond::replace_body(&resp, &text),
+/// An answer without `Content-Length` read whole (at most `limit` bytes, within the upstream
+/// timeout), to reach the client with a length; one that was cut short, is larger, or stalls
+/// is the upstream's failure.
+async fn sized(
+    x: &Exchange,
+    resp: Response,
+    limit: usize,
+    upstream: &str,
+) -> Result<Response, ProxyError> {
+    if header(&resp.headers(), "content-length").is_some() {
+        return Ok(resp);
     }
+    let ms = x.config.timeout_ms;
+    let body = read_bounded(resp.body(), limit, &timer(ms))
+        .await
+        .map_err(|e| unread(upstream, "answer", limit, ms, e))?;
+    respond::with_body(&resp, &body)
+}
+
+/// The upstream response phase of a token answer: a successful one is read and checked (see
+/// `token::answer_for_client`); any other passes as it is (a wrong password's 401).
+pub async fn token_answer(
+    x: &Exchange,
+    resp: Response,
+    oauth: bool,
+    upstream: &str,
+) -> Result<Response, ProxyError> {
+    if !resp.ok() {
+        return Ok(resp);
+    }
+    let ms = x.config.timeout_ms;
+    let body = read_bounded(resp.body(), MAX_TOKEN_ANSWER, &timer(ms))
+        .await
+        .map_err(|e| unread(upstream, "token answer", MAX_TOKEN_ANSWER, ms, e))?;
+    match answer_for_client(&body.to_vec(), oauth) {
+        Ok(Some(rewritten)) => respond::replace_body(&resp, &rewritten),
+        Ok(None) => respond::with_body(&resp, &body),
+        Err(reason) => Err(ProxyError::BadAnswer {
+            upstream: upstream.to_string(),
+            reason,
+        }),
+    }
+}
+
+fn unread(upstream: &str, what: &str, limit: usize, ms: u32, e: Unread) -> ProxyError {
+    let upstream = upstream.to_string();
+    let reason = match e {
+        Unread::TimedOut => return ProxyError::Timeout { upstream, ms },
+        Unread::Failed => format!("{what} cut short"),
+        Unread::TooLarge => format!("{what} larger than {limit} bytes without a length"),
+    };
+    ProxyError::BadAnswer { upstream, reason }
 }

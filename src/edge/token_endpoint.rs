@@ -1,10 +1,11 @@
 //! The proxy's `/v2/auth`: learn the upstream's realm from its challenge, then ask its token
 //! service for a token with the client's parameters, rewritten for the upstream.
 
+use super::body::{read_bounded, Unread};
 use super::entry::{Answer, Exchange};
 use super::respond::{self, header, new_headers, set};
-use super::rewrite::oauth_answer;
-use super::upstream::{send, Outgoing};
+use super::rewrite::token_answer;
+use super::upstream::{send, timer, Outgoing};
 use crate::challenge::bearer_challenge;
 use crate::credentials::Credentials;
 use crate::error::ProxyError;
@@ -14,7 +15,6 @@ use crate::plan::TokenRoute;
 use crate::token::{open_registry_answer, ScopeMap, TokenEndpoint};
 use worker::js_sys;
 use worker::wasm_bindgen::JsValue;
-use worker::wasm_bindgen_futures::JsFuture;
 
 /// The OAuth2 form containerd posts to `/v2/auth` is tiny; refuse anything large.
 const MAX_TOKEN_FORM: usize = 16 * 1024;
@@ -101,16 +101,16 @@ pub async fn answer(x: &mut Exchange, route: TokenRoute<'static>) -> Answer {
         body: request.form().map(JsValue::from_str),
         follow: request.follows_redirects(),
         home: &realm_origin,
-        upstream: base,
+        // the token service is named in errors
+        upstream: &realm_origin,
     };
     let (resp, _) = send(x, out).await?;
-    if request.answers_oauth() && resp.ok() {
-        return Ok((oauth_answer(resp, base).await?, Outcome::Token));
-    }
+    let resp = token_answer(x, resp, request.answers_oauth(), &realm_origin).await?;
     Ok((resp, Outcome::Token))
 }
 
-/// The body of a POST token request: an OAuth2 form, at most `MAX_TOKEN_FORM` bytes.
+/// The body of a POST token request: an OAuth2 form, at most `MAX_TOKEN_FORM` bytes, read as
+/// a stream (a chunked body has no `Content-Length` to refuse early).
 async fn read_form(x: &Exchange) -> Result<String, ProxyError> {
     let too_big =
         || ProxyError::BadRequest(format!("token form larger than {MAX_TOKEN_FORM} bytes"));
@@ -123,15 +123,16 @@ async fn read_form(x: &Exchange) -> Result<String, ProxyError> {
             return Err(too_big());
         }
     }
-    let unreadable = || ProxyError::BadRequest("unreadable token form".into());
-    let text = x.req.text().map_err(|_| unreadable())?;
-    let text = JsFuture::from(text)
+    let ms = x.config.timeout_ms;
+    let form = read_bounded(x.req.body(), MAX_TOKEN_FORM, &timer(ms))
         .await
-        .ok()
-        .and_then(|v| v.as_string())
-        .ok_or_else(unreadable)?;
-    if text.len() > MAX_TOKEN_FORM {
-        return Err(too_big());
-    }
-    Ok(text)
+        .map_err(|e| match e {
+            Unread::TooLarge => too_big(),
+            Unread::Failed => ProxyError::BadRequest("token form cut short".into()),
+            Unread::TimedOut => {
+                ProxyError::BadRequest(format!("token form not received within {ms} ms"))
+            }
+        })?;
+    String::from_utf8(form.to_vec())
+        .map_err(|_| ProxyError::BadRequest("token form is not UTF-8".into()))
 }

@@ -3,7 +3,7 @@
 
 use super::entry::Exchange;
 use super::respond::{copy_headers, header, new_headers, set};
-use crate::credentials::Credentials;
+use crate::credentials::{Credentials, FOR_THE_PROXY};
 use crate::error::ProxyError;
 use crate::plan::Forward;
 use crate::redirect::{is_redirect, keeps_credentials, next_hop, CREDENTIAL_HEADERS, MAX_HOPS};
@@ -53,27 +53,36 @@ pub async fn forward(x: &mut Exchange, f: &Forward<'_>) -> Result<(Response, u16
 }
 
 /// The client's headers (or only its `Authorization`), less what `f.credentials` keeps from
-/// this upstream. The client's own `Headers` go as they are when nothing is taken out.
+/// this upstream and what is for the proxy's own host. The client's own `Headers` go as they
+/// are when nothing is taken out.
 fn headers_for(x: &Exchange, f: &Forward<'_>) -> Result<Headers, ProxyError> {
     let client = x.req.headers();
-    if f.client_headers {
-        if f.credentials == Credentials::Client {
-            // every Authorization is kept: nothing to read
-            return Ok(client);
+    let auth = match f.credentials {
+        // every Authorization is kept: nothing to read
+        Credentials::Client if f.client_headers => None,
+        _ => header(&client, "authorization"),
+    };
+    let auth_kept = auth
+        .as_deref()
+        .map(|a| f.credentials.keeps_authorization(a));
+    if !f.client_headers {
+        let headers = new_headers()?;
+        if let (Some(auth), Some(true)) = (&auth, auth_kept) {
+            set(&headers, "authorization", auth)?;
         }
-        return match header(&client, "authorization") {
-            Some(auth) if !f.credentials.keeps_authorization(&auth) => {
-                let headers = copy_headers(&client)?;
-                let _ = headers.delete("authorization");
-                Ok(headers)
-            }
-            _ => Ok(client),
-        };
+        return Ok(headers);
     }
-    let headers = new_headers()?;
-    if let Some(auth) = header(&client, "authorization") {
-        if f.credentials.keeps_authorization(&auth) {
-            set(&headers, "authorization", &auth)?;
+    let for_the_proxy = FOR_THE_PROXY.map(|name| client.has(name).unwrap_or(false));
+    if auth_kept != Some(false) && !for_the_proxy.contains(&true) {
+        return Ok(client);
+    }
+    let headers = copy_headers(&client)?;
+    if auth_kept == Some(false) {
+        let _ = headers.delete("authorization");
+    }
+    for (name, present) in FOR_THE_PROXY.iter().zip(for_the_proxy) {
+        if present {
+            let _ = headers.delete(name);
         }
     }
     Ok(headers)
@@ -201,7 +210,7 @@ thread_local! {
 }
 
 /// A promise that resolves (to `undefined`) after `ms`: `scheduler.wait`, else `setTimeout`.
-fn timer(ms: u32) -> Promise {
+pub fn timer(ms: u32) -> Promise {
     if let Some(p) = runtime_wait(ms) {
         return p;
     }
