@@ -589,3 +589,70 @@ fn a_realm_of_one_registry_does_not_decide_another_s_token() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.json()["token"].is_string() && r.json()["access_token"].is_string());
 }
+
+#[test]
+#[ignore = "needs the e2e harness: tests/run.sh"]
+fn no_spelling_gets_a_password_to_another_registry() {
+    let p = proxy(PROXY);
+    // Basic by any spelling of the scheme: not for the bare registry (not the default)
+    let basic = base64_of(&format!("{}:{}", var("TEST_USER"), var("TEST_PASSWORD")));
+    for (i, scheme) in ["Basic\t", "basic  ", "BASIC ", " Basic "]
+        .iter()
+        .enumerate()
+    {
+        let marker = format!("{}{i}", unique("spelling").to_lowercase());
+        curl(
+            &format!("https://{p}/v2/bare.registry.test/library/{marker}/manifests/latest"),
+            &["-H", &format!("Authorization: {scheme}{basic}")],
+        );
+        let entry = log_lines("FAKE_LOG")
+            .into_iter()
+            .find(|l| l.to_string().contains(&marker))
+            .unwrap_or_else(|| panic!("no upstream request for {marker}"));
+        assert_eq!(entry["authorization"], false, "{scheme:?}: {entry}");
+    }
+    // credential fields of a token request by any name, in a form and in a query
+    let marker = unique("fields").to_lowercase();
+    let fields = "Password=secret1&PASSWORD=secret2&client_secret=secret3&Client_Secret=secret4&refresh_token=secret5&assertion=secret6&code=secret7&username=alice&grant_type=password&client_id=";
+    let scope = format!("scope=repository%3Ateam.registry.test%2Fteam%2F{marker}%3Apull");
+    let form = format!("{fields}{marker}-form&{scope}");
+    let r = curl(
+        &format!("https://{p}/v2/auth"),
+        &[
+            "-H",
+            "Content-Type: application/x-www-form-urlencoded",
+            "--data",
+            &form,
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = curl(
+        &format!("https://{p}/v2/auth?{fields}{marker}-query&{scope}"),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    for kind in ["form", "query"] {
+        let entry = log_lines("TEAM_ISSUER_LOG")
+            .into_iter()
+            .find(|l| l.to_string().contains(&format!("{marker}-{kind}")))
+            .unwrap_or_else(|| panic!("the team registry's issuer was not asked ({kind})"));
+        let text = entry.to_string();
+        assert!(!text.contains("secret"), "{kind}: {text}");
+        let mut keys: Vec<&str> = entry["query"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort();
+        assert_eq!(keys, ["client_id", "scope", "service"], "{kind}: {text}");
+        assert_eq!(entry["authorization"], false, "{kind}");
+    }
+}
+
+fn base64_of(s: &str) -> String {
+    let out = run(std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("printf %s '{s}' | base64 -w0")));
+    String::from_utf8(out.stdout).unwrap()
+}

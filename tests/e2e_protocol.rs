@@ -209,8 +209,8 @@ fn docker_hub_short_names_redirect_to_library() {
             "/v2/library/hello/manifests/latest",
         ),
         (
-            "/v2/hello/blobs/sha256:0000",
-            "/v2/library/hello/blobs/sha256:0000",
+            "/v2/hello/blobs/sha256:0000000000000000000000000000000000000000000000000000000000000000",
+            "/v2/library/hello/blobs/sha256:0000000000000000000000000000000000000000000000000000000000000000",
         ),
         ("/v2/hello/tags/list?n=1", "/v2/library/hello/tags/list?n=1"),
     ] {
