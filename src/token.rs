@@ -50,7 +50,7 @@ pub enum TokenRequest {
     /// The client's OAuth2 form (containerd), rewritten and POSTed to the realm.
     Post { url: Url, form: String },
     /// An OAuth2 form whose credentials are not for this registry: sent as an anonymous GET,
-    /// whose answer gains the `access_token` OAuth2 clients read (see `oauth_compatible`).
+    /// whose answer gains the `access_token` OAuth2 clients read (see `answer_for_client`).
     AnonymousForm { url: Url },
 }
 
