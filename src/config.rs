@@ -1,5 +1,6 @@
 //! Configuration from wrangler vars, validated once per isolate.
 
+use crate::cache::CacheMode;
 use crate::error::ProxyError;
 use crate::log::LogLevel;
 use crate::routes::{RouteTable, Upstream};
@@ -26,6 +27,8 @@ pub struct Config {
     pub registries: Vec<(String, Upstream)>,
     /// `DEFAULT_REGISTRY`: where names without a registry prefix go on a path-routing host.
     pub default_registry: String,
+    /// `CACHE`: where blobs and manifests are kept (cache.rs).
+    pub cache: CacheMode,
 }
 
 /// One `ROUTES` entry: a bare URL, or a table that can set Docker Hub semantics.
@@ -142,7 +145,9 @@ impl Config {
                 ),
             });
         }
+        let cache = CacheMode::parse(present("CACHE").as_deref())?;
         Ok(Config {
+            cache,
             routes,
             debug,
             target,

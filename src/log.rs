@@ -4,6 +4,7 @@
 //! there, token requests carry account names), never a header value. Credentials cannot leak
 //! through a field that does not exist.
 
+use crate::cache::Verdict;
 use serde::Serialize;
 
 /// `LOG_LEVEL`: which requests get a line.
@@ -37,6 +38,8 @@ impl LogLevel {
 pub enum Outcome {
     /// The upstream's answer was passed on (possibly after following redirects).
     Proxied,
+    /// Answered from the store, after the upstream confirmed the client may read it.
+    Cached,
     /// An upstream 401 re-issued with the proxy's challenge.
     Challenge,
     /// A token answer from the upstream's realm.
@@ -75,6 +78,32 @@ pub struct RequestLog<'a> {
     /// The registry error code, when the proxy answered with an error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'static str>,
+    /// Where a cacheable answer came from (`X-Proxy-Cache`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<Verdict>,
+}
+
+/// What became of an answer the proxy meant to keep, known after the response (a line of
+/// its own, `"event": "store"`).
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreLog<'a> {
+    pub time: &'a str,
+    /// Always `"store"`: tells these lines from request lines.
+    pub event: &'static str,
+    pub host: &'a str,
+    pub path: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<&'a str>,
+    pub stored: bool,
+    /// Why it was not kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
+}
+
+impl StoreLog<'_> {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
 }
 
 /// A request the proxy could not serve: its line goes to the error console at every level
@@ -91,6 +120,11 @@ impl LogLevel {
             LogLevel::Error => failed(outcome, status),
             LogLevel::Info | LogLevel::Debug => true,
         }
+    }
+
+    /// Whether what became of a kept answer gets a line: at `info` and `debug`.
+    pub fn wants_store(self) -> bool {
+        self >= LogLevel::Info
     }
 }
 
@@ -142,6 +176,7 @@ mod tests {
             hops: 0,
             outcome,
             error: None,
+            cache: None,
         }
     }
 

@@ -1,0 +1,342 @@
+//! The cache phase's decisions: what may be kept, under which key, and when a kept answer may
+//! be served. Content is kept by digest only (it never changes), and served for a repository
+//! only after the upstream has accepted the client for that repository and digest in the same
+//! request (a `HEAD` with the client's credentials): the upstream decides who may read, the
+//! cache only saves the bytes. The reasoning and the threat model: docs/architecture.md.
+
+use crate::classify::Resource;
+use crate::error::ProxyError;
+use crate::plan::{Access, Forward, Reference};
+
+/// The Cache API keeps no object over 512 MB (Cloudflare's limit per object).
+pub const CACHE_API_MAX_BYTES: u64 = 512 * 1000 * 1000;
+
+/// An answer at most this large is kept by reading it whole (hashed, then stored) while the
+/// client gets it through a native `tee()`, which buffers for the slower branch at most this
+/// much; a larger one is passed to the client and the store in lockstep (docs/architecture.md).
+pub const WHOLE_MAX_BYTES: u64 = 16 << 20;
+
+/// `CACHE`: where answers are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheMode {
+    /// Nothing is kept, every request goes upstream (as the original did).
+    Off,
+    /// The Cache API of the data center (`caches.default`): the default.
+    Edge,
+}
+
+impl CacheMode {
+    pub fn parse(raw: Option<&str>) -> Result<Self, ProxyError> {
+        match raw.map(|r| r.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("") | Some("on") | Some("edge") => Ok(CacheMode::Edge),
+            Some("off") => Ok(CacheMode::Off),
+            Some(_) => Err(ProxyError::Config {
+                var: "CACHE",
+                reason: format!(
+                    "{:?} is neither \"on\" nor \"off\"",
+                    raw.unwrap_or_default()
+                ),
+            }),
+        }
+    }
+}
+
+/// What the cache phase does with a request, decided from its plan alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cacheable {
+    /// A blob or manifest `GET` by a sha256 digest: served from the store once the upstream
+    /// confirms it (`HEAD`), else fetched and kept.
+    Digest { kind: Kind, digest: String },
+    /// A manifest `GET` by tag: once the tag was seen, a `HEAD` learns its digest and the
+    /// store answers by digest; the first time, the `GET` goes upstream and is kept.
+    Tag { tag: String },
+    /// Nothing to keep: writes, `HEAD`s (the upstream's answer is the authorization), tag
+    /// lists, `/v2/`, other digests than sha256, or the cache is off.
+    Bypass,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Blob,
+    Manifest,
+}
+
+impl Kind {
+    fn segment(self) -> &'static str {
+        match self {
+            Kind::Blob => "blobs",
+            Kind::Manifest => "manifests",
+        }
+    }
+}
+
+/// The digests whose bytes the proxy can check while they pass (workerd hashes sha256
+/// natively), and so the only ones it keeps.
+pub fn keepable_digest(d: &str) -> bool {
+    d.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// The cache phase's decision for a forward.
+pub fn cacheable(mode: CacheMode, f: &Forward<'_>) -> Cacheable {
+    if mode == CacheMode::Off || f.access != Access::Read || f.method != "GET" {
+        return Cacheable::Bypass;
+    }
+    let Some(repo) = &f.repository else {
+        return Cacheable::Bypass;
+    };
+    let kind = match repo.resource {
+        Resource::Blob => Kind::Blob,
+        Resource::Manifest => Kind::Manifest,
+        _ => return Cacheable::Bypass,
+    };
+    match &repo.reference {
+        Some(Reference::Digest(d)) if keepable_digest(d) => Cacheable::Digest {
+            kind,
+            digest: d.clone(),
+        },
+        Some(Reference::Tag(t)) if kind == Kind::Manifest => Cacheable::Tag { tag: t.clone() },
+        _ => Cacheable::Bypass,
+    }
+}
+
+/// The store's keys, per upstream: a URL on the proxy's own origin (the Cache API keeps
+/// objects of the zone the Worker serves), under a path no registry request can have (the
+/// API lives under `/v2/`).
+pub struct Keys<'a> {
+    pub origin: &'a str,
+    /// The upstream's base URL (`https://registry-1.docker.io`).
+    pub upstream: &'a str,
+}
+
+impl Keys<'_> {
+    fn prefix(&self) -> String {
+        let upstream = self
+            .upstream
+            .split_once("://")
+            .map_or(self.upstream, |(_, rest)| rest);
+        format!("{}/.registry-proxy/cache/v1/{upstream}", self.origin)
+    }
+
+    /// The bytes of a digest, shared by every repository of the upstream: who may read them
+    /// is the upstream's answer to each request, never the key.
+    pub fn content(&self, kind: Kind, digest: &str) -> String {
+        format!("{}/{}/{digest}", self.prefix(), kind.segment())
+    }
+
+    /// The record that a tag of a repository was pulled through the proxy (its last digest):
+    /// only then is a `HEAD` worth its round trip before the `GET`.
+    pub fn tag(&self, repository: &str, tag: &str) -> String {
+        format!("{}/tags/{repository}/{tag}", self.prefix())
+    }
+}
+
+/// The upstream's answer to the confirming `HEAD`: whether the client may read the digest in
+/// this repository. A redirect counts (registries redirect blobs to storage only after
+/// checking the repository); anything else (401, 403, 404, 5xx, 429) is not a yes, and the
+/// request goes upstream as if nothing were stored, for the upstream's own answer.
+pub fn confirms(status: u16) -> bool {
+    matches!(status, 200 | 301 | 302 | 303 | 307 | 308)
+}
+
+/// The digest a confirming `HEAD` of a tag names (`Docker-Content-Digest`), if the proxy can
+/// keep it.
+pub fn confirmed_digest(header: Option<&str>) -> Option<&str> {
+    header.map(str::trim).filter(|d| keepable_digest(d))
+}
+
+/// The answer header and log field that say where an answer came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Verdict {
+    /// From the store, after the upstream's `HEAD`.
+    Hit,
+    /// From the upstream, and being kept.
+    Miss,
+    /// From the upstream, not kept (see `Cacheable::Bypass`, `keep`).
+    Bypass,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Hit => "HIT",
+            Verdict::Miss => "MISS",
+            Verdict::Bypass => "BYPASS",
+        }
+    }
+}
+
+/// Whether an upstream answer of this status and length is kept, or why not.
+pub fn keep(status: u16, length: Option<u64>) -> Result<(), &'static str> {
+    if status != 200 {
+        return Err("not a 200");
+    }
+    match length {
+        None => Err("no Content-Length"),
+        Some(n) if n > CACHE_API_MAX_BYTES => Err("larger than the Cache API keeps"),
+        Some(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::plan::{plan, Plan};
+    use url::Url;
+
+    const D: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    fn config() -> Config {
+        Config::from_vars(|name| match name {
+            "ROUTES" => Some(r#"{"docker.example.com":{"upstream":"https://registry-1.docker.io","docker_hub":true}}"#.into()),
+            _ => None,
+        })
+        .unwrap()
+    }
+
+    fn decide(mode: CacheMode, method: &str, path: &str) -> Cacheable {
+        let config = config();
+        let url = Url::parse(&format!("https://docker.example.com{path}")).unwrap();
+        match plan(&config, method, &url, false).unwrap() {
+            Plan::Upstream(f) => cacheable(mode, &f),
+            other => panic!("{path}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn blobs_and_manifests_by_sha256_digest_are_kept() {
+        let blob = format!("/v2/library/busybox/blobs/{D}");
+        assert_eq!(
+            decide(CacheMode::Edge, "GET", &blob),
+            Cacheable::Digest {
+                kind: Kind::Blob,
+                digest: D.into()
+            }
+        );
+        let manifest = format!("/v2/library/busybox/manifests/{D}");
+        assert_eq!(
+            decide(CacheMode::Edge, "GET", &manifest),
+            Cacheable::Digest {
+                kind: Kind::Manifest,
+                digest: D.into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_manifest_by_tag_is_kept_by_its_digest() {
+        assert_eq!(
+            decide(CacheMode::Edge, "GET", "/v2/library/busybox/manifests/1.36"),
+            Cacheable::Tag { tag: "1.36".into() }
+        );
+    }
+
+    #[test]
+    fn heads_writes_lists_other_digests_and_the_cache_off_bypass() {
+        let blob = format!("/v2/library/busybox/blobs/{D}");
+        let sha512 = format!("/v2/library/busybox/blobs/sha512:{}", "a".repeat(128));
+        for (mode, method, path) in [
+            (CacheMode::Edge, "HEAD", blob.as_str()),
+            (CacheMode::Edge, "DELETE", blob.as_str()),
+            (
+                CacheMode::Edge,
+                "HEAD",
+                "/v2/library/busybox/manifests/latest",
+            ),
+            (
+                CacheMode::Edge,
+                "PUT",
+                "/v2/library/busybox/manifests/latest",
+            ),
+            (CacheMode::Edge, "GET", "/v2/library/busybox/tags/list"),
+            (CacheMode::Edge, "GET", "/v2/"),
+            (CacheMode::Edge, "GET", sha512.as_str()),
+            (CacheMode::Off, "GET", blob.as_str()),
+            (
+                CacheMode::Off,
+                "GET",
+                "/v2/library/busybox/manifests/latest",
+            ),
+        ] {
+            assert_eq!(
+                decide(mode, method, path),
+                Cacheable::Bypass,
+                "{method} {path}"
+            );
+        }
+    }
+
+    #[test]
+    fn keys_are_per_upstream_and_kind_and_outside_the_api() {
+        let keys = Keys {
+            origin: "https://docker.example.com",
+            upstream: "https://registry-1.docker.io",
+        };
+        assert_eq!(
+            keys.content(Kind::Blob, D),
+            format!("https://docker.example.com/.registry-proxy/cache/v1/registry-1.docker.io/blobs/{D}")
+        );
+        assert_ne!(keys.content(Kind::Blob, D), keys.content(Kind::Manifest, D));
+        let other = Keys {
+            origin: "https://docker.example.com",
+            upstream: "http://127.0.0.1:5000",
+        };
+        assert_ne!(keys.content(Kind::Blob, D), other.content(Kind::Blob, D));
+        assert!(other
+            .content(Kind::Blob, D)
+            .contains("/127.0.0.1:5000/blobs/"));
+        assert_eq!(
+            keys.tag("library/busybox", "latest"),
+            "https://docker.example.com/.registry-proxy/cache/v1/registry-1.docker.io/tags/library/busybox/latest"
+        );
+    }
+
+    #[test]
+    fn only_a_yes_or_a_redirect_of_the_upstream_confirms() {
+        for s in [200, 307, 302] {
+            assert!(confirms(s), "{s}");
+        }
+        for s in [401, 403, 404, 429, 500, 502, 503, 206, 204] {
+            assert!(!confirms(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn a_tag_is_kept_only_by_a_digest_the_proxy_can_check() {
+        assert_eq!(confirmed_digest(Some(D)), Some(D));
+        assert_eq!(confirmed_digest(Some(&format!(" {D} "))), Some(D));
+        assert_eq!(confirmed_digest(None), None);
+        assert_eq!(confirmed_digest(Some("sha256:ABC")), None);
+        assert_eq!(
+            confirmed_digest(Some(&format!("sha512:{}", "a".repeat(128)))),
+            None
+        );
+        assert!(!keepable_digest(&D.to_uppercase()));
+        assert!(!keepable_digest(&D[..70]));
+    }
+
+    #[test]
+    fn only_whole_200s_within_the_limit_are_kept() {
+        assert_eq!(keep(200, Some(10)), Ok(()));
+        assert_eq!(keep(200, Some(CACHE_API_MAX_BYTES)), Ok(()));
+        assert!(keep(200, Some(CACHE_API_MAX_BYTES + 1)).is_err());
+        assert!(keep(200, None).is_err());
+        assert!(keep(206, Some(10)).is_err());
+        assert!(keep(404, Some(10)).is_err());
+    }
+
+    #[test]
+    fn the_cache_var_is_on_or_off() {
+        assert_eq!(CacheMode::parse(None), Ok(CacheMode::Edge));
+        assert_eq!(CacheMode::parse(Some(" ON ")), Ok(CacheMode::Edge));
+        assert_eq!(CacheMode::parse(Some("off")), Ok(CacheMode::Off));
+        let e = CacheMode::parse(Some("r2")).unwrap_err().to_string();
+        assert!(e.contains("CACHE") && e.contains("\"r2\""), "{e}");
+    }
+}
