@@ -1,14 +1,290 @@
-//! The cache store, between the access phase and the upstream: where a request can be
-//! answered without asking the upstream, and where upstream answers are kept.
-//!
-//! Nothing is stored yet, so every lookup misses and every request goes upstream.
+//! The cache phase: between the access phase and the upstream, a request the core calls
+//! cacheable (cache.rs) is answered from the store once the upstream has confirmed it with a
+//! `HEAD` of the client's own, and an upstream answer worth keeping is kept as it passes to
+//! the client (store.js: the bytes never enter wasm).
 
 use super::entry::Exchange;
-use crate::log::Outcome;
+use super::respond::{self, header};
+use super::upstream;
+use crate::cache::{
+    cacheable, confirmed_digest, confirms, keep as keepable, Cacheable, Keys, Kind, Verdict,
+    WHOLE_MAX_BYTES,
+};
+use crate::challenge;
+use crate::error::ProxyError;
+use crate::log::{iso8601, Outcome, StoreLog};
 use crate::plan::Forward;
-use worker::web_sys::Response;
+use worker::js_sys::Promise;
+use worker::wasm_bindgen::{self, closure::Closure, JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::web_sys::{self, Response};
+use worker::{js_sys, Context};
 
-/// A stored answer for this request, if the store has one the client may read.
-pub async fn lookup(_x: &Exchange, _forward: &Forward<'_>) -> Option<(Response, Outcome)> {
-    None
+#[wasm_bindgen::prelude::wasm_bindgen(module = "/src/edge/store.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = lookup)]
+    fn lookup_js(key: &str, range: Option<String>) -> Promise;
+    fn record(ctx: &JsValue, key: &str, body: &str);
+    fn recorded(key: &str) -> Promise;
+    #[allow(clippy::too_many_arguments)]
+    #[wasm_bindgen(js_name = keep)]
+    fn keep_js(
+        ctx: &JsValue,
+        upstream: &Response,
+        key: &str,
+        digest: &str,
+        length: f64,
+        whole: f64,
+        done: &JsValue,
+    ) -> Response;
+    fn served(hit: &Response) -> Option<Response>;
+}
+
+/// What the cache phase found.
+pub enum Lookup {
+    /// The answer: from the store, or the upstream's refusal of the confirming `HEAD`.
+    Answered(Response, Outcome),
+    /// Not stored: the upstream's answer is to be kept as it passes.
+    Miss(Keep),
+    /// Nothing to do with the store.
+    Bypass,
+}
+
+/// Where an upstream answer goes in the store.
+pub struct Keep {
+    kind: Kind,
+    /// The digest asked for; `None` for a tag (the answer's `Docker-Content-Digest` is kept).
+    digest: Option<String>,
+    /// The tag's record, written once its manifest is kept.
+    tag_record: Option<String>,
+}
+
+fn keys<'a>(origin: &'a str, f: &'a Forward<'_>) -> Keys<'a> {
+    Keys {
+        origin,
+        upstream: &f.route.upstream.base,
+    }
+}
+
+/// The cache lookup phase.
+pub async fn lookup(x: &mut Exchange, f: &Forward<'_>) -> Result<Lookup, ProxyError> {
+    let origin = x.origin();
+    let keys = keys(&origin, f);
+    match cacheable(x.config.cache, f) {
+        Cacheable::Bypass => Ok(Lookup::Bypass),
+        Cacheable::Digest { kind, digest } => {
+            let range = header(&x.req.headers(), "range");
+            let miss = |x: &mut Exchange, digest| {
+                x.trace.cache = Some(Verdict::Miss);
+                Ok(Lookup::Miss(Keep {
+                    kind,
+                    digest: Some(digest),
+                    tag_record: None,
+                }))
+            };
+            let Some(hit) = stored(&keys.content(kind, &digest), range).await else {
+                return miss(x, digest);
+            };
+            let (head, status) = upstream::confirm(x, f).await?;
+            if !confirms(status) {
+                discard(&hit);
+                if let Some(refused) = refused(x, f, &head, status)? {
+                    return Ok(refused);
+                }
+                x.trace.cache = Some(Verdict::Bypass);
+                return Ok(Lookup::Bypass);
+            }
+            match served(&hit) {
+                Some(resp) => {
+                    x.trace.cache = Some(Verdict::Hit);
+                    Ok(Lookup::Answered(resp, Outcome::Cached))
+                }
+                None => miss(x, digest),
+            }
+        }
+        Cacheable::Tag { tag } => {
+            let repository = f.repository.as_ref().map_or("", |r| r.name.as_str());
+            let record = keys.tag(repository, &tag);
+            let miss = |record| Keep {
+                kind: Kind::Manifest,
+                digest: None,
+                tag_record: Some(record),
+            };
+            if JsFuture::from(recorded(&record))
+                .await
+                .ok()
+                .and_then(|v| v.as_string())
+                .is_none()
+            {
+                // the tag's first pull here: a HEAD could only find nothing
+                x.trace.cache = Some(Verdict::Miss);
+                return Ok(Lookup::Miss(miss(record)));
+            }
+            let (head, status) = upstream::confirm(x, f).await?;
+            let digest = header(&head.headers(), "docker-content-digest");
+            let digest = match confirmed_digest(digest.as_deref()) {
+                Some(d) if status == 200 => d.to_string(),
+                _ if status == 401 => match refused(x, f, &head, status)? {
+                    Some(refused) => return Ok(refused),
+                    None => {
+                        x.trace.cache = Some(Verdict::Bypass);
+                        return Ok(Lookup::Bypass);
+                    }
+                },
+                _ => {
+                    x.trace.cache = Some(Verdict::Bypass);
+                    return Ok(Lookup::Bypass);
+                }
+            };
+            match stored(&keys.content(Kind::Manifest, &digest), None)
+                .await
+                .as_ref()
+                .and_then(served)
+            {
+                Some(resp) => {
+                    x.trace.cache = Some(Verdict::Hit);
+                    Ok(Lookup::Answered(resp, Outcome::Cached))
+                }
+                None => {
+                    x.trace.cache = Some(Verdict::Miss);
+                    Ok(Lookup::Miss(miss(record)))
+                }
+            }
+        }
+    }
+}
+
+/// A 401 to the confirming `HEAD` answered with the proxy's challenge, as the `GET`'s would
+/// be (one upstream request less per client that asks before it has a token).
+fn refused(
+    x: &mut Exchange,
+    f: &Forward<'_>,
+    head: &Response,
+    status: u16,
+) -> Result<Option<Lookup>, ProxyError> {
+    if status != 401 {
+        return Ok(None);
+    }
+    let www = header(&head.headers(), "www-authenticate");
+    let Some(ours) = challenge::for_client(www.as_deref(), f.route, &x.origin())? else {
+        return Ok(None);
+    };
+    x.trace.cache = Some(Verdict::Bypass);
+    Ok(Some(Lookup::Answered(
+        respond::challenge(&ours)?,
+        Outcome::Challenge,
+    )))
+}
+
+async fn stored(key: &str, range: Option<String>) -> Option<Response> {
+    let v = JsFuture::from(lookup_js(key, range)).await.ok()?;
+    v.is_object().then(|| v.unchecked_into())
+}
+
+fn discard(resp: &Response) {
+    if let Some(body) = resp.body() {
+        let _ = body.cancel();
+    }
+}
+
+/// The upstream's answer to a miss, kept as it passes to the client when it is whole and of
+/// its digest; else passed on as it is (the reason in the log).
+pub fn keep(
+    x: &mut Exchange,
+    f: &Forward<'_>,
+    plan: Keep,
+    resp: Response,
+    status: u16,
+) -> Response {
+    let headers = resp.headers();
+    let length = header(&headers, "content-length").and_then(|l| l.trim().parse::<u64>().ok());
+    let answer_digest = header(&headers, "docker-content-digest");
+    let digest = match &plan.digest {
+        Some(d) => Some(d.as_str()),
+        None => confirmed_digest(answer_digest.as_deref()),
+    };
+    let why_not = keepable(status, length).and_then(|()| {
+        digest
+            .map(|_| ())
+            .ok_or("no sha256 Docker-Content-Digest to check it by")
+    });
+    let (Ok(()), Some(digest), Some(length)) = (why_not, digest, length) else {
+        x.trace.cache = Some(Verdict::Bypass);
+        if let Err(reason) = why_not {
+            if status == 200 {
+                store_line(x, digest, reason);
+            }
+        }
+        return resp;
+    };
+    let origin = x.origin();
+    let keys = keys(&origin, f);
+    let key = keys.content(plan.kind, digest);
+    let ctx: &JsValue = ctx(&x.ctx);
+    if let Some(record_key) = &plan.tag_record {
+        record(ctx, record_key, digest);
+    }
+    let done = {
+        let line = StoreLine {
+            host: x.url.host_str().unwrap_or("").to_string(),
+            path: x.url.path().to_string(),
+            digest: digest.to_string(),
+            level: x.config.log_level,
+        };
+        Closure::once_into_js(move |reason: JsValue| line.write(reason.as_string()))
+    };
+    keep_js(
+        ctx,
+        &resp,
+        &key,
+        digest,
+        length as f64,
+        WHOLE_MAX_BYTES as f64,
+        &done,
+    )
+}
+
+fn ctx(ctx: &Context) -> &JsValue {
+    ctx.as_ref()
+}
+
+/// What became of a kept answer, known after the response: its own log line.
+struct StoreLine {
+    host: String,
+    path: String,
+    digest: String,
+    level: crate::log::LogLevel,
+}
+
+impl StoreLine {
+    fn write(&self, reason: Option<String>) {
+        let line = StoreLog {
+            event: "store",
+            time: &iso8601(js_sys::Date::now()),
+            host: &self.host,
+            path: &self.path,
+            digest: Some(&self.digest),
+            stored: reason.is_none(),
+            reason: reason.as_deref(),
+        };
+        if self.level.wants_store() {
+            web_sys::console::log_1(&JsValue::from_str(&line.to_json()));
+        }
+    }
+}
+
+/// An answer that was not kept, and why.
+fn store_line(x: &Exchange, digest: Option<&str>, reason: &str) {
+    let line = StoreLog {
+        event: "store",
+        time: &iso8601(js_sys::Date::now()),
+        host: x.url.host_str().unwrap_or(""),
+        path: x.url.path(),
+        digest,
+        stored: false,
+        reason: Some(reason),
+    };
+    if x.config.log_level.wants_store() {
+        web_sys::console::log_1(&JsValue::from_str(&line.to_json()));
+    }
 }

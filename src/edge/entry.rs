@@ -3,6 +3,7 @@
 
 use super::{cache, respond, rewrite, token_endpoint, upstream, vars};
 use crate::access;
+use crate::cache::Verdict;
 use crate::config::Config;
 use crate::error::ProxyError;
 use crate::landing::{page, page_all, wants_html};
@@ -42,6 +43,8 @@ pub struct Trace {
     pub upstream_status: Option<u16>,
     /// Upstream redirects followed.
     pub hops: u8,
+    /// Where a cacheable answer came from.
+    pub cache: Option<Verdict>,
 }
 
 impl Exchange {
@@ -121,13 +124,21 @@ async fn process(x: &mut Exchange) -> worker::Result<Response> {
             Plan::Upstream(forward) => forward,
         };
         // cache lookup
-        if let Some(hit) = cache::lookup(x, &forward).await {
-            return Ok(hit);
-        }
+        let keep = match cache::lookup(x, &forward).await? {
+            cache::Lookup::Answered(resp, outcome) => return Ok((resp, outcome)),
+            cache::Lookup::Miss(keep) => Some(keep),
+            cache::Lookup::Bypass => None,
+        };
         // upstream request
         let (resp, status) = upstream::forward(x, &forward).await?;
-        // upstream response
-        rewrite::answer(x, &forward, resp, status).await
+        // upstream response, kept as it passes on a miss
+        let (resp, outcome) = rewrite::answer(x, &forward, resp, status).await?;
+        Ok(match keep {
+            Some(keep) if outcome == Outcome::Proxied => {
+                (cache::keep(x, &forward, keep, resp, status), outcome)
+            }
+            _ => (resp, outcome),
+        })
     }
     .await;
     // client response: the answer, or the error's registry JSON
@@ -201,6 +212,7 @@ impl Line<'_> {
             hops: self.trace.hops,
             outcome,
             error,
+            cache: self.trace.cache,
         };
         let json = JsValue::from_str(&line.to_json());
         if failed(outcome, status) {

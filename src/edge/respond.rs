@@ -24,6 +24,18 @@ pub fn json(status: u16, body: &str) -> Result<Response, ProxyError> {
     build(status, &[("content-type", "application/json")], Some(body))
 }
 
+/// A 401 with the proxy's challenge, for a request the upstream refused to a `HEAD` (which
+/// has no body to pass on).
+pub fn challenge(www_authenticate: &str) -> Result<Response, ProxyError> {
+    let body = r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#;
+    let headers = [
+        ("content-type", "application/json"),
+        ("docker-distribution-api-version", "registry/2.0"),
+        ("www-authenticate", www_authenticate),
+    ];
+    build(401, &headers, Some(body))
+}
+
 pub fn redirect(status: u16, location: &str) -> Result<Response, ProxyError> {
     build(status, &[("location", location)], None)
 }

@@ -52,6 +52,27 @@ pub async fn forward(x: &mut Exchange, f: &Forward<'_>) -> Result<(Response, u16
     .await
 }
 
+/// The cache phase's question: a `HEAD` of the forward's URL with the client's own headers,
+/// redirects not followed (a registry redirects a blob to storage only once it has checked
+/// the client and the repository).
+pub async fn confirm(x: &mut Exchange, f: &Forward<'_>) -> Result<(Response, u16), ProxyError> {
+    let headers = headers_for(x, f)?;
+    let base = f.route.upstream.base.as_str();
+    send(
+        x,
+        Outgoing {
+            url: &f.url,
+            method: "HEAD",
+            headers,
+            body: None,
+            follow: false,
+            home: base,
+            upstream: base,
+        },
+    )
+    .await
+}
+
 /// The client's headers (or only its `Authorization`), less what `f.credentials` keeps from
 /// this upstream and what is for the proxy's own host. The client's own `Headers` go as they
 /// are when nothing is taken out.

@@ -1,0 +1,188 @@
+// The store's I/O (edge/cache.rs calls it): bodies pass between the upstream, the client and
+// the Cache API here, in the runtime's streams, and never enter wasm. Which answers are kept,
+// under which key, and when one is served is decided in Rust (src/cache.rs).
+
+// An answer is kept in two entries: its bytes under `<key>/<nonce>`, a fresh nonce per put,
+// and under `<key>` the nonce, written only once the bytes are complete and of their digest.
+// A put that failed (cut short, another digest) may still leave its bytes in a store that
+// takes a stream that ended early as complete, but never under a nonce that is named.
+
+const RECORD = { "cache-control": "public, max-age=31536000" };
+
+/** The kept answer for `key`, or `undefined`; `range` is the client's `Range`, if any. */
+export async function lookup(key, range) {
+  try {
+    const named = await caches.default.match(key);
+    if (named === undefined) return undefined;
+    const nonce = (await named.text()).trim();
+    if (!/^[0-9a-f-]{36}$/.test(nonce)) return undefined;
+    const init = range == null ? undefined : { headers: { range } };
+    return await caches.default.match(new Request(`${key}/${nonce}`, init));
+  } catch {
+    return undefined;
+  }
+}
+
+const LENGTH = "x-registry-proxy-length";
+
+/**
+ * The client's copy of a kept answer, or `undefined` if it has no usable length: it goes with
+ * the length it was kept with, because a store may keep a body whose stream ended early as if
+ * it were complete, and a short one must fail the client's transfer, not look whole.
+ */
+export function served(hit) {
+  const headers = new Headers(hit.headers);
+  headers.delete("cache-control");
+  headers.delete(LENGTH);
+  headers.set("x-proxy-cache", "HIT");
+  const total = Number(hit.headers.get(LENGTH));
+  const range = hit.headers.get("content-range");
+  // bytes FIRST-LAST/TOTAL
+  const m = range === null ? null : /^bytes (\d+)-(\d+)\/(\d+)$/.exec(range);
+  const length = m === null ? total : Number(m[2]) - Number(m[1]) + 1;
+  const known = hit.headers.get(LENGTH) !== null && Number.isSafeInteger(length);
+  if (!known || hit.body === null || (m !== null && Number(m[3]) !== total)) {
+    hit.body?.cancel().catch(() => {});
+    return undefined;
+  }
+  const body = new FixedLengthStream(length);
+  hit.body.pipeTo(body.writable).catch(() => {});
+  return new Response(body.readable, { status: hit.status, headers });
+}
+
+/** Keeps `body` (a string) under `key`, after the response (the tag records). */
+export function record(ctx, key, body) {
+  ctx.waitUntil(caches.default.put(key, new Response(body, { headers: RECORD })).catch(() => {}));
+}
+
+/** The record under `key` as a string, or `undefined`. */
+export async function recorded(key) {
+  try {
+    const hit = await caches.default.match(key);
+    return hit === undefined ? undefined : await hit.text();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The client's copy of `upstream` (a 200 with a `Content-Length` of `length` bytes, checked
+ * by the caller), while the same bytes are kept under `key` if their sha256 is `digest`
+ * (`sha256:<hex>`). A body cut short or of another digest is never kept, and a cut one
+ * fails the client's transfer (it has a length). `done(reason)` is called once the outcome
+ * is known: `null` when kept, else why not.
+ *
+ * At most `whole` bytes: a native tee(), the store's branch read whole, hashed, then put; the
+ * tee buffers for the slower branch at most the answer's size. Larger: the upstream is read
+ * in lockstep with the client and the store (each chunk is written to both before the next
+ * is read), so a slow client slows the upstream instead of filling memory.
+ */
+export function keep(ctx, upstream, key, digest, length, whole, done) {
+  const stored = new Headers();
+  for (const name of ["content-type", "docker-content-digest", "etag"]) {
+    const value = upstream.headers.get(name);
+    if (value !== null) stored.set(name, value);
+  }
+  stored.set("docker-content-digest", digest);
+  stored.set("content-length", String(length));
+  stored.set(LENGTH, String(length));
+  stored.set("cache-control", "public, max-age=31536000, immutable");
+  const client = new FixedLengthStream(length);
+  const nonce = crypto.randomUUID();
+  const bytes = `${key}/${nonce}`;
+  let outcome;
+  if (length <= whole) {
+    const [toClient, toStore] = upstream.body.tee();
+    toClient.pipeTo(client.writable).catch(() => {});
+    outcome = keepWhole(toStore, bytes, digest, length, stored);
+  } else {
+    outcome = keepInLockstep(upstream.body, client.writable, bytes, digest, length, stored);
+  }
+  const named = outcome.then(async (reason) => {
+    if (reason !== null) {
+      await caches.default.delete(bytes).catch(() => {});
+      return reason;
+    }
+    await caches.default.put(key, new Response(nonce, { headers: RECORD }));
+    return null;
+  });
+  ctx.waitUntil(named.then(done, (e) => done(String(e))));
+  const headers = new Headers(upstream.headers);
+  headers.set("x-proxy-cache", "MISS");
+  return new Response(client.readable, { status: upstream.status, headers });
+}
+
+async function keepWhole(body, key, digest, length, headers) {
+  let bytes;
+  try {
+    bytes = await new Response(body).arrayBuffer();
+  } catch {
+    return "the upstream's body was cut short";
+  }
+  if (bytes.byteLength !== length) {
+    return `the upstream sent ${bytes.byteLength} of ${length} bytes`;
+  }
+  const got = "sha256:" + hex(await crypto.subtle.digest("SHA-256", bytes));
+  if (got !== digest) {
+    return `the upstream's body is ${got}, not ${digest}`;
+  }
+  await caches.default.put(key, new Response(bytes, { headers }));
+  return null;
+}
+
+async function keepInLockstep(body, clientSide, key, digest, length, headers) {
+  const store = new FixedLengthStream(length);
+  const hasher = new crypto.DigestStream("SHA-256");
+  const put = caches.default.put(key, new Response(store.readable, { headers }));
+  const reader = body.getReader();
+  const client = clientSide.getWriter();
+  const kept = store.writable.getWriter();
+  const hash = hasher.getWriter();
+  // A client that goes away stops getting bytes and the store goes on (within waitUntil's
+  // time); a store that fails stops being written and the client goes on.
+  let clientGone = false;
+  let storeFailed = null;
+  put.catch((e) => { storeFailed ??= `the Cache API refused it: ${e}`; });
+  const toClient = (chunk) =>
+    clientGone ? undefined : client.write(chunk).catch(() => { clientGone = true; });
+  const toStore = (chunk) =>
+    storeFailed !== null
+      ? undefined
+      : kept.write(chunk).catch((e) => {
+          storeFailed ??= `the Cache API refused it: ${e}`;
+        });
+  try {
+    for (;;) {
+      let chunk;
+      try {
+        chunk = await reader.read();
+      } catch {
+        throw new Error("the upstream's body was cut short");
+      }
+      if (chunk.done) break;
+      await Promise.all([toClient(chunk.value), toStore(chunk.value), hash.write(chunk.value)]);
+      if (clientGone && storeFailed !== null) throw new Error(storeFailed);
+    }
+    if (!clientGone) await client.close().catch(() => {});
+    if (storeFailed !== null) throw new Error(storeFailed);
+    await hash.close();
+    const got = "sha256:" + hex(await hasher.digest);
+    if (got !== digest) throw new Error(`the upstream's body is ${got}, not ${digest}`);
+    await kept.close();
+    await put;
+    return null;
+  } catch (e) {
+    const reason = e instanceof Error ? e.message : String(e);
+    // a client still reading fails too: its length is not reached
+    client.abort(reason).catch(() => {});
+    kept.abort(reason).catch(() => {});
+    hash.abort(reason).catch(() => {});
+    reader.cancel(reason).catch(() => {});
+    await put.catch(() => {});
+    return reason;
+  }
+}
+
+function hex(buffer) {
+  return Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, "0")).join("");
+}
