@@ -385,3 +385,143 @@ pub fn ctr_pull_lists(ns: &str, args: &[&std::ffi::OsStr], reference: &str, dige
         .lines()
         .any(|l| l.starts_with(reference) && l.contains(digest))
 }
+
+/// The release build under Miniflare (`tests/harness/miniflare.mjs`): the harness's bindings
+/// (and `extra` ones) over HTTPS with the test CA, with a real Cache API of its own, empty at
+/// start; stopped (its workerd too) when dropped.
+pub struct Miniflare {
+    pub port: u16,
+    child: std::process::Child,
+    log: PathBuf,
+}
+
+impl Miniflare {
+    pub fn start(extra: serde_json::Value) -> Miniflare {
+        static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(8450);
+        let port = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut bindings: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(var("BINDINGS_FILE")).unwrap()).unwrap();
+        for (k, v) in extra.as_object().expect("bindings: a JSON object") {
+            bindings[k] = v.clone();
+        }
+        let dir = tempdir("mf");
+        let log = dir.join("miniflare.log");
+        let out = std::fs::File::create(&log).unwrap();
+        let repo = var("REPO");
+        let child = Command::new("setsid")
+            .arg("node")
+            .arg(format!("{repo}/tests/harness/miniflare.mjs"))
+            .args(["--port", &port.to_string()])
+            .arg("--build")
+            .arg(PathBuf::from(var("E2E_DIR")).join("worker"))
+            .args(["--bindings", &bindings.to_string()])
+            .args(["--cert", &var("SERVER_CERT"), "--key", &var("SERVER_KEY")])
+            .current_dir(&repo)
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("node");
+        let mf = Miniflare { port, child, log };
+        for _ in 0..300 {
+            if mf.log_text().contains("ready ") {
+                return mf;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("miniflare on :{port} did not start: {}", mf.log_text());
+    }
+
+    /// `host:port` of this instance, for image references.
+    pub fn host(&self, host: &str) -> String {
+        format!("{host}:{}", self.port)
+    }
+
+    pub fn url(&self, host: &str, path: &str) -> String {
+        format!("https://{}{path}", self.host(host))
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The Worker's JSON log lines (requests, and `"event": "store"` lines).
+    pub fn log_lines(&self) -> Vec<serde_json::Value> {
+        worker_log_lines(self.log.to_str().unwrap())
+    }
+}
+
+impl Drop for Miniflare {
+    fn drop(&mut self) {
+        // the whole group (node and its workerd), with time for Miniflare to dispose
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        for _ in 0..50 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = self.child.wait();
+    }
+}
+
+/// One registry request in a `docker-registry` access log (`HUB_LOG`, `TEAM_LOG`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryRequest {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+}
+
+/// The requests a registry's access log holds for `repository` (`/v2/<repository>/…`).
+pub fn registry_requests(log_key: &str, repository: &str) -> Vec<RegistryRequest> {
+    let prefix = format!("/v2/{repository}/");
+    std::fs::read_to_string(var(log_key))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            // 127.0.0.1 - - [date] "GET /v2/… HTTP/1.1" 200 406 "" "agent"
+            let (_, rest) = l.split_once("] \"")?;
+            let (request, rest) = rest.split_once("\" ")?;
+            let mut parts = request.split(' ');
+            let (method, path) = (parts.next()?, parts.next()?);
+            let status = rest.split(' ').next()?.parse().ok()?;
+            path.starts_with(&prefix).then(|| RegistryRequest {
+                method: method.to_string(),
+                path: path.to_string(),
+                status,
+            })
+        })
+        .collect()
+}
+
+/// An image no one has pulled before, pushed to `registry_url` (`HUB_URL`, `TEAM_URL`) as
+/// `repository:latest` with `creds`: its layout and manifest digest. `big_mib`: one layer of
+/// that many MiB of random data.
+pub fn push_unique(
+    registry_url: &str,
+    creds: &str,
+    repository: &str,
+    big_mib: u32,
+) -> (PathBuf, String) {
+    let dir = tempdir("img").join("layout");
+    run(Command::new("/usr/bin/python3")
+        .arg(format!("{}/tests/harness/make_images.py", var("REPO")))
+        .args(["--unique", repository])
+        .arg(&dir)
+        .arg(big_mib.to_string()));
+    let host = registry_url.trim_start_matches("http://");
+    run(skopeo()
+        .args([
+            "copy",
+            "--quiet",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            creds,
+        ])
+        .arg(format!("oci:{}", dir.display()))
+        .arg(format!("docker://{host}/{repository}:latest")));
+    let digest = oci_layout_digest(&dir);
+    (dir, digest)
+}

@@ -8,6 +8,11 @@ creates (each only if missing, so reruns are instant):
     OUTDIR/multi  tag latest: linux/amd64 image with 3 layers
     OUTDIR/big    tag latest: linux/amd64 image with one ~20 MiB incompressible layer
 
+    make_images.py --unique SEED DIR [BIG_MIB]
+
+writes one image whose three layers carry SEED (and BIG_MIB MiB of random data), for tests
+that need content nobody has pulled before.
+
 Everything is deterministic (fixed mtimes, gzip mtime 0, seeded random data), so the
 digests are the same on every machine and every rebuild.
 """
@@ -168,9 +173,30 @@ def build_big(path, size=20 * 1024 * 1024):
     lay.finish({k: img[k] for k in ("mediaType", "digest", "size")})
 
 
+def build_unique(path, seed, big_mib=0):
+    """Three layers no other image has (they carry `seed`), the third of `big_mib` MiB of
+    seeded random data if asked: content that no client or cache has seen before."""
+    lay = Layout(path)
+    rnd = random.Random(seed)
+    tag = seed.encode()
+    layers = [
+        base_files("unique"),
+        [("seed.txt", b"layer of " + tag + b"\n", 0o644)],
+        [("data", None, 0o755),
+         ("data/random.bin", rnd.randbytes(big_mib << 20) if big_mib else tag * 100, 0o644)],
+    ]
+    img = add_image(lay, "amd64", layers)
+    lay.finish({k: img[k] for k in ("mediaType", "digest", "size")})
+
+
 def main():
+    if len(sys.argv) in (4, 5) and sys.argv[1] == "--unique":
+        # make_images.py --unique SEED DIR [BIG_MIB]
+        big = int(sys.argv[4]) if len(sys.argv) == 5 else 0
+        build_unique(sys.argv[3], sys.argv[2], big)
+        return
     if len(sys.argv) != 2:
-        sys.exit("usage: make_images.py OUTDIR")
+        sys.exit("usage: make_images.py OUTDIR | make_images.py --unique SEED DIR [BIG_MIB]")
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     for name, fn in (("hello", build_hello), ("multi", build_multi), ("big", build_big)):

@@ -20,7 +20,8 @@
 #   E2E_NO_WORKER=1            don't start workerd (no worker build needed)
 #   E2E_WORKER_DIR=DIR         serve DIR/index.js (+ DIR/*.wasm) instead of build/
 #   E2E_DAEMONS=1              also start containerd and dockerd (slow)
-#   E2E_ROUTES_JSON, E2E_CUSTOM_DOMAIN, E2E_UPSTREAM_TIMEOUT_MS   override the bindings
+#   E2E_ROUTES_JSON, E2E_CUSTOM_DOMAIN, E2E_UPSTREAM_TIMEOUT_MS, E2E_LOG_LEVEL (debug)
+#                              override the bindings
 #   E2E_EXTRA_BINDINGS         raw capnp binding entries appended to the list, e.g.
 #                              '(name = "MODE", text = "debug"),'
 #   E2E_COMPAT_FLAGS           raw capnp list items, e.g. '"nodejs_compat"'
@@ -376,7 +377,7 @@ if [[ -n "$WORKER_SRC" ]]; then
   jq -e . >/dev/null <<<"$ROUTES_JSON" || die "E2E_ROUTES_JSON is not valid JSON"
   MODULES="$modules" ROUTES_JSON="$ROUTES_JSON" \
   CUSTOM_DOMAIN="${E2E_CUSTOM_DOMAIN:-example.test}" \
-  UPSTREAM_TIMEOUT_MS="${E2E_UPSTREAM_TIMEOUT_MS:-2000}" \
+  UPSTREAM_TIMEOUT_MS="${E2E_UPSTREAM_TIMEOUT_MS:-2000}" LOG_LEVEL="${E2E_LOG_LEVEL:-debug}" \
   COMPAT_DATE="${E2E_COMPAT_DATE:-2026-04-01}" COMPAT_FLAGS="${E2E_COMPAT_FLAGS:-}" \
   EXTRA_BINDINGS="${E2E_EXTRA_BINDINGS:-}" \
   HTTPS_ADDR="127.0.0.1:$WORKER_HTTPS_PORT" HTTP_ADDR="127.0.0.1:$WORKER_HTTP_PORT" \
@@ -390,13 +391,19 @@ def sub(m):
     v = os.environ[m.group(1)]
     return v.rstrip("\n") if m.group(1) in raw else capnp_str(v)
 names = ("MODULES", "COMPAT_DATE", "COMPAT_FLAGS", "CUSTOM_DOMAIN", "ROUTES_JSON",
-         "UPSTREAM_TIMEOUT_MS", "EXTRA_BINDINGS", "HTTPS_ADDR", "HTTP_ADDR")
+         "UPSTREAM_TIMEOUT_MS", "LOG_LEVEL", "EXTRA_BINDINGS", "HTTPS_ADDR", "HTTP_ADDR")
 out = re.sub(r"@(%s)@" % "|".join(names), sub, text)
 left = re.findall(r"@[A-Z_]+@", out)
 if left:
     sys.exit("workerd.capnp.in: unknown placeholders %s" % left)
 open(sys.argv[2], "w").write(out)
 EOF
+  # the same bindings as JSON, for the tests that run the build under Miniflare
+  jq -n --argjson routes "$ROUTES_JSON" --arg domain "${E2E_CUSTOM_DOMAIN:-example.test}" \
+    --arg timeout "${E2E_UPSTREAM_TIMEOUT_MS:-2000}" --arg level "${E2E_LOG_LEVEL:-debug}" \
+    '{CUSTOM_DOMAIN: $domain, ROUTES: $routes, UPSTREAM_TIMEOUT_MS: $timeout,
+      PATH_ROUTING: "proxy.example.test", DEFAULT_REGISTRY: "hub.registry.test",
+      LOG_LEVEL: $level}' >"$E2E_DIR/bindings.json"
   start_bg workerd "$WORKERD_BIN" serve --verbose "$WORKERD_CONFIG"
   wait_ready workerd "$READY_TIMEOUT" http_answers "http://127.0.0.1:$WORKER_HTTP_PORT/"
   wait_ready workerd "$READY_TIMEOUT" http_answers --cacert "$CA_FILE" "https://localhost:$WORKER_HTTPS_PORT/"
@@ -509,6 +516,9 @@ fi
   kv WORKERD_CONFIG "$WORKERD_CONFIG"
   kv WORKERD_LOG "$E2E_DIR/logs/workerd.out"
   kv WORKERD_PID "${PID_WORKERD:-}"
+  kv BINDINGS_FILE "$E2E_DIR/bindings.json"
+  kv HUB_LOG "$E2E_DIR/logs/hub.out"
+  kv TEAM_LOG "$E2E_DIR/logs/team.out"
   kv DIGEST_HELLO_LATEST "$DIGEST_HELLO_LATEST"
   kv DIGEST_HELLO_AMD64 "$DIGEST_HELLO_AMD64"
   kv DIGEST_HELLO_ARM64 "$DIGEST_HELLO_ARM64"

@@ -1,0 +1,54 @@
+// The release build under Miniflare (the local runtime wrangler ships, with a real Cache API):
+// for the tests of what bare workerd has no storage for.
+//
+//   node tests/harness/miniflare.mjs --port 8444 --build DIR --bindings JSON \
+//        [--cert FILE --key FILE] [--cache-dir DIR]
+//
+// HTTPS when --cert and --key are given (the harness's test CA), else plain http. Prints
+// "ready <url>" once it serves; SIGTERM or SIGINT disposes of it (else its workerd stays).
+// The Worker's console goes to stdout.
+import { createRequire } from "node:module";
+import path from "node:path";
+import { parseArgs } from "node:util";
+
+const require = createRequire(path.join(process.cwd(), "package.json"));
+const { Miniflare, Log, LogLevel } = require("miniflare");
+
+const { values: a } = parseArgs({
+  options: {
+    port: { type: "string" },
+    build: { type: "string", default: "build" },
+    bindings: { type: "string", default: "{}" },
+    cert: { type: "string" },
+    key: { type: "string" },
+    "cache-dir": { type: "string" },
+  },
+});
+const build = path.resolve(a.build);
+const mf = new Miniflare({
+  modulesRoot: build,
+  modules: [
+    { type: "ESModule", path: path.join(build, "index.js") },
+    { type: "CompiledWasm", path: path.join(build, "index_bg.wasm") },
+  ],
+  compatibilityDate: "2026-04-01",
+  bindings: JSON.parse(a.bindings),
+  host: "127.0.0.1",
+  port: Number(a.port),
+  ...(a.cert && a.key ? { httpsCertPath: a.cert, httpsKeyPath: a.key } : {}),
+  // in memory unless a directory is given: each instance starts with an empty cache
+  cachePersist: a["cache-dir"] ?? false,
+  log: new Log(LogLevel.WARN),
+});
+const url = await mf.ready;
+console.log(`ready ${url.href}`);
+
+let stopping = false;
+for (const signal of ["SIGTERM", "SIGINT"]) {
+  process.on(signal, async () => {
+    if (stopping) return;
+    stopping = true;
+    await mf.dispose().catch(() => {});
+    process.exit(0);
+  });
+}
