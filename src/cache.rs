@@ -50,6 +50,9 @@ pub enum Cacheable {
     /// A manifest `GET` by tag: once the tag was seen, a `HEAD` learns its digest and the
     /// store answers by digest; the first time, the `GET` goes upstream and is kept.
     Tag { tag: String },
+    /// The version check `/v2/`: an anonymous client may get the upstream's last challenge
+    /// to anonymous clients, remembered by the isolate (memo.rs).
+    VersionCheck,
     /// Nothing to keep: writes, `HEAD`s (the upstream's answer is the authorization), tag
     /// lists, `/v2/`, other digests than sha256, or the cache is off.
     Bypass,
@@ -87,7 +90,12 @@ pub fn cacheable(mode: CacheMode, f: &Forward<'_>) -> Cacheable {
         return Cacheable::Bypass;
     }
     let Some(repo) = &f.repository else {
-        return Cacheable::Bypass;
+        let version_check = f.url.strip_suffix("/v2/") == Some(f.route.upstream.base.as_str());
+        return if version_check {
+            Cacheable::VersionCheck
+        } else {
+            Cacheable::Bypass
+        };
     };
     let kind = match repo.resource {
         Resource::Blob => Kind::Blob,
@@ -255,7 +263,8 @@ mod tests {
                 "/v2/library/busybox/manifests/latest",
             ),
             (CacheMode::Edge, "GET", "/v2/library/busybox/tags/list"),
-            (CacheMode::Edge, "GET", "/v2/"),
+            (CacheMode::Edge, "GET", "/v2/_catalog"),
+            (CacheMode::Off, "GET", "/v2/"),
             (CacheMode::Edge, "GET", sha512.as_str()),
             (CacheMode::Off, "GET", blob.as_str()),
             (
@@ -270,6 +279,19 @@ mod tests {
                 "{method} {path}"
             );
         }
+    }
+
+    #[test]
+    fn the_version_check_may_be_answered_from_memory() {
+        assert_eq!(
+            decide(CacheMode::Edge, "GET", "/v2/"),
+            Cacheable::VersionCheck
+        );
+        // the version check is a GET upstream whatever the client's method
+        assert_eq!(
+            decide(CacheMode::Edge, "HEAD", "/v2/"),
+            Cacheable::VersionCheck
+        );
     }
 
     #[test]

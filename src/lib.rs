@@ -13,6 +13,7 @@ pub mod credentials;
 pub mod error;
 pub mod landing;
 pub mod log;
+pub mod memo;
 pub mod namespace;
 pub mod plan;
 pub mod redirect;

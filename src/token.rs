@@ -245,6 +245,20 @@ pub fn answer_for_client(body: &[u8], oauth: bool) -> Result<Option<String>, Str
     Ok(Some(v.to_string()))
 }
 
+/// How long an anonymous token answer may be given to other anonymous clients asking the
+/// same (ms): half its `expires_in` (60 s when absent, as the token spec says), so that a
+/// client still gets at least half the lifetime it reads; at most 10 minutes; not at all when
+/// that is under 10 s.
+pub fn reusable_ms(body: &[u8]) -> Option<f64> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let expires_in = match v.get("expires_in") {
+        None => 60.0,
+        Some(e) => e.as_f64()?,
+    };
+    let half = (expires_in / 2.0).min(600.0);
+    (half >= 10.0).then_some(half * 1000.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -476,5 +490,21 @@ mod tests {
             let e = TokenEndpoint::from_challenge(&c, "https://quay.io").unwrap_err();
             assert!(e.to_string().contains("https://quay.io"), "{e}");
         }
+    }
+
+    #[test]
+    fn anonymous_tokens_are_reused_for_half_their_life() {
+        assert_eq!(
+            reusable_ms(br#"{"token":"t","expires_in":300}"#),
+            Some(150_000.0)
+        );
+        assert_eq!(reusable_ms(br#"{"token":"t"}"#), Some(30_000.0));
+        assert_eq!(
+            reusable_ms(br#"{"token":"t","expires_in":86400}"#),
+            Some(600_000.0)
+        );
+        assert_eq!(reusable_ms(br#"{"token":"t","expires_in":15}"#), None);
+        assert_eq!(reusable_ms(br#"{"token":"t","expires_in":"300"}"#), None);
+        assert_eq!(reusable_ms(b"not json"), None);
     }
 }

@@ -4,7 +4,8 @@
 //! the client (store.js: the bytes never enter wasm).
 
 use super::entry::Exchange;
-use super::respond::{self, header};
+use super::memo;
+use super::respond::{self, has, header};
 use super::upstream;
 use crate::cache::{
     cacheable, confirmed_digest, confirms, keep as keepable, Cacheable, Keys, Kind, Verdict,
@@ -72,6 +73,25 @@ pub async fn lookup(x: &mut Exchange, f: &Forward<'_>) -> Result<Lookup, ProxyEr
     let keys = keys(&origin, f);
     match cacheable(x.config.cache, f) {
         Cacheable::Bypass => Ok(Lookup::Bypass),
+        Cacheable::VersionCheck => {
+            if has(&x.req.headers(), "authorization") {
+                return Ok(Lookup::Bypass);
+            }
+            let base = f.route.upstream.base.as_str();
+            let Some(www) = memo::challenge(base) else {
+                return Ok(Lookup::Bypass);
+            };
+            match challenge::for_client(Some(&www), f.route, &origin)? {
+                Some(ours) => {
+                    x.trace.cache = Some(Verdict::Hit);
+                    Ok(Lookup::Answered(
+                        respond::challenge(&ours)?,
+                        Outcome::Challenge,
+                    ))
+                }
+                None => Ok(Lookup::Bypass),
+            }
+        }
         Cacheable::Digest { kind, digest } => {
             let range = header(&x.req.headers(), "range");
             let miss = |x: &mut Exchange, digest| {

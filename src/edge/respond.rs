@@ -121,3 +121,8 @@ pub fn set(headers: &Headers, name: &str, value: &str) -> Result<(), ProxyError>
 pub fn header(headers: &Headers, name: &str) -> Option<String> {
     headers.get(name).ok().flatten()
 }
+
+/// Whether a header is present (its value never crosses into wasm).
+pub fn has(headers: &Headers, name: &str) -> bool {
+    headers.has(name).unwrap_or(false)
+}

@@ -75,23 +75,28 @@ async fn sized(
 }
 
 /// The upstream response phase of a token answer: a successful one is read and checked (see
-/// `token::answer_for_client`); any other passes as it is (a wrong password's 401).
+/// `token::answer_for_client`), and comes with the body the client gets; any other passes as
+/// it is (a wrong password's 401).
 pub async fn token_answer(
     x: &Exchange,
     resp: Response,
     oauth: bool,
     upstream: &str,
-) -> Result<Response, ProxyError> {
+) -> Result<(Response, Option<String>), ProxyError> {
     if !resp.ok() {
-        return Ok(resp);
+        return Ok((resp, None));
     }
     let ms = x.config.timeout_ms;
     let body = read_bounded(resp.body(), MAX_TOKEN_ANSWER, &timer(ms))
         .await
         .map_err(|e| unread(upstream, "token answer", MAX_TOKEN_ANSWER, ms, e))?;
-    match answer_for_client(&body.to_vec(), oauth) {
-        Ok(Some(rewritten)) => respond::replace_body(&resp, &rewritten),
-        Ok(None) => respond::with_body(&resp, &body),
+    let bytes = body.to_vec();
+    match answer_for_client(&bytes, oauth) {
+        Ok(Some(rewritten)) => Ok((respond::replace_body(&resp, &rewritten)?, Some(rewritten))),
+        Ok(None) => Ok((
+            respond::with_body(&resp, &body)?,
+            String::from_utf8(bytes).ok(),
+        )),
         Err(reason) => Err(ProxyError::BadAnswer {
             upstream: upstream.to_string(),
             reason,

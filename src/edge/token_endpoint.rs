@@ -3,16 +3,18 @@
 
 use super::body::{read_bounded, Unread};
 use super::entry::{Answer, Exchange};
-use super::respond::{self, header, new_headers, set};
+use super::memo;
+use super::respond::{self, has, header, new_headers, set};
 use super::rewrite::token_answer;
 use super::upstream::{send, timer, Outgoing};
+use crate::cache::{CacheMode, Verdict};
 use crate::challenge::bearer_challenge;
 use crate::credentials::Credentials;
 use crate::error::ProxyError;
 use crate::log::{iso8601, Outcome};
 use crate::namespace::resolve_token;
 use crate::plan::TokenRoute;
-use crate::token::{open_registry_answer, ScopeMap, TokenEndpoint};
+use crate::token::{open_registry_answer, reusable_ms, ScopeMap, TokenEndpoint};
 use worker::js_sys;
 use worker::wasm_bindgen::JsValue;
 
@@ -40,30 +42,48 @@ pub async fn answer(x: &mut Exchange, route: TokenRoute<'static>) -> Answer {
     let base = route.upstream.base.as_str();
     x.trace.route = Some(base);
     let credentials = Credentials::for_route(x.config, route);
-
-    // the realm, from the upstream's challenge
-    let probe = Outgoing {
-        url: &format!("{base}/v2/"),
-        method: "GET",
-        headers: new_headers()?,
-        body: None,
-        follow: true,
-        home: base,
-        upstream: base,
-    };
-    let (probe, status) = send(x, probe).await?;
-    match status {
-        401 => {}
-        // no token needed upstream, but the client asked for one
-        200 => {
-            let body = open_registry_answer(&iso8601(js_sys::Date::now()));
-            return Ok((respond::json(200, &body)?, Outcome::Token));
-        }
-        // the upstream's trouble is the client's to see
-        _ => return Ok((probe, Outcome::Proxied)),
+    // an anonymous client's token may be one another anonymous client got for the same request
+    let memo = x.config.cache != CacheMode::Off;
+    let anonymous = memo && form.is_none() && !has(&x.req.headers(), "authorization");
+    let token_key = anonymous.then(|| format!("{base} {}", x.url.query().unwrap_or("")));
+    if let Some(body) = token_key.as_deref().and_then(memo::token) {
+        x.trace.cache = Some(Verdict::Hit);
+        return Ok((respond::json(200, &body)?, Outcome::Token));
     }
+
+    // the realm, from the upstream's challenge (remembered for a while)
+    let www = match memo.then(|| memo::challenge(base)).flatten() {
+        Some(www) => www,
+        None => {
+            let probe = Outgoing {
+                url: &format!("{base}/v2/"),
+                method: "GET",
+                headers: new_headers()?,
+                body: None,
+                follow: true,
+                home: base,
+                upstream: base,
+            };
+            let (probe, status) = send(x, probe).await?;
+            match status {
+                401 => {}
+                // no token needed upstream, but the client asked for one
+                200 => {
+                    let body = open_registry_answer(&iso8601(js_sys::Date::now()));
+                    return Ok((respond::json(200, &body)?, Outcome::Token));
+                }
+                // the upstream's trouble is the client's to see
+                _ => return Ok((probe, Outcome::Proxied)),
+            }
+            let www = header(&probe.headers(), "www-authenticate").unwrap_or_default();
+            if memo && bearer_challenge(Some(&www), base).is_ok_and(|c| c.is_some()) {
+                memo::remember_challenge(base, &www);
+            }
+            www
+        }
+    };
     let challenge = bearer_challenge(
-        header(&probe.headers(), "www-authenticate").as_deref(),
+        Some(&www).filter(|w| !w.is_empty()).map(String::as_str),
         base,
     )?
     .ok_or_else(|| ProxyError::BadChallenge {
@@ -105,7 +125,12 @@ pub async fn answer(x: &mut Exchange, route: TokenRoute<'static>) -> Answer {
         upstream: &realm_origin,
     };
     let (resp, _) = send(x, out).await?;
-    let resp = token_answer(x, resp, request.answers_oauth(), &realm_origin).await?;
+    let (resp, body) = token_answer(x, resp, request.answers_oauth(), &realm_origin).await?;
+    if let (Some(key), Some(body)) = (token_key, body) {
+        if let Some(ms) = reusable_ms(body.as_bytes()) {
+            memo::remember_token(&key, body, ms);
+        }
+    }
     Ok((resp, Outcome::Token))
 }
 
