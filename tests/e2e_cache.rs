@@ -385,3 +385,55 @@ fn with_the_cache_off_every_pull_goes_upstream() {
         .iter()
         .all(|l| l.get("cache").is_none() && l["event"] != "store"));
 }
+
+#[test]
+#[ignore = "needs the e2e harness: tests/run.sh"]
+fn anonymous_tokens_and_the_challenge_are_remembered_and_nothing_with_credentials() {
+    let mf = Miniflare::start(json!({}));
+    let host = "docker.example.test";
+    let repo = format!("library/{}", unique("memo"));
+    let scope = format!("repository:{repo}:pull");
+    let issued = || {
+        log_lines("ISSUER_LOG")
+            .into_iter()
+            .filter(|l| l["query"]["scope"].to_string().contains(&repo))
+            .count()
+    };
+    // the first anonymous token request goes to the token service, the next is remembered
+    let first = token(&mf, host, &scope, None);
+    assert_eq!(issued(), 1);
+    assert_eq!(token(&mf, host, &scope, None), first);
+    assert_eq!(
+        issued(),
+        1,
+        "a second anonymous token request reached the issuer"
+    );
+    // with credentials, every request is the token service's
+    token(&mf, host, &scope, Some(&alice()));
+    token(&mf, host, &scope, Some(&alice()));
+    assert_eq!(issued(), 3);
+    // another scope is another request, for the token service
+    let other = token(&mf, host, &format!("repository:{repo}x:pull"), None);
+    assert_eq!(issued(), 4, "another scope got the first scope's token");
+    assert_ne!(other, first);
+    // an anonymous /v2/ gets the challenge the token service's realm came from, without an
+    // upstream request; one with credentials goes upstream
+    let r = curl(&mf.url(host, "/v2/"), &[]);
+    assert_eq!(r.status, 401);
+    let www = r.header("www-authenticate").unwrap_or("");
+    assert!(www.contains(&mf.url(host, "/v2/auth")), "{www}");
+    assert_eq!(r.error_code(), "UNAUTHORIZED");
+    let bearer = format!("Authorization: Bearer {first}");
+    assert_eq!(curl(&mf.url(host, "/v2/"), &["-H", &bearer]).status, 200);
+    let lines: Vec<_> = mf
+        .log_lines()
+        .into_iter()
+        .filter(|l| l["path"] == "/v2/")
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].get("upstream_status").is_none() && lines[0]["cache"] == "HIT",
+        "{lines:?}"
+    );
+    assert_eq!(lines[1]["upstream_status"], 200, "{lines:?}");
+}
