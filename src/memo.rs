@@ -1,49 +1,80 @@
 //! What an isolate remembers between requests, for a bounded time: an upstream's challenge to
-//! anonymous clients (its `/v2/` answer) and anonymous token answers per scope. Each saves an
-//! upstream round trip per pull; neither is a credential of anyone's (an anonymous token
-//! grants what any anonymous client would get for the same request).
+//! anonymous clients (its `/v2/` answer), anonymous token answers per scope (what any anonymous
+//! client would get for the same request), and the upstream's recent yeses: which credentials
+//! it accepted for a repository, which digests it served or confirmed there. Each saves an
+//! upstream round trip; none leaves the isolate.
+
+use std::collections::HashMap;
 
 /// How long an upstream's challenge is taken as it was: the realm and service of a registry
 /// change with a deployment of it, rarely.
 pub const CHALLENGE_MS: f64 = 10.0 * 60.0 * 1000.0;
 
-/// A small map whose entries expire; when full, the entry that expires first makes room.
+/// How long the upstream's yes to a client for a repository (an answered `HEAD` or `GET`)
+/// stands for the same client's next requests of digests the upstream has shown to be in that
+/// repository: long enough for one pull, short enough that a revoked access ends soon.
+pub const ACCEPTED_MS: f64 = 60.0 * 1000.0;
+
+/// How long a digest the upstream served or confirmed in a repository is taken to be there.
+pub const CONFIRMED_MS: f64 = 60.0 * 60.0 * 1000.0;
+
+/// The key of "the upstream accepted these credentials for this repository": the
+/// `Authorization` the upstream saw (none: anonymous), which stays in the isolate's memory.
+pub fn accepted_key(upstream: &str, repository: &str, authorization: Option<&str>) -> String {
+    format!("{upstream} {repository} {}", authorization.unwrap_or(""))
+}
+
+/// The key of "the upstream served or confirmed this digest in this repository".
+pub fn confirmed_key(upstream: &str, repository: &str, digest: &str) -> String {
+    format!("{upstream} {repository} {digest}")
+}
+
+/// A map whose entries expire; when full, expired entries go, then the one that expires first.
 #[derive(Debug)]
 pub struct Memo<V> {
-    entries: Vec<(String, V, f64)>,
+    entries: HashMap<String, (V, f64)>,
     capacity: usize,
 }
 
 impl<V: Clone> Memo<V> {
-    pub const fn new(capacity: usize) -> Self {
+    pub fn new(capacity: usize) -> Self {
         Memo {
-            entries: Vec::new(),
+            entries: HashMap::new(),
             capacity,
         }
     }
 
     /// The value under `key` if it has not expired at `now` (ms).
     pub fn get(&mut self, key: &str, now: f64) -> Option<V> {
-        self.entries.retain(|(_, _, until)| *until > now);
-        self.entries
-            .iter()
-            .find(|(k, _, _)| k == key)
-            .map(|(_, v, _)| v.clone())
+        match self.entries.get(key) {
+            Some((v, until)) if *until > now => Some(v.clone()),
+            Some(_) => {
+                self.entries.remove(key);
+                None
+            }
+            None => None,
+        }
     }
 
-    /// Keeps `value` under `key` until `until` (ms).
-    pub fn put(&mut self, key: &str, value: V, until: f64) {
-        self.entries.retain(|(k, _, _)| k != key);
-        if self.entries.len() >= self.capacity {
-            if let Some(i) = (0..self.entries.len())
-                .min_by(|a, b| self.entries[*a].2.total_cmp(&self.entries[*b].2))
-            {
-                self.entries.swap_remove(i);
+    /// Keeps `value` under `key` until `until` (ms); `now` decides what has expired.
+    pub fn put(&mut self, key: &str, value: V, until: f64, now: f64) {
+        if self.capacity == 0 {
+            return;
+        }
+        if self.entries.len() >= self.capacity && !self.entries.contains_key(key) {
+            self.entries.retain(|_, (_, u)| *u > now);
+            if self.entries.len() >= self.capacity {
+                let first = self
+                    .entries
+                    .iter()
+                    .min_by(|a, b| a.1 .1.total_cmp(&b.1 .1))
+                    .map(|(k, _)| k.clone());
+                if let Some(k) = first {
+                    self.entries.remove(&k);
+                }
             }
         }
-        if self.capacity > 0 {
-            self.entries.push((key.to_string(), value, until));
-        }
+        self.entries.insert(key.to_string(), (value, until));
     }
 }
 
@@ -54,7 +85,7 @@ mod tests {
     #[test]
     fn entries_expire() {
         let mut m = Memo::new(4);
-        m.put("a", 1, 100.0);
+        m.put("a", 1, 100.0, 0.0);
         assert_eq!(m.get("a", 99.0), Some(1));
         assert_eq!(m.get("a", 100.0), None);
         assert_eq!(m.get("b", 0.0), None);
@@ -63,14 +94,29 @@ mod tests {
     #[test]
     fn a_full_memo_drops_what_expires_first() {
         let mut m = Memo::new(2);
-        m.put("a", 1, 300.0);
-        m.put("b", 2, 200.0);
-        m.put("c", 3, 400.0);
+        m.put("a", 1, 300.0, 0.0);
+        m.put("b", 2, 200.0, 0.0);
+        m.put("c", 3, 400.0, 0.0);
         assert_eq!(m.get("b", 0.0), None);
         assert_eq!(m.get("a", 0.0), Some(1));
         assert_eq!(m.get("c", 0.0), Some(3));
-        m.put("a", 9, 500.0);
+        m.put("a", 9, 500.0, 0.0);
         assert_eq!(m.get("a", 0.0), Some(9));
         assert_eq!(m.entries.len(), 2);
+        // expired entries make room first
+        m.put("d", 4, 600.0, 450.0);
+        assert_eq!(m.get("a", 450.0), Some(9));
+        assert_eq!(m.get("d", 450.0), Some(4));
+    }
+
+    #[test]
+    fn a_yes_is_per_upstream_repository_and_credentials() {
+        let a = accepted_key("https://r", "library/x", Some("Bearer t"));
+        assert_ne!(a, accepted_key("https://r", "library/x", Some("Bearer u")));
+        assert_ne!(a, accepted_key("https://r", "library/y", Some("Bearer t")));
+        assert_ne!(a, accepted_key("https://s", "library/x", Some("Bearer t")));
+        assert_ne!(a, accepted_key("https://r", "library/x", None));
+        let d = confirmed_key("https://r", "library/x", "sha256:ab");
+        assert_ne!(d, confirmed_key("https://r", "library/y", "sha256:ab"));
     }
 }

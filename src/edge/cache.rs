@@ -8,13 +8,14 @@ use super::memo;
 use super::respond::{self, has, header};
 use super::upstream;
 use crate::cache::{
-    cacheable, confirmed_digest, confirms, keep as keepable, Cacheable, Keys, Kind, Verdict,
-    WHOLE_MAX_BYTES,
+    cacheable, confirmed_digest, confirms, keep as keepable, CacheMode, Cacheable, Keys, Kind,
+    Verdict, WHOLE_MAX_BYTES,
 };
 use crate::challenge;
 use crate::error::ProxyError;
 use crate::log::{iso8601, Outcome, StoreLog};
 use crate::plan::Forward;
+use crate::plan::{Access, Reference};
 use worker::js_sys::Promise;
 use worker::wasm_bindgen::{self, closure::Closure, JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
@@ -105,14 +106,21 @@ pub async fn lookup(x: &mut Exchange, f: &Forward<'_>) -> Result<Lookup, ProxyEr
             let Some(hit) = stored(&keys.content(kind, &digest), range).await else {
                 return miss(x, digest);
             };
-            let (head, status) = upstream::confirm(x, f).await?;
-            if !confirms(status) {
-                discard(&hit);
-                if let Some(refused) = refused(x, f, &head, status)? {
-                    return Ok(refused);
+            let (base, repository) = (f.route.upstream.base.as_str(), repository_of(f));
+            let auth = upstream_authorization(x, f);
+            // the upstream's yes of a moment ago to this client for this repository, and to
+            // this digest being there, stands; else it is asked
+            if !memo::vouched(base, repository, auth.as_deref(), &digest) {
+                let (head, status) = upstream::confirm(x, f).await?;
+                if !confirms(status) {
+                    discard(&hit);
+                    if let Some(refused) = refused(x, f, &head, status)? {
+                        return Ok(refused);
+                    }
+                    x.trace.cache = Some(Verdict::Bypass);
+                    return Ok(Lookup::Bypass);
                 }
-                x.trace.cache = Some(Verdict::Bypass);
-                return Ok(Lookup::Bypass);
+                memo::vouch(base, repository, auth.as_deref(), Some(&digest));
             }
             match served(&hit) {
                 Some(resp) => {
@@ -123,7 +131,7 @@ pub async fn lookup(x: &mut Exchange, f: &Forward<'_>) -> Result<Lookup, ProxyEr
             }
         }
         Cacheable::Tag { tag } => {
-            let repository = f.repository.as_ref().map_or("", |r| r.name.as_str());
+            let repository = repository_of(f);
             let record = keys.tag(repository, &tag);
             let miss = |record| Keep {
                 kind: Kind::Manifest,
@@ -143,7 +151,11 @@ pub async fn lookup(x: &mut Exchange, f: &Forward<'_>) -> Result<Lookup, ProxyEr
             let (head, status) = upstream::confirm(x, f).await?;
             let digest = header(&head.headers(), "docker-content-digest");
             let digest = match confirmed_digest(digest.as_deref()) {
-                Some(d) if status == 200 => d.to_string(),
+                Some(d) if status == 200 => {
+                    let auth = upstream_authorization(x, f);
+                    memo::vouch(&f.route.upstream.base, repository, auth.as_deref(), Some(d));
+                    d.to_string()
+                }
                 _ if status == 401 => match refused(x, f, &head, status)? {
                     Some(refused) => return Ok(refused),
                     None => {
@@ -196,6 +208,41 @@ fn refused(
     )))
 }
 
+fn repository_of<'f>(f: &'f Forward<'_>) -> &'f str {
+    f.repository.as_ref().map_or("", |r| r.name.as_str())
+}
+
+/// The client's `Authorization` as it goes upstream (none if the plan's credentials drop it):
+/// whose yes the upstream gave.
+fn upstream_authorization(x: &Exchange, f: &Forward<'_>) -> Option<String> {
+    header(&x.req.headers(), "authorization").filter(|a| f.credentials.keeps_authorization(a))
+}
+
+/// A repository read the upstream answered with a yes, passed on as it was: the client is
+/// accepted for the repository, and a digest it asked for (or a manifest's
+/// `Docker-Content-Digest`) is there.
+pub fn passed(x: &Exchange, f: &Forward<'_>, resp: &Response, status: u16) {
+    if x.config.cache == CacheMode::Off || f.access != Access::Read || !confirms(status) {
+        return;
+    }
+    let Some(repo) = &f.repository else { return };
+    let digest = match &repo.reference {
+        Some(Reference::Digest(d)) => Some(d.clone()),
+        Some(Reference::Tag(_)) if status == 200 => {
+            let d = header(&resp.headers(), "docker-content-digest");
+            confirmed_digest(d.as_deref()).map(str::to_string)
+        }
+        _ => None,
+    };
+    let auth = upstream_authorization(x, f);
+    memo::vouch(
+        &f.route.upstream.base,
+        &repo.name,
+        auth.as_deref(),
+        digest.as_deref(),
+    );
+}
+
 async fn stored(key: &str, range: Option<String>) -> Option<Response> {
     let v = JsFuture::from(lookup_js(key, range)).await.ok()?;
     v.is_object().then(|| v.unchecked_into())
@@ -237,6 +284,13 @@ pub fn keep(
         }
         return resp;
     };
+    let auth = upstream_authorization(x, f);
+    memo::vouch(
+        &f.route.upstream.base,
+        repository_of(f),
+        auth.as_deref(),
+        Some(digest),
+    );
     let origin = x.origin();
     let keys = keys(&origin, f);
     let key = keys.content(plan.kind, digest);

@@ -137,7 +137,10 @@ async fn process(x: &mut Exchange) -> worker::Result<Response> {
             Some(keep) if outcome == Outcome::Proxied => {
                 (cache::keep(x, &forward, keep, resp, status), outcome)
             }
-            _ => (resp, outcome),
+            _ => {
+                cache::passed(x, &forward, &resp, status);
+                (resp, outcome)
+            }
         })
     }
     .await;

@@ -1,13 +1,15 @@
 //! The isolate's memory between requests (memo.rs): upstream challenges to anonymous clients
 //! and anonymous token answers, each for a bounded time.
 
-use crate::memo::{Memo, CHALLENGE_MS};
+use crate::memo::{accepted_key, confirmed_key, Memo, ACCEPTED_MS, CHALLENGE_MS, CONFIRMED_MS};
 use std::cell::RefCell;
 use worker::js_sys;
 
 thread_local! {
-    static CHALLENGES: RefCell<Memo<String>> = const { RefCell::new(Memo::new(32)) };
-    static TOKENS: RefCell<Memo<String>> = const { RefCell::new(Memo::new(256)) };
+    static CHALLENGES: RefCell<Memo<String>> = RefCell::new(Memo::new(32));
+    static TOKENS: RefCell<Memo<String>> = RefCell::new(Memo::new(256));
+    static ACCEPTED: RefCell<Memo<()>> = RefCell::new(Memo::new(1024));
+    static CONFIRMED: RefCell<Memo<()>> = RefCell::new(Memo::new(8192));
 }
 
 fn now() -> f64 {
@@ -21,8 +23,12 @@ pub fn challenge(base: &str) -> Option<String> {
 
 pub fn remember_challenge(base: &str, www_authenticate: &str) {
     CHALLENGES.with(|m| {
-        m.borrow_mut()
-            .put(base, www_authenticate.to_string(), now() + CHALLENGE_MS)
+        m.borrow_mut().put(
+            base,
+            www_authenticate.to_string(),
+            now() + CHALLENGE_MS,
+            now(),
+        )
     });
 }
 
@@ -32,5 +38,40 @@ pub fn token(key: &str) -> Option<String> {
 }
 
 pub fn remember_token(key: &str, body: String, for_ms: f64) {
-    TOKENS.with(|m| m.borrow_mut().put(key, body, now() + for_ms));
+    TOKENS.with(|m| m.borrow_mut().put(key, body, now() + for_ms, now()));
+}
+
+/// The upstream's yes to `authorization` (as it went upstream) for `repository`, and to
+/// `digest` being there, if any.
+pub fn vouch(base: &str, repository: &str, authorization: Option<&str>, digest: Option<&str>) {
+    let t = now();
+    ACCEPTED.with(|m| {
+        m.borrow_mut().put(
+            &accepted_key(base, repository, authorization),
+            (),
+            t + ACCEPTED_MS,
+            t,
+        )
+    });
+    if let Some(d) = digest {
+        CONFIRMED.with(|m| {
+            m.borrow_mut()
+                .put(&confirmed_key(base, repository, d), (), t + CONFIRMED_MS, t)
+        });
+    }
+}
+
+/// Whether the upstream recently accepted these credentials for the repository and has shown
+/// the digest to be in it: then it need not be asked again.
+pub fn vouched(base: &str, repository: &str, authorization: Option<&str>, digest: &str) -> bool {
+    let t = now();
+    ACCEPTED.with(|m| {
+        m.borrow_mut()
+            .get(&accepted_key(base, repository, authorization), t)
+            .is_some()
+    }) && CONFIRMED.with(|m| {
+        m.borrow_mut()
+            .get(&confirmed_key(base, repository, digest), t)
+            .is_some()
+    })
 }
