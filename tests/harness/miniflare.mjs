@@ -3,6 +3,7 @@
 //
 //   node tests/harness/miniflare.mjs --port 8444 --build DIR --bindings JSON \
 //        [--cert FILE --key FILE] [--cache-dir DIR]
+//   node tests/harness/miniflare.mjs --port 8445 --script FILE ...   # a service-worker script
 //
 // HTTPS when --cert and --key are given (the harness's test CA), else plain http. Prints
 // "ready <url>" once it serves; SIGTERM or SIGINT disposes of it (else its workerd stays).
@@ -18,6 +19,7 @@ const { values: a } = parseArgs({
   options: {
     port: { type: "string" },
     build: { type: "string", default: "build" },
+    script: { type: "string" },
     bindings: { type: "string", default: "{}" },
     cert: { type: "string" },
     key: { type: "string" },
@@ -25,12 +27,17 @@ const { values: a } = parseArgs({
   },
 });
 const build = path.resolve(a.build);
+const code = a.script
+  ? { scriptPath: path.resolve(a.script), modules: false }
+  : {
+      modulesRoot: build,
+      modules: [
+        { type: "ESModule", path: path.join(build, "index.js") },
+        { type: "CompiledWasm", path: path.join(build, "index_bg.wasm") },
+      ],
+    };
 const mf = new Miniflare({
-  modulesRoot: build,
-  modules: [
-    { type: "ESModule", path: path.join(build, "index.js") },
-    { type: "CompiledWasm", path: path.join(build, "index_bg.wasm") },
-  ],
+  ...code,
   compatibilityDate: "2026-04-01",
   bindings: JSON.parse(a.bindings),
   host: "127.0.0.1",
