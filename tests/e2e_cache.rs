@@ -257,7 +257,13 @@ fn a_kept_private_image_is_refused_to_everyone_the_upstream_refuses() {
     // remembers for a while): that is no yes to a digest it never showed to be there
     let own = curl(
         &mf.url(host, &format!("/v2/{public}/manifests/latest")),
-        &["-I", "-H", &theirs, "-H", "Accept: application/vnd.oci.image.manifest.v1+json"],
+        &[
+            "-I",
+            "-H",
+            &theirs,
+            "-H",
+            "Accept: application/vnd.oci.image.manifest.v1+json",
+        ],
     );
     assert_eq!(own.status, 200);
     for d in [&digest, &blobs[0], &blobs[1]] {
