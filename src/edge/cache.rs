@@ -38,7 +38,7 @@ extern "C" {
         length: f64,
         whole: f64,
         done: &JsValue,
-    ) -> Response;
+    ) -> Option<Response>;
     fn served(hit: &Response) -> Option<Response>;
 }
 
@@ -307,7 +307,7 @@ pub fn keep(
         };
         Closure::once_into_js(move |reason: JsValue| line.write(reason.as_string()))
     };
-    keep_js(
+    match keep_js(
         ctx,
         &resp,
         &key,
@@ -315,7 +315,13 @@ pub fn keep(
         length as f64,
         WHOLE_MAX_BYTES as f64,
         &done,
-    )
+    ) {
+        Some(kept) => kept,
+        None => {
+            x.trace.cache = Some(Verdict::Bypass);
+            resp
+        }
+    }
 }
 
 fn ctx(ctx: &Context) -> &JsValue {

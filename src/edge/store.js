@@ -65,19 +65,50 @@ export async function recorded(key) {
   }
 }
 
+// What keeping may hold at once in an isolate (which has 128 MB in all): answers read whole
+// (each at most `whole` bytes) up to this many bytes together, and this many larger ones in
+// lockstep, each with at most WINDOW bytes in flight per branch. An answer over the limits,
+// or one the same isolate is keeping already, passes through unkept.
+const WHOLE_TOGETHER = 48 << 20;
+const LOCKSTEP_TOGETHER = 4;
+const WINDOW = 1 << 20;
+const CHUNK = 1 << 20;
+const keeping = new Set();
+let wholeBytes = 0;
+let large = 0;
+
+/** Why an answer of `length` bytes under `key` cannot be kept now, or `null`. */
+function busy(key, length, whole) {
+  if (keeping.has(key)) return "being kept by another request";
+  if (length <= whole) {
+    return wholeBytes + length > WHOLE_TOGETHER ? "too much being kept at once" : null;
+  }
+  return large >= LOCKSTEP_TOGETHER ? "too many large answers being kept at once" : null;
+}
+
 /**
  * The client's copy of `upstream` (a 200 with a `Content-Length` of `length` bytes, checked
  * by the caller), while the same bytes are kept under `key` if their sha256 is `digest`
  * (`sha256:<hex>`). A body cut short or of another digest is never kept, and a cut one
  * fails the client's transfer (it has a length). `done(reason)` is called once the outcome
- * is known: `null` when kept, else why not.
+ * is known: `null` when kept, else why not. `undefined` (and `done` with the reason) when it
+ * cannot be kept now: the upstream's answer goes as it is.
  *
  * At most `whole` bytes: a native tee(), the store's branch read whole, hashed, then put; the
  * tee buffers for the slower branch at most the answer's size. Larger: the upstream is read
- * in lockstep with the client and the store (each chunk is written to both before the next
- * is read), so a slow client slows the upstream instead of filling memory.
+ * in lockstep with the client and the store (at most WINDOW bytes in flight to each), so a
+ * slow client slows the upstream instead of filling memory.
  */
 export function keep(ctx, upstream, key, digest, length, whole, done) {
+  const why = busy(key, length, whole);
+  if (why !== null) {
+    done(why);
+    return undefined;
+  }
+  const small = length <= whole;
+  keeping.add(key);
+  if (small) wholeBytes += length;
+  else large += 1;
   const stored = new Headers();
   for (const name of ["content-type", "docker-content-digest", "etag"]) {
     const value = upstream.headers.get(name);
@@ -91,7 +122,7 @@ export function keep(ctx, upstream, key, digest, length, whole, done) {
   const nonce = crypto.randomUUID();
   const bytes = `${key}/${nonce}`;
   let outcome;
-  if (length <= whole) {
+  if (small) {
     const [toClient, toStore] = upstream.body.tee();
     toClient.pipeTo(client.writable).catch(() => {});
     outcome = keepWhole(toStore, bytes, digest, length, stored);
@@ -106,7 +137,12 @@ export function keep(ctx, upstream, key, digest, length, whole, done) {
     await caches.default.put(key, new Response(nonce, { headers: RECORD }));
     return null;
   });
-  ctx.waitUntil(named.then(done, (e) => done(String(e))));
+  const finished = named.finally(() => {
+    keeping.delete(key);
+    if (small) wholeBytes -= length;
+    else large -= 1;
+  });
+  ctx.waitUntil(finished.then(done, (e) => done(String(e))));
   const headers = new Headers(upstream.headers);
   headers.set("x-proxy-cache", "MISS");
   return new Response(client.readable, { status: upstream.status, headers });
@@ -130,37 +166,67 @@ async function keepWhole(body, key, digest, length, headers) {
   return null;
 }
 
+/**
+ * A writer that lets up to `limit` bytes be in flight (written, not yet taken by the reader)
+ * before `write` waits: the reader's pace, without a round trip per chunk.
+ */
+function windowed(writer, limit) {
+  const pending = [];
+  let inflight = 0;
+  let failed = null;
+  return {
+    async write(chunk) {
+      if (failed !== null) throw failed;
+      const n = chunk.byteLength;
+      inflight += n;
+      const taken = writer.write(chunk).then(
+        () => { inflight -= n; },
+        (e) => { failed ??= e; },
+      );
+      pending.push(taken);
+      while (inflight > limit && pending.length > 0) await pending.shift();
+      if (failed !== null) throw failed;
+    },
+    async close() {
+      await Promise.all(pending.splice(0));
+      if (failed !== null) throw failed;
+      await writer.close();
+    },
+    abort(reason) {
+      return writer.abort(reason).catch(() => {});
+    },
+  };
+}
+
 async function keepInLockstep(body, clientSide, key, digest, length, headers) {
   const store = new FixedLengthStream(length);
   const hasher = new crypto.DigestStream("SHA-256");
   const put = caches.default.put(key, new Response(store.readable, { headers }));
-  const reader = body.getReader();
-  const client = clientSide.getWriter();
-  const kept = store.writable.getWriter();
-  const hash = hasher.getWriter();
+  // large reads (workerd's readAtLeast of a BYOB reader): the loop's cost is per chunk
+  const reader = body.getReader({ mode: "byob" });
+  const client = windowed(clientSide.getWriter(), WINDOW);
+  const kept = windowed(store.writable.getWriter(), WINDOW);
+  const hash = windowed(hasher.getWriter(), WINDOW);
   // A client that goes away stops getting bytes and the store goes on (within waitUntil's
   // time); a store that fails stops being written and the client goes on.
   let clientGone = false;
   let storeFailed = null;
-  put.catch((e) => { storeFailed ??= `the Cache API refused it: ${e}`; });
+  const refused = (e) => { storeFailed ??= `the Cache API refused it: ${e}`; };
+  put.catch(refused);
   const toClient = (chunk) =>
     clientGone ? undefined : client.write(chunk).catch(() => { clientGone = true; });
-  const toStore = (chunk) =>
-    storeFailed !== null
-      ? undefined
-      : kept.write(chunk).catch((e) => {
-          storeFailed ??= `the Cache API refused it: ${e}`;
-        });
+  const toStore = (chunk) => (storeFailed !== null ? undefined : kept.write(chunk).catch(refused));
   try {
     for (;;) {
       let chunk;
       try {
-        chunk = await reader.read();
+        chunk = await reader.readAtLeast(CHUNK / 4, new Uint8Array(CHUNK));
       } catch {
         throw new Error("the upstream's body was cut short");
       }
-      if (chunk.done) break;
+      if (chunk.done && (chunk.value === undefined || chunk.value.byteLength === 0)) break;
       await Promise.all([toClient(chunk.value), toStore(chunk.value), hash.write(chunk.value)]);
+      if (chunk.done) break;
       if (clientGone && storeFailed !== null) throw new Error(storeFailed);
     }
     if (!clientGone) await client.close().catch(() => {});
@@ -174,9 +240,9 @@ async function keepInLockstep(body, clientSide, key, digest, length, headers) {
   } catch (e) {
     const reason = e instanceof Error ? e.message : String(e);
     // a client still reading fails too: its length is not reached
-    client.abort(reason).catch(() => {});
-    kept.abort(reason).catch(() => {});
-    hash.abort(reason).catch(() => {});
+    client.abort(reason);
+    kept.abort(reason);
+    hash.abort(reason);
     reader.cancel(reason).catch(() => {});
     await put.catch(() => {});
     return reason;
