@@ -168,24 +168,25 @@ async function keepWhole(body, key, digest, length, headers) {
 
 /**
  * A writer that lets up to `limit` bytes be in flight (written, not yet taken by the reader)
- * before `write` waits: the reader's pace, without a round trip per chunk.
+ * before `ready` waits: the reader's pace, without a round trip per chunk. `taken` settles
+ * once the reader has the chunk.
  */
 function windowed(writer, limit) {
   const pending = [];
   let inflight = 0;
   let failed = null;
+  const wait = async () => {
+    while (inflight > limit && pending.length > 0) await pending.shift();
+    if (failed !== null) throw failed;
+  };
   return {
-    async write(chunk) {
-      if (failed !== null) throw failed;
+    write(chunk) {
+      if (failed !== null) return { taken: Promise.reject(failed), ready: Promise.reject(failed) };
       const n = chunk.byteLength;
       inflight += n;
-      const taken = writer.write(chunk).then(
-        () => { inflight -= n; },
-        (e) => { failed ??= e; },
-      );
-      pending.push(taken);
-      while (inflight > limit && pending.length > 0) await pending.shift();
-      if (failed !== null) throw failed;
+      const taken = writer.write(chunk);
+      pending.push(taken.then(() => { inflight -= n; }, (e) => { failed ??= e; }));
+      return { taken, ready: wait() };
     },
     async close() {
       await Promise.all(pending.splice(0));
@@ -202,8 +203,15 @@ async function keepInLockstep(body, clientSide, key, digest, length, headers) {
   const store = new FixedLengthStream(length);
   const hasher = new crypto.DigestStream("SHA-256");
   const put = caches.default.put(key, new Response(store.readable, { headers }));
-  // large reads (workerd's readAtLeast of a BYOB reader): the loop's cost is per chunk
+  // large reads (workerd's readAtLeast of a BYOB reader): the loop's cost is per chunk; and
+  // their buffers are used again once every branch has taken them, so that a large answer
+  // leaves no garbage of its size behind for the collector
   const reader = body.getReader({ mode: "byob" });
+  const spare = [];
+  const buffer = () => {
+    const b = spare.pop();
+    return b !== undefined && b.byteLength === CHUNK ? b : new ArrayBuffer(CHUNK);
+  };
   const client = windowed(clientSide.getWriter(), WINDOW);
   const kept = windowed(store.writable.getWriter(), WINDOW);
   const hash = windowed(hasher.getWriter(), WINDOW);
@@ -213,21 +221,29 @@ async function keepInLockstep(body, clientSide, key, digest, length, headers) {
   let storeFailed = null;
   const refused = (e) => { storeFailed ??= `the Cache API refused it: ${e}`; };
   put.catch(refused);
-  const toClient = (chunk) =>
-    clientGone ? undefined : client.write(chunk).catch(() => { clientGone = true; });
-  const toStore = (chunk) => (storeFailed !== null ? undefined : kept.write(chunk).catch(refused));
   try {
     for (;;) {
       let chunk;
       try {
-        chunk = await reader.readAtLeast(CHUNK / 4, new Uint8Array(CHUNK));
+        chunk = await reader.readAtLeast(CHUNK / 4, new Uint8Array(buffer()));
       } catch {
         throw new Error("the upstream's body was cut short");
       }
-      if (chunk.done && (chunk.value === undefined || chunk.value.byteLength === 0)) break;
-      await Promise.all([toClient(chunk.value), toStore(chunk.value), hash.write(chunk.value)]);
+      const value = chunk.value;
+      if (value !== undefined && value.byteLength > 0) {
+        const hashed = hash.write(value);
+        const toClient = clientGone ? null : client.write(value);
+        const toStore = storeFailed !== null ? null : kept.write(value);
+        const all = [hashed, toClient, toStore].filter((w) => w !== null);
+        Promise.all(all.map((w) => w.taken)).then(() => spare.push(value.buffer), () => {});
+        await Promise.all([
+          hashed.ready,
+          toClient?.ready.catch(() => { clientGone = true; }),
+          toStore?.ready.catch(refused),
+        ]);
+        if (clientGone && storeFailed !== null) throw new Error(storeFailed);
+      }
       if (chunk.done) break;
-      if (clientGone && storeFailed !== null) throw new Error(storeFailed);
     }
     if (!clientGone) await client.close().catch(() => {});
     if (storeFailed !== null) throw new Error(storeFailed);
