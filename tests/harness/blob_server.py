@@ -130,6 +130,7 @@ def main():
     cfg = ap.parse_args()
     cfg.root = os.path.realpath(cfg.root)
     ThreadingHTTPServer.daemon_threads = True
+    ThreadingHTTPServer.request_queue_size = 512  # the load command connects hundreds at once
     httpd = ThreadingHTTPServer((cfg.host, cfg.port), Handler)
     httpd.cfg = cfg
     httpd.log_lock = threading.Lock()

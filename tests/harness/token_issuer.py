@@ -309,6 +309,7 @@ def main():
         if libtrust_kid(cert.public_key()) != state.kid:
             sys.exit("token_issuer: --cert does not match --key")
     ThreadingHTTPServer.daemon_threads = True
+    ThreadingHTTPServer.request_queue_size = 512  # the load command connects hundreds at once
     httpd = ThreadingHTTPServer((args.host, args.port), Handler)
     httpd.state = state
     print("token issuer on %s:%d kid=%s" % (args.host, args.port, state.kid), flush=True)
