@@ -144,6 +144,9 @@ fn a_warm_pull_asks_the_upstream_only_heads_and_ranges_come_from_the_store() {
     assert_eq!(r.status, 206, "{:?}", r.headers);
     assert_eq!(r.body, &data[1000..2000]);
     assert_eq!(r.header("x-proxy-cache"), Some("HIT"));
+    let past = format!("Range: bytes={}-", data.len() + 10);
+    let r = curl(&url, &["-H", &bearer, "-H", &past]);
+    assert_eq!(r.status, 416, "{:?}", r.headers);
     let r = curl(&url, &["-H", &bearer]);
     assert_eq!(r.status, 200);
     assert_eq!(format!("sha256:{}", sha256_hex(&r.body)), *big);

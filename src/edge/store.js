@@ -35,6 +35,10 @@ export function served(hit) {
   headers.delete("cache-control");
   headers.delete(LENGTH);
   headers.set("x-proxy-cache", "HIT");
+  // a range the kept bytes do not have: the store's own answer (416)
+  if (hit.status !== 200 && hit.status !== 206) {
+    return new Response(hit.body, { status: hit.status, headers });
+  }
   const total = Number(hit.headers.get(LENGTH));
   const range = hit.headers.get("content-range");
   // bytes FIRST-LAST/TOTAL
@@ -105,6 +109,13 @@ export function keep(ctx, upstream, key, digest, length, whole, done) {
     done(why);
     return undefined;
   }
+  let client;
+  try {
+    client = new FixedLengthStream(length);
+  } catch (e) {
+    done(`cannot stream ${length} bytes: ${e}`);
+    return undefined;
+  }
   const small = length <= whole;
   keeping.add(key);
   if (small) wholeBytes += length;
@@ -118,7 +129,6 @@ export function keep(ctx, upstream, key, digest, length, whole, done) {
   stored.set("content-length", String(length));
   stored.set(LENGTH, String(length));
   stored.set("cache-control", "public, max-age=31536000, immutable");
-  const client = new FixedLengthStream(length);
   const nonce = crypto.randomUUID();
   const bytes = `${key}/${nonce}`;
   let outcome;
