@@ -41,6 +41,39 @@ impl CacheMode {
     }
 }
 
+/// `CACHE_STALE_SECONDS`: how old a tag's last digest, and the upstream's last yes to a client,
+/// may be to answer from the store while the upstream cannot (unset: never).
+pub fn parse_stale(raw: Option<&str>) -> Result<Option<u32>, ProxyError> {
+    let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
+    match raw.parse::<u32>() {
+        Ok(n) if n > 0 && n <= 30 * 24 * 3600 => Ok(Some(n)),
+        _ => Err(ProxyError::Config {
+            var: "CACHE_STALE_SECONDS",
+            reason: format!("{raw:?} is not a whole number of seconds from 1 to 2592000 (30 days)"),
+        }),
+    }
+}
+
+/// Whether an upstream's answer to the confirming `HEAD` says it cannot answer now (and not
+/// that the client may not read): only then may a stale answer stand in for it.
+pub fn unavailable(status: u16) -> bool {
+    status >= 500 || status == 429
+}
+
+/// A tag's record: the digest its manifest had and when the upstream last said so.
+pub fn tag_record(digest: &str, at_ms: f64) -> String {
+    format!("{digest} {}", at_ms.max(0.0) as u64)
+}
+
+/// The digest and time of a tag's record, if it is one.
+pub fn parse_tag_record(record: &str) -> Option<(&str, f64)> {
+    let (digest, at) = record.trim().split_once(' ')?;
+    let at = at.parse::<u64>().ok()? as f64;
+    keepable_digest(digest).then_some((digest, at))
+}
+
 /// What the cache phase does with a request, decided from its plan alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cacheable {
@@ -167,6 +200,8 @@ pub enum Verdict {
     Miss,
     /// From the upstream, not kept (see `Cacheable::Bypass`, `keep`).
     Bypass,
+    /// From the store while the upstream could not answer (`CACHE_STALE_SECONDS`).
+    Stale,
 }
 
 impl Verdict {
@@ -175,6 +210,7 @@ impl Verdict {
             Verdict::Hit => "HIT",
             Verdict::Miss => "MISS",
             Verdict::Bypass => "BYPASS",
+            Verdict::Stale => "STALE",
         }
     }
 }
@@ -351,6 +387,36 @@ mod tests {
         assert!(keep(200, None).is_err());
         assert!(keep(206, Some(10)).is_err());
         assert!(keep(404, Some(10)).is_err());
+    }
+
+    #[test]
+    fn stale_answers_are_off_unless_given_an_age() {
+        assert_eq!(parse_stale(None), Ok(None));
+        assert_eq!(parse_stale(Some(" ")), Ok(None));
+        assert_eq!(parse_stale(Some("3600")), Ok(Some(3600)));
+        for bad in ["0", "-5", "1h", "99999999"] {
+            let e = parse_stale(Some(bad)).unwrap_err().to_string();
+            assert!(e.contains("CACHE_STALE_SECONDS") && e.contains(bad), "{e}");
+        }
+    }
+
+    #[test]
+    fn only_an_upstream_that_cannot_answer_lets_a_stale_answer_stand() {
+        for s in [500, 502, 503, 504, 429] {
+            assert!(unavailable(s), "{s}");
+        }
+        for s in [200, 307, 401, 403, 404] {
+            assert!(!unavailable(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn tag_records_carry_the_digest_and_its_time() {
+        let r = tag_record(D, 1_700_000_000_123.0);
+        assert_eq!(parse_tag_record(&r), Some((D, 1_700_000_000_123.0)));
+        assert_eq!(parse_tag_record(D), None);
+        assert_eq!(parse_tag_record("sha256:abc 5"), None);
+        assert_eq!(parse_tag_record(&format!("{D} soon")), None);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Configuration from wrangler vars, validated once per isolate.
 
-use crate::cache::CacheMode;
+use crate::cache::{parse_stale, CacheMode};
 use crate::error::ProxyError;
 use crate::log::LogLevel;
 use crate::routes::{RouteTable, Upstream};
@@ -29,6 +29,8 @@ pub struct Config {
     pub default_registry: String,
     /// `CACHE`: where blobs and manifests are kept (cache.rs).
     pub cache: CacheMode,
+    /// `CACHE_STALE_SECONDS`: answers from the store while the upstream cannot give its own.
+    pub stale_seconds: Option<u32>,
 }
 
 /// One `ROUTES` entry: a bare URL, or a table that can set Docker Hub semantics.
@@ -146,8 +148,10 @@ impl Config {
             });
         }
         let cache = CacheMode::parse(present("CACHE").as_deref())?;
+        let stale_seconds = parse_stale(present("CACHE_STALE_SECONDS").as_deref())?;
         Ok(Config {
             cache,
+            stale_seconds,
             routes,
             debug,
             target,

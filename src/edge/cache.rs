@@ -8,14 +8,14 @@ use super::memo;
 use super::respond::{self, has, header};
 use super::upstream;
 use crate::cache::{
-    cacheable, confirmed_digest, confirms, keep as keepable, CacheMode, Cacheable, Keys, Kind,
-    Verdict, WHOLE_MAX_BYTES,
+    cacheable, confirmed_digest, confirms, keep as keepable, parse_tag_record, tag_record,
+    unavailable, CacheMode, Cacheable, Keys, Kind, Verdict, WHOLE_MAX_BYTES,
 };
 use crate::challenge;
 use crate::error::ProxyError;
 use crate::log::{iso8601, Outcome, StoreLog};
-use crate::plan::Forward;
-use crate::plan::{Access, Reference};
+use crate::memo::{ACCEPTED_MS, CONFIRMED_MS};
+use crate::plan::{Access, Forward, Reference};
 use worker::js_sys::Promise;
 use worker::wasm_bindgen::{self, closure::Closure, JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
@@ -39,7 +39,7 @@ extern "C" {
         whole: f64,
         done: &JsValue,
     ) -> Option<Response>;
-    fn served(hit: &Response) -> Option<Response>;
+    fn served(hit: &Response, verdict: &str) -> Option<Response>;
 }
 
 /// What the cache phase found.
@@ -110,21 +110,48 @@ pub async fn lookup(x: &mut Exchange, f: &Forward<'_>) -> Result<Lookup, ProxyEr
             let auth = upstream_authorization(x, f);
             // the upstream's yes of a moment ago to this client for this repository, and to
             // this digest being there, stands; else it is asked
-            if !memo::vouched(base, repository, auth.as_deref(), &digest) {
-                let (head, status) = upstream::confirm(x, f).await?;
-                if !confirms(status) {
-                    discard(&hit);
-                    if let Some(refused) = refused(x, f, &head, status)? {
-                        return Ok(refused);
+            let mut verdict = Verdict::Hit;
+            if !memo::vouched(
+                base,
+                repository,
+                auth.as_deref(),
+                &digest,
+                ACCEPTED_MS,
+                CONFIRMED_MS,
+            ) {
+                match upstream::confirm(x, f).await {
+                    Ok((_, status)) if confirms(status) => memo::vouch(
+                        base,
+                        repository,
+                        auth.as_deref(),
+                        Some(&digest),
+                        stale_ms(x),
+                    ),
+                    // the upstream cannot answer: its yes of no longer ago than the stale age
+                    // stands in for it, if the operator allows
+                    answer
+                        if cannot_answer(&answer)
+                            && stale_vouched(x, base, repository, auth.as_deref(), &digest) =>
+                    {
+                        verdict = Verdict::Stale
                     }
-                    x.trace.cache = Some(Verdict::Bypass);
-                    return Ok(Lookup::Bypass);
+                    Ok((head, status)) => {
+                        discard(&hit);
+                        if let Some(refused) = refused(x, f, &head, status)? {
+                            return Ok(refused);
+                        }
+                        x.trace.cache = Some(Verdict::Bypass);
+                        return Ok(Lookup::Bypass);
+                    }
+                    Err(e) => {
+                        discard(&hit);
+                        return Err(e);
+                    }
                 }
-                memo::vouch(base, repository, auth.as_deref(), Some(&digest));
             }
-            match served(&hit) {
+            match served(&hit, verdict.as_str()) {
                 Some(resp) => {
-                    x.trace.cache = Some(Verdict::Hit);
+                    x.trace.cache = Some(verdict);
                     Ok(Lookup::Answered(resp, Outcome::Cached))
                 }
                 None => miss(x, digest),
@@ -132,28 +159,49 @@ pub async fn lookup(x: &mut Exchange, f: &Forward<'_>) -> Result<Lookup, ProxyEr
         }
         Cacheable::Tag { tag } => {
             let repository = repository_of(f);
-            let record = keys.tag(repository, &tag);
-            let miss = |record| Keep {
+            let tag_key = keys.tag(repository, &tag);
+            let miss = |tag_key| Keep {
                 kind: Kind::Manifest,
                 digest: None,
-                tag_record: Some(record),
+                tag_record: Some(tag_key),
             };
-            if JsFuture::from(recorded(&record))
+            let Some(last) = JsFuture::from(recorded(&tag_key))
                 .await
                 .ok()
                 .and_then(|v| v.as_string())
-                .is_none()
-            {
+            else {
                 // the tag's first pull here: a HEAD could only find nothing
                 x.trace.cache = Some(Verdict::Miss);
-                return Ok(Lookup::Miss(miss(record)));
+                return Ok(Lookup::Miss(miss(tag_key)));
+            };
+            let base = f.route.upstream.base.as_str();
+            let auth = upstream_authorization(x, f);
+            let answer = upstream::confirm(x, f).await;
+            if cannot_answer(&answer) {
+                // the last digest seen for the tag, if the operator allows and it is recent
+                if let Some((d, at)) = parse_tag_record(&last) {
+                    let fresh = js_sys::Date::now() - at <= stale_ms(x);
+                    if fresh && stale_vouched(x, base, repository, auth.as_deref(), d) {
+                        let key = keys.content(Kind::Manifest, d);
+                        if let Some(resp) = stored(&key, None)
+                            .await
+                            .as_ref()
+                            .and_then(|hit| served(hit, Verdict::Stale.as_str()))
+                        {
+                            x.trace.cache = Some(Verdict::Stale);
+                            return Ok(Lookup::Answered(resp, Outcome::Cached));
+                        }
+                    }
+                }
             }
-            let (head, status) = upstream::confirm(x, f).await?;
+            let (head, status) = answer?;
             let digest = header(&head.headers(), "docker-content-digest");
             let digest = match confirmed_digest(digest.as_deref()) {
                 Some(d) if status == 200 => {
-                    let auth = upstream_authorization(x, f);
-                    memo::vouch(&f.route.upstream.base, repository, auth.as_deref(), Some(d));
+                    memo::vouch(base, repository, auth.as_deref(), Some(d), stale_ms(x));
+                    if x.config.stale_seconds.is_some() {
+                        record(ctx(&x.ctx), &tag_key, &tag_record(d, js_sys::Date::now()));
+                    }
                     d.to_string()
                 }
                 _ if status == 401 => match refused(x, f, &head, status)? {
@@ -171,7 +219,7 @@ pub async fn lookup(x: &mut Exchange, f: &Forward<'_>) -> Result<Lookup, ProxyEr
             match stored(&keys.content(Kind::Manifest, &digest), None)
                 .await
                 .as_ref()
-                .and_then(served)
+                .and_then(|hit| served(hit, Verdict::Hit.as_str()))
             {
                 Some(resp) => {
                     x.trace.cache = Some(Verdict::Hit);
@@ -179,7 +227,7 @@ pub async fn lookup(x: &mut Exchange, f: &Forward<'_>) -> Result<Lookup, ProxyEr
                 }
                 None => {
                     x.trace.cache = Some(Verdict::Miss);
-                    Ok(Lookup::Miss(miss(record)))
+                    Ok(Lookup::Miss(miss(tag_key)))
                 }
             }
         }
@@ -206,6 +254,39 @@ fn refused(
         respond::challenge(&ours)?,
         Outcome::Challenge,
     )))
+}
+
+/// The stale age in ms (0: stale answers are off).
+fn stale_ms(x: &Exchange) -> f64 {
+    x.config
+        .stale_seconds
+        .map_or(0.0, |s| f64::from(s) * 1000.0)
+}
+
+/// The confirming `HEAD` found the upstream unable to answer (unreachable, out of time, 5xx,
+/// 429), as opposed to refusing the client.
+fn cannot_answer(answer: &Result<(Response, u16), ProxyError>) -> bool {
+    match answer {
+        Ok((_, status)) => unavailable(*status),
+        Err(e) => matches!(
+            e,
+            ProxyError::Unreachable { .. } | ProxyError::Timeout { .. }
+        ),
+    }
+}
+
+/// Whether a stale answer may stand in for the upstream's: the operator allows them, and the
+/// upstream's last yes to these credentials for this repository, and to the digest being
+/// there, is no older than the stale age.
+fn stale_vouched(
+    x: &Exchange,
+    base: &str,
+    repository: &str,
+    authorization: Option<&str>,
+    digest: &str,
+) -> bool {
+    let ms = stale_ms(x);
+    ms > 0.0 && memo::vouched(base, repository, authorization, digest, ms, ms)
 }
 
 fn repository_of<'f>(f: &'f Forward<'_>) -> &'f str {
@@ -240,6 +321,7 @@ pub fn passed(x: &Exchange, f: &Forward<'_>, resp: &Response, status: u16) {
         &repo.name,
         auth.as_deref(),
         digest.as_deref(),
+        stale_ms(x),
     );
 }
 
@@ -290,13 +372,14 @@ pub fn keep(
         repository_of(f),
         auth.as_deref(),
         Some(digest),
+        stale_ms(x),
     );
     let origin = x.origin();
     let keys = keys(&origin, f);
     let key = keys.content(plan.kind, digest);
     let ctx: &JsValue = ctx(&x.ctx);
     if let Some(record_key) = &plan.tag_record {
-        record(ctx, record_key, digest);
+        record(ctx, record_key, &tag_record(digest, js_sys::Date::now()));
     }
     let done = {
         let line = StoreLine {

@@ -8,8 +8,9 @@ use worker::js_sys;
 thread_local! {
     static CHALLENGES: RefCell<Memo<String>> = RefCell::new(Memo::new(32));
     static TOKENS: RefCell<Memo<String>> = RefCell::new(Memo::new(256));
-    static ACCEPTED: RefCell<Memo<()>> = RefCell::new(Memo::new(1024));
-    static CONFIRMED: RefCell<Memo<()>> = RefCell::new(Memo::new(8192));
+    /// When the upstream said yes, per credentials and repository, and per digest there.
+    static ACCEPTED: RefCell<Memo<f64>> = RefCell::new(Memo::new(1024));
+    static CONFIRMED: RefCell<Memo<f64>> = RefCell::new(Memo::new(8192));
 }
 
 fn now() -> f64 {
@@ -42,36 +43,60 @@ pub fn remember_token(key: &str, body: String, for_ms: f64) {
 }
 
 /// The upstream's yes to `authorization` (as it went upstream) for `repository`, and to
-/// `digest` being there, if any.
-pub fn vouch(base: &str, repository: &str, authorization: Option<&str>, digest: Option<&str>) {
+/// `digest` being there, if any; kept for `stale_ms` when that is longer than their windows.
+pub fn vouch(
+    base: &str,
+    repository: &str,
+    authorization: Option<&str>,
+    digest: Option<&str>,
+    stale_ms: f64,
+) {
     let t = now();
     ACCEPTED.with(|m| {
         m.borrow_mut().put(
             &accepted_key(base, repository, authorization),
-            (),
-            t + ACCEPTED_MS,
+            t,
+            t + ACCEPTED_MS.max(stale_ms),
             t,
         )
     });
     if let Some(d) = digest {
         CONFIRMED.with(|m| {
-            m.borrow_mut()
-                .put(&confirmed_key(base, repository, d), (), t + CONFIRMED_MS, t)
+            m.borrow_mut().put(
+                &confirmed_key(base, repository, d),
+                t,
+                t + CONFIRMED_MS.max(stale_ms),
+                t,
+            )
         });
     }
 }
 
-/// Whether the upstream recently accepted these credentials for the repository and has shown
-/// the digest to be in it: then it need not be asked again.
-pub fn vouched(base: &str, repository: &str, authorization: Option<&str>, digest: &str) -> bool {
+/// Whether the upstream accepted these credentials for the repository within `accepted_ms`
+/// and has shown the digest to be in it within `confirmed_ms`: then it need not be asked
+/// again (`ACCEPTED_MS`, `CONFIRMED_MS`), or its answer may be done without while it cannot
+/// give one (the stale age).
+pub fn vouched(
+    base: &str,
+    repository: &str,
+    authorization: Option<&str>,
+    digest: &str,
+    accepted_ms: f64,
+    confirmed_ms: f64,
+) -> bool {
     let t = now();
-    ACCEPTED.with(|m| {
-        m.borrow_mut()
-            .get(&accepted_key(base, repository, authorization), t)
-            .is_some()
-    }) && CONFIRMED.with(|m| {
-        m.borrow_mut()
-            .get(&confirmed_key(base, repository, digest), t)
-            .is_some()
-    })
+    let within = |at: Option<f64>, ms: f64| at.is_some_and(|at| at > t - ms);
+    within(
+        ACCEPTED.with(|m| {
+            m.borrow_mut()
+                .get(&accepted_key(base, repository, authorization), t)
+        }),
+        accepted_ms,
+    ) && within(
+        CONFIRMED.with(|m| {
+            m.borrow_mut()
+                .get(&confirmed_key(base, repository, digest), t)
+        }),
+        confirmed_ms,
+    )
 }

@@ -26,15 +26,16 @@ export async function lookup(key, range) {
 const LENGTH = "x-registry-proxy-length";
 
 /**
- * The client's copy of a kept answer, or `undefined` if it has no usable length: it goes with
+ * The client's copy of a kept answer (`X-Proxy-Cache: <verdict>`: HIT or STALE), or
+ * `undefined` if it has no usable length: it goes with
  * the length it was kept with, because a store may keep a body whose stream ended early as if
  * it were complete, and a short one must fail the client's transfer, not look whole.
  */
-export function served(hit) {
+export function served(hit, verdict) {
   const headers = new Headers(hit.headers);
   headers.delete("cache-control");
   headers.delete(LENGTH);
-  headers.set("x-proxy-cache", "HIT");
+  headers.set("x-proxy-cache", verdict);
   // a range the kept bytes do not have: the store's own answer (416)
   if (hit.status !== 200 && hit.status !== 206) {
     return new Response(hit.body, { status: hit.status, headers });
