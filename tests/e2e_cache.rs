@@ -450,3 +450,108 @@ fn anonymous_tokens_and_the_challenge_are_remembered_and_nothing_with_credential
     );
     assert_eq!(lines[1]["upstream_status"], 200, "{lines:?}");
 }
+
+/// The hub registry behind a relay the test can take away (connections refused after).
+struct Relay(std::process::Child);
+
+impl Relay {
+    fn start(port: u16) -> Relay {
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(format!("{}/tests/harness/tcp_forward.py", var("REPO")))
+            .args(["--listen", &port.to_string(), "--target"])
+            .arg(format!("127.0.0.1:{}", var("HUB_PORT")))
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line.trim(), "ready");
+        Relay(child)
+    }
+
+    fn stop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Pulls an unseen image twice through a fresh instance whose hub is behind a relay, takes the
+/// hub away, and pulls again: whether that pull worked.
+fn pull_while_the_upstream_is_down(relay_port: u16, stale: Option<&str>) -> (bool, Miniflare) {
+    let repo = format!("library/{}", unique("stale"));
+    let (_, digest) = push_unique(&var("HUB_URL"), &alice(), &repo, 0);
+    let mut relay = Relay::start(relay_port);
+    let routes = json!({"docker.example.test": {
+        "upstream": format!("http://127.0.0.1:{relay_port}"), "docker_hub": true,
+        "registry": "hub.registry.test"}});
+    let mut bindings = json!({ "ROUTES": routes });
+    if let Some(s) = stale {
+        bindings["CACHE_STALE_SECONDS"] = json!(s);
+    }
+    let mf = Miniflare::start(bindings);
+    let reference = format!("{}/{repo}:latest", mf.host("docker.example.test"));
+    assert_eq!(skopeo_pull(&reference, None), digest);
+    assert_eq!(skopeo_pull(&reference, None), digest);
+    relay.stop();
+    let dir = tempdir("stale").join("oci");
+    let ok = skopeo()
+        .args(["copy", "--quiet", "--retry-times", "0"])
+        .arg(format!("docker://{reference}"))
+        .arg(format!("oci:{}", dir.display()))
+        .status()
+        .unwrap()
+        .success();
+    if ok {
+        assert_eq!(oci_layout_digest(&dir), digest);
+        // someone the upstream never said yes to gets nothing while it cannot
+        let mut c = skopeo();
+        c.args([
+            "inspect",
+            "--raw",
+            "--retry-times",
+            "0",
+            "--creds",
+            &alice(),
+        ]);
+        run_fails(c.arg(format!("docker://{reference}")));
+    }
+    (ok, mf)
+}
+
+#[test]
+#[ignore = "needs the e2e harness: tests/run.sh"]
+fn a_kept_tag_is_served_while_the_upstream_is_down_only_when_stale_answers_are_allowed() {
+    let (ok, mf) = pull_while_the_upstream_is_down(8491, Some("600"));
+    assert!(
+        ok,
+        "the pull failed with CACHE_STALE_SECONDS: {}",
+        mf.log_text()
+    );
+    let stale: Vec<_> = mf
+        .log_lines()
+        .into_iter()
+        .filter(|l| l["cache"] == "STALE")
+        .collect();
+    assert!(
+        stale.iter().any(|l| l["path"]
+            .as_str()
+            .unwrap_or("")
+            .contains("/manifests/latest")),
+        "no stale tag in {stale:?}"
+    );
+    let (ok, _) = pull_while_the_upstream_is_down(8492, None);
+    assert!(
+        !ok,
+        "a pull worked with the upstream down and stale answers off"
+    );
+}
