@@ -81,6 +81,19 @@ pub struct RequestLog<'a> {
     /// Where a cacheable answer came from (`X-Proxy-Cache`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache: Option<Verdict>,
+    /// For a cacheable request, the bytes of the answer that came from the upstream (0 when
+    /// the store answered).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_bytes: Option<u64>,
+}
+
+/// `upstream_bytes` of a cacheable request's line: none from the upstream when the store
+/// answered, else the upstream answer's length, if known.
+pub fn upstream_bytes(cache: Option<Verdict>, length: Option<u64>) -> Option<u64> {
+    match cache? {
+        Verdict::Hit | Verdict::Stale => Some(0),
+        Verdict::Miss | Verdict::Bypass => length,
+    }
 }
 
 /// What became of an answer the proxy meant to keep, known after the response (a line of
@@ -177,6 +190,7 @@ mod tests {
             outcome,
             error: None,
             cache: None,
+            upstream_bytes: None,
         }
     }
 
@@ -215,5 +229,14 @@ mod tests {
         assert_eq!(iso8601(951_782_400_000.0), "2000-02-29T00:00:00.000Z");
         assert_eq!(iso8601(1_795_950_276_868.0), "2026-11-29T11:04:36.868Z");
         assert_eq!(iso8601(4_102_444_799_999.0), "2099-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn the_store_s_answers_cost_the_upstream_no_bytes() {
+        assert_eq!(upstream_bytes(Some(Verdict::Hit), Some(9)), Some(0));
+        assert_eq!(upstream_bytes(Some(Verdict::Stale), None), Some(0));
+        assert_eq!(upstream_bytes(Some(Verdict::Miss), Some(9)), Some(9));
+        assert_eq!(upstream_bytes(Some(Verdict::Bypass), None), None);
+        assert_eq!(upstream_bytes(None, Some(9)), None);
     }
 }

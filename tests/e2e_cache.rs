@@ -121,6 +121,17 @@ fn a_warm_pull_asks_the_upstream_only_heads_and_ranges_come_from_the_store() {
     let hits = lines.iter().filter(|l| l["cache"] == "HIT").count();
     // the manifest and every blob
     assert!(hits > digests.len(), "{lines:?}");
+    // and the lines say what the upstream sent: nothing for a hit, the answer for a miss
+    for l in lines.iter().filter(|l| l["cache"] == "HIT") {
+        assert_eq!(l["upstream_bytes"], 0, "{l}");
+    }
+    let big_miss = lines
+        .iter()
+        .any(|l| l["cache"] == "MISS" && l["upstream_bytes"].as_u64() > Some(20 << 20));
+    assert!(
+        big_miss,
+        "no MISS line with the 20 MiB layer's bytes: {lines:?}"
+    );
 
     // a Range of a kept blob: the right bytes, 206, from the store
     let big = digests.last().unwrap();

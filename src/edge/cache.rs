@@ -347,6 +347,7 @@ pub fn keep(
 ) -> Response {
     let headers = resp.headers();
     let length = header(&headers, "content-length").and_then(|l| l.trim().parse::<u64>().ok());
+    x.trace.upstream_length = length;
     let answer_digest = header(&headers, "docker-content-digest");
     let digest = match &plan.digest {
         Some(d) => Some(d.as_str()),

@@ -7,7 +7,7 @@ use crate::cache::Verdict;
 use crate::config::Config;
 use crate::error::ProxyError;
 use crate::landing::{page, page_all, wants_html};
-use crate::log::{failed, iso8601, LogLevel, Outcome, RequestLog};
+use crate::log::{failed, iso8601, upstream_bytes, LogLevel, Outcome, RequestLog};
 use crate::plan::{plan, proxy_origin, Plan};
 use url::Url;
 use worker::web_sys::{self, Request, Response};
@@ -45,6 +45,8 @@ pub struct Trace {
     pub hops: u8,
     /// Where a cacheable answer came from.
     pub cache: Option<Verdict>,
+    /// The length of a cacheable request's upstream answer, when the cache phase read it.
+    pub upstream_length: Option<u64>,
 }
 
 impl Exchange {
@@ -216,6 +218,7 @@ impl Line<'_> {
             outcome,
             error,
             cache: self.trace.cache,
+            upstream_bytes: upstream_bytes(self.trace.cache, self.trace.upstream_length),
         };
         let json = JsValue::from_str(&line.to_json());
         if failed(outcome, status) {
