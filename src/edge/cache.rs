@@ -70,9 +70,14 @@ fn keys<'a>(origin: &'a str, f: &'a Forward<'_>) -> Keys<'a> {
 
 /// The cache lookup phase.
 pub async fn lookup(x: &mut Exchange, f: &Forward<'_>) -> Result<Lookup, ProxyError> {
+    let cacheable = cacheable(x.config.cache, f);
+    if cacheable == Cacheable::Bypass {
+        // most requests: nothing more is read or made for them here
+        return Ok(Lookup::Bypass);
+    }
     let origin = x.origin();
     let keys = keys(&origin, f);
-    match cacheable(x.config.cache, f) {
+    match cacheable {
         Cacheable::Bypass => Ok(Lookup::Bypass),
         Cacheable::VersionCheck => {
             if has(&x.req.headers(), "authorization") {
