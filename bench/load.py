@@ -263,6 +263,8 @@ def main():
     ap.add_argument("--soak-seconds", type=float, default=180)
     ap.add_argument("--soak-clients", type=int, default=20)
     ap.add_argument("--idle", type=float, default=10)
+    ap.add_argument("--soaks", type=int, default=1, help="soak phases one after another (a "
+                    "leak grows with each; a runtime's high-water mark does not)")
     a = ap.parse_args()
 
     start_rss = rss_kib(a.pid) / 1024
@@ -273,7 +275,8 @@ def main():
     warm_rss = rss_kib(a.pid) / 1024
     results.append(phase("burst", a, burst))
     if a.soak_seconds > 0:
-        results.append(phase("soak", a, soak))
+        for n in range(a.soaks):
+            results.append(phase("soak" if n == 0 else "soak%d" % (n + 1), a, soak))
     time.sleep(a.idle)
     idle_rss = rss_kib(a.pid) / 1024
 

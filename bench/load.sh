@@ -6,6 +6,7 @@
 #
 #   bash bench/load.sh                      # 200 clients at once, then 3 minutes of mixed pulls
 #   bash bench/load.sh --clients 50 --soak-seconds 30 --no-build
+#   bash bench/load.sh --soaks 3         # three soaks in a row: does memory keep growing?
 #
 # The burst: each client pulls library/multi (three layers) and library/load (a 200 MiB
 # layer). The soak: --soak-clients clients pull images, tag lists and manifest HEADs, then
@@ -20,7 +21,7 @@ BUILD=1 LOAD_ARGS=()
 while (($#)); do
   case "$1" in
     --no-build) BUILD=0; shift ;;
-    --clients|--soak-seconds|--soak-clients|--idle) LOAD_ARGS+=("$1" "${2:?$1 needs a value}"); shift 2 ;;
+    --clients|--soak-seconds|--soak-clients|--idle|--soaks) LOAD_ARGS+=("$1" "${2:?$1 needs a value}"); shift 2 ;;
     -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "load: unknown argument $1" >&2; exit 2 ;;
   esac
