@@ -155,18 +155,34 @@ pub struct Keys<'a> {
 }
 
 impl Keys<'_> {
-    fn prefix(&self) -> String {
-        let upstream = self
-            .upstream
+    fn upstream_host(&self) -> &str {
+        self.upstream
             .split_once("://")
-            .map_or(self.upstream, |(_, rest)| rest);
-        format!("{}/.registry-proxy/cache/v1/{upstream}", self.origin)
+            .map_or(self.upstream, |(_, rest)| rest)
+    }
+
+    fn prefix(&self) -> String {
+        format!(
+            "{}/.registry-proxy/cache/v1/{}",
+            self.origin,
+            self.upstream_host()
+        )
     }
 
     /// The bytes of a digest, shared by every repository of the upstream: who may read them
     /// is the upstream's answer to each request, never the key.
     pub fn content(&self, kind: Kind, digest: &str) -> String {
         format!("{}/{}/{digest}", self.prefix(), kind.segment())
+    }
+
+    /// The name of a digest's bytes in the R2 bucket: per upstream, not per proxy origin (a
+    /// bucket is shared by every host and data center of the deployment).
+    pub fn object(&self, kind: Kind, digest: &str) -> String {
+        format!(
+            "registry-proxy/v1/{}/{}/{digest}",
+            self.upstream_host(),
+            kind.segment()
+        )
     }
 
     /// The record that a tag of a repository was pulled through the proxy (its last digest):
@@ -215,15 +231,126 @@ impl Verdict {
     }
 }
 
-/// Whether an upstream answer of this status and length is kept, or why not.
-pub fn keep(status: u16, length: Option<u64>) -> Result<(), &'static str> {
+/// Where a kept answer goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// The Cache API of the data center.
+    CacheApi,
+    /// The operator's R2 bucket (`CACHE_BUCKET`): persistent, shared by every data center.
+    Bucket,
+}
+
+impl Place {
+    /// Its name in the store's log lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Place::CacheApi => "cache",
+            Place::Bucket => "bucket",
+        }
+    }
+}
+
+/// `CACHE_BUCKET_MIN_BYTES`: blobs of at least this many bytes go to the R2 bucket when one is
+/// bound (unset: only those the Cache API cannot keep, over 512 MB; 0: every blob).
+pub fn parse_bucket_min(raw: Option<&str>) -> Result<u64, ProxyError> {
+    let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else {
+        return Ok(CACHE_API_MAX_BYTES + 1);
+    };
+    match raw.parse::<u64>() {
+        Ok(n) if n <= CACHE_API_MAX_BYTES => Ok(n),
+        _ => Err(ProxyError::Config {
+            var: "CACHE_BUCKET_MIN_BYTES",
+            reason: format!(
+                "{raw:?} is not a whole number of bytes from 0 to {CACHE_API_MAX_BYTES} (the Cache API's limit)"
+            ),
+        }),
+    }
+}
+
+/// What the runtime has under the name `CACHE_BUCKET`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binding {
+    Absent,
+    /// A var (text), not a binding: a mistake in wrangler.toml or the dashboard.
+    Text,
+    /// An R2 bucket.
+    Bucket,
+}
+
+/// Whether an R2 bucket is bound, or why the configuration is wrong.
+pub fn bucket_bound(binding: Binding) -> Result<bool, ProxyError> {
+    match binding {
+        Binding::Absent => Ok(false),
+        Binding::Bucket => Ok(true),
+        Binding::Text => Err(ProxyError::Config {
+            var: "CACHE_BUCKET",
+            reason: "is a var, not an R2 bucket: bind one under this name ([[r2_buckets]] binding = \"CACHE_BUCKET\")".into(),
+        }),
+    }
+}
+
+/// Whether an upstream answer of this status and length is kept, and where, or why not.
+/// `bucket` is the size from which blobs go to the bound R2 bucket (`None`: none is bound).
+pub fn keep(
+    status: u16,
+    length: Option<u64>,
+    kind: Kind,
+    bucket: Option<u64>,
+) -> Result<Place, &'static str> {
     if status != 200 {
         return Err("not a 200");
     }
-    match length {
-        None => Err("no Content-Length"),
-        Some(n) if n > CACHE_API_MAX_BYTES => Err("larger than the Cache API keeps"),
-        Some(_) => Ok(()),
+    let Some(n) = length else {
+        return Err("no Content-Length");
+    };
+    match bucket {
+        Some(min) if kind == Kind::Blob && n >= min.min(CACHE_API_MAX_BYTES + 1) => {
+            Ok(Place::Bucket)
+        }
+        _ if n > CACHE_API_MAX_BYTES && kind == Kind::Blob => Err(
+            "larger than the Cache API keeps (an R2 bucket bound as CACHE_BUCKET would keep it)",
+        ),
+        _ if n > CACHE_API_MAX_BYTES => Err("larger than the Cache API keeps"),
+        _ => Ok(Place::CacheApi),
+    }
+}
+
+/// The one byte range of a `Range` header the bucket is asked for; `None` for none, several
+/// or one this proxy does not parse, which are answered with the whole blob (RFC 9110 lets a
+/// server ignore `Range`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteRange {
+    /// From `offset`, `length` bytes or to the end.
+    From { offset: u64, length: Option<u64> },
+    /// The last this many bytes.
+    Suffix(u64),
+}
+
+pub fn byte_range(header: Option<&str>) -> Option<ByteRange> {
+    let header = header?.trim();
+    let (unit, spec) = header.split_once('=')?;
+    if !unit.trim().eq_ignore_ascii_case("bytes") || spec.contains(',') {
+        return None;
+    }
+    let (first, last) = spec.trim().split_once('-')?;
+    let number = |s: &str| {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<u64>().ok())
+            .flatten()
+    };
+    match (first, last) {
+        ("", n) => number(n).filter(|&n| n > 0).map(ByteRange::Suffix),
+        (a, "") => number(a).map(|offset| ByteRange::From {
+            offset,
+            length: None,
+        }),
+        (a, b) => {
+            let (a, b) = (number(a)?, number(b)?);
+            (b >= a).then(|| ByteRange::From {
+                offset: a,
+                length: Some(b - a + 1),
+            })
+        }
     }
 }
 
@@ -350,6 +477,11 @@ mod tests {
             .content(Kind::Blob, D)
             .contains("/127.0.0.1:5000/blobs/"));
         assert_eq!(
+            keys.object(Kind::Blob, D),
+            format!("registry-proxy/v1/registry-1.docker.io/blobs/{D}")
+        );
+        assert_ne!(keys.object(Kind::Blob, D), other.object(Kind::Blob, D));
+        assert_eq!(
             keys.tag("library/busybox", "latest"),
             "https://docker.example.com/.registry-proxy/cache/v1/registry-1.docker.io/tags/library/busybox/latest"
         );
@@ -381,12 +513,93 @@ mod tests {
 
     #[test]
     fn only_whole_200s_within_the_limit_are_kept() {
-        assert_eq!(keep(200, Some(10)), Ok(()));
-        assert_eq!(keep(200, Some(CACHE_API_MAX_BYTES)), Ok(()));
-        assert!(keep(200, Some(CACHE_API_MAX_BYTES + 1)).is_err());
-        assert!(keep(200, None).is_err());
-        assert!(keep(206, Some(10)).is_err());
-        assert!(keep(404, Some(10)).is_err());
+        let (b, m) = (Kind::Blob, Kind::Manifest);
+        assert_eq!(keep(200, Some(10), b, None), Ok(Place::CacheApi));
+        assert_eq!(
+            keep(200, Some(CACHE_API_MAX_BYTES), b, None),
+            Ok(Place::CacheApi)
+        );
+        let e = keep(200, Some(CACHE_API_MAX_BYTES + 1), b, None).unwrap_err();
+        assert!(e.contains("CACHE_BUCKET"), "{e}");
+        assert!(keep(200, Some(CACHE_API_MAX_BYTES + 1), m, None).is_err());
+        assert!(keep(200, None, b, None).is_err());
+        assert!(keep(206, Some(10), b, None).is_err());
+        assert!(keep(404, Some(10), b, None).is_err());
+    }
+
+    #[test]
+    fn blobs_from_the_bucket_size_go_to_the_bucket_and_manifests_never() {
+        let (b, m) = (Kind::Blob, Kind::Manifest);
+        // bound, the default size: what the Cache API cannot keep
+        let default = Some(CACHE_API_MAX_BYTES + 1);
+        assert_eq!(
+            keep(200, Some(CACHE_API_MAX_BYTES), b, default),
+            Ok(Place::CacheApi)
+        );
+        assert_eq!(keep(200, Some(1 << 30), b, default), Ok(Place::Bucket));
+        assert_eq!(keep(200, Some(50 << 30), b, default), Ok(Place::Bucket));
+        assert!(keep(200, Some(1 << 30), m, default).is_err());
+        // a lower size moves smaller blobs there too
+        assert_eq!(keep(200, Some(999), b, Some(1000)), Ok(Place::CacheApi));
+        assert_eq!(keep(200, Some(1000), b, Some(1000)), Ok(Place::Bucket));
+        assert_eq!(keep(200, Some(0), b, Some(0)), Ok(Place::Bucket));
+        assert_eq!(keep(200, Some(1000), m, Some(0)), Ok(Place::CacheApi));
+        // a size above the Cache API's limit still takes what the Cache API cannot
+        assert_eq!(
+            keep(200, Some(CACHE_API_MAX_BYTES + 1), b, Some(u64::MAX)),
+            Ok(Place::Bucket)
+        );
+        assert!(keep(206, Some(1 << 30), b, default).is_err());
+    }
+
+    #[test]
+    fn the_bucket_size_var_is_bytes_up_to_the_cache_api_limit() {
+        assert_eq!(parse_bucket_min(None), Ok(CACHE_API_MAX_BYTES + 1));
+        assert_eq!(parse_bucket_min(Some("")), Ok(CACHE_API_MAX_BYTES + 1));
+        assert_eq!(parse_bucket_min(Some(" 0 ")), Ok(0));
+        assert_eq!(parse_bucket_min(Some("104857600")), Ok(100 << 20));
+        for bad in ["-1", "100MB", "512000001", "1e6"] {
+            let e = parse_bucket_min(Some(bad)).unwrap_err().to_string();
+            assert!(
+                e.contains("CACHE_BUCKET_MIN_BYTES") && e.contains(bad),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_bucket_must_be_a_binding() {
+        assert_eq!(bucket_bound(Binding::Absent), Ok(false));
+        assert_eq!(bucket_bound(Binding::Bucket), Ok(true));
+        let e = bucket_bound(Binding::Text).unwrap_err().to_string();
+        assert!(
+            e.contains("CACHE_BUCKET") && e.contains("r2_buckets"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn one_byte_range_is_parsed_and_anything_else_is_the_whole() {
+        let from = |offset, length| Some(ByteRange::From { offset, length });
+        assert_eq!(byte_range(Some("bytes=0-99")), from(0, Some(100)));
+        assert_eq!(byte_range(Some("bytes=5-5")), from(5, Some(1)));
+        assert_eq!(byte_range(Some(" Bytes = 100- ")), from(100, None));
+        assert_eq!(byte_range(Some("bytes=-500")), Some(ByteRange::Suffix(500)));
+        for whole in [
+            None,
+            Some(""),
+            Some("bytes=0-1,4-5"),
+            Some("bytes=9-3"),
+            Some("bytes=-0"),
+            Some("bytes=-"),
+            Some("items=0-5"),
+            Some("bytes=a-5"),
+            Some("bytes=+1-5"),
+            Some("bytes=99999999999999999999-"),
+            Some("bytes 0-5"),
+        ] {
+            assert_eq!(byte_range(whole), None, "{whole:?}");
+        }
     }
 
     #[test]

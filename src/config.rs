@@ -1,6 +1,6 @@
 //! Configuration from wrangler vars, validated once per isolate.
 
-use crate::cache::{parse_stale, CacheMode};
+use crate::cache::{parse_bucket_min, parse_stale, CacheMode};
 use crate::error::ProxyError;
 use crate::log::LogLevel;
 use crate::routes::{RouteTable, Upstream};
@@ -31,6 +31,8 @@ pub struct Config {
     pub cache: CacheMode,
     /// `CACHE_STALE_SECONDS`: answers from the store while the upstream cannot give its own.
     pub stale_seconds: Option<u32>,
+    /// `CACHE_BUCKET_MIN_BYTES`: blobs of at least this size go to the R2 bucket, if bound.
+    pub bucket_min_bytes: u64,
 }
 
 /// One `ROUTES` entry: a bare URL, or a table that can set Docker Hub semantics.
@@ -149,7 +151,9 @@ impl Config {
         }
         let cache = CacheMode::parse(present("CACHE").as_deref())?;
         let stale_seconds = parse_stale(present("CACHE_STALE_SECONDS").as_deref())?;
+        let bucket_min_bytes = parse_bucket_min(present("CACHE_BUCKET_MIN_BYTES").as_deref())?;
         Ok(Config {
+            bucket_min_bytes,
             cache,
             stale_seconds,
             routes,
