@@ -107,6 +107,9 @@ pub struct StoreLog<'a> {
     pub path: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<&'a str>,
+    /// Where it went: `cache` (the Cache API) or `bucket` (R2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub place: Option<&'static str>,
     pub stored: bool,
     /// Why it was not kept.
     #[serde(skip_serializing_if = "Option::is_none")]

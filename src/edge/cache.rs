@@ -7,9 +7,11 @@ use super::entry::Exchange;
 use super::memo;
 use super::respond::{self, has, header};
 use super::upstream;
+use super::vars;
 use crate::cache::{
-    cacheable, confirmed_digest, confirms, keep as keepable, parse_tag_record, tag_record,
-    unavailable, CacheMode, Cacheable, Keys, Kind, Verdict, WHOLE_MAX_BYTES,
+    byte_range, cacheable, confirmed_digest, confirms, keep as keepable, parse_tag_record,
+    tag_record, unavailable, ByteRange, CacheMode, Cacheable, Keys, Kind, Place, Verdict,
+    WHOLE_MAX_BYTES,
 };
 use crate::challenge;
 use crate::error::ProxyError;
@@ -26,6 +28,8 @@ use worker::{js_sys, Context};
 extern "C" {
     #[wasm_bindgen(js_name = lookup)]
     fn lookup_js(key: &str, range: Option<String>) -> Promise;
+    #[wasm_bindgen(js_name = fromBucket)]
+    fn from_bucket(bucket: &JsValue, name: &str, offset: f64, length: f64, suffix: f64) -> Promise;
     fn record(ctx: &JsValue, key: &str, body: &str);
     fn recorded(key: &str) -> Promise;
     #[allow(clippy::too_many_arguments)]
@@ -38,6 +42,7 @@ extern "C" {
         length: f64,
         whole: f64,
         done: &JsValue,
+        bucket: &JsValue,
     ) -> Option<Response>;
     fn served(hit: &Response, verdict: &str) -> Option<Response>;
 }
@@ -108,7 +113,16 @@ pub async fn lookup(x: &mut Exchange, f: &Forward<'_>) -> Result<Lookup, ProxyEr
                     tag_record: None,
                 }))
             };
-            let Some(hit) = stored(&keys.content(kind, &digest), range).await else {
+            let bucket = (kind == Kind::Blob).then(|| vars::bucket(&x.env)).flatten();
+            let hit = match stored(&keys.content(kind, &digest), range.clone()).await {
+                Some(hit) => Some(hit),
+                // not in this data center's cache: in the bucket, if one is bound
+                None => match &bucket {
+                    Some(b) => in_bucket(b, &keys.object(kind, &digest), range.as_deref()).await,
+                    None => None,
+                },
+            };
+            let Some(hit) = hit else {
                 return miss(x, digest);
             };
             let (base, repository) = (f.route.upstream.base.as_str(), repository_of(f));
@@ -330,8 +344,37 @@ pub fn passed(x: &Exchange, f: &Forward<'_>, resp: &Response, status: u16) {
     );
 }
 
+/// The client response of a request the cache had to do with but did not answer or keep:
+/// `X-Proxy-Cache: BYPASS` on it, as on the log line. Every other answer goes as it is.
+pub fn labelled(x: &Exchange, resp: Response) -> Response {
+    if x.trace.cache != Some(Verdict::Bypass) {
+        return resp;
+    }
+    let relabelled = respond::copy_headers(&resp.headers()).and_then(|h| {
+        let _ = h.set("x-proxy-cache", Verdict::Bypass.as_str());
+        respond::rebuild(&resp, resp.status(), &h)
+    });
+    relabelled.unwrap_or(resp)
+}
+
 async fn stored(key: &str, range: Option<String>) -> Option<Response> {
     let v = JsFuture::from(lookup_js(key, range)).await.ok()?;
+    v.is_object().then(|| v.unchecked_into())
+}
+
+async fn in_bucket(bucket: &JsValue, name: &str, range: Option<&str>) -> Option<Response> {
+    let (offset, length, suffix) = match byte_range(range) {
+        None => (f64::NAN, f64::NAN, f64::NAN),
+        Some(ByteRange::From { offset, length }) => (
+            offset as f64,
+            length.map_or(f64::NAN, |l| l as f64),
+            f64::NAN,
+        ),
+        Some(ByteRange::Suffix(n)) => (f64::NAN, f64::NAN, n as f64),
+    };
+    let v = JsFuture::from(from_bucket(bucket, name, offset, length, suffix))
+        .await
+        .ok()?;
     v.is_object().then(|| v.unchecked_into())
 }
 
@@ -358,12 +401,17 @@ pub fn keep(
         Some(d) => Some(d.as_str()),
         None => confirmed_digest(answer_digest.as_deref()),
     };
-    let why_not = keepable(status, length).and_then(|()| {
+    let bucket = match plan.kind {
+        Kind::Blob => vars::bucket(&x.env),
+        Kind::Manifest => None,
+    };
+    let from = bucket.as_ref().map(|_| x.config.bucket_min_bytes);
+    let why_not = keepable(status, length, plan.kind, from).and_then(|place| {
         digest
-            .map(|_| ())
+            .map(|_| place)
             .ok_or("no sha256 Docker-Content-Digest to check it by")
     });
-    let (Ok(()), Some(digest), Some(length)) = (why_not, digest, length) else {
+    let (Ok(place), Some(digest), Some(length)) = (why_not, digest, length) else {
         x.trace.cache = Some(Verdict::Bypass);
         if let Err(reason) = why_not {
             if status == 200 {
@@ -382,7 +430,14 @@ pub fn keep(
     );
     let origin = x.origin();
     let keys = keys(&origin, f);
-    let key = keys.content(plan.kind, digest);
+    let (key, bucket, place) = match (place, bucket) {
+        (Place::Bucket, Some(bucket)) => (keys.object(plan.kind, digest), bucket, Place::Bucket),
+        _ => (
+            keys.content(plan.kind, digest),
+            JsValue::UNDEFINED,
+            Place::CacheApi,
+        ),
+    };
     let ctx: &JsValue = ctx(&x.ctx);
     if let Some(record_key) = &plan.tag_record {
         record(ctx, record_key, &tag_record(digest, js_sys::Date::now()));
@@ -392,6 +447,7 @@ pub fn keep(
             host: x.url.host_str().unwrap_or("").to_string(),
             path: x.url.path().to_string(),
             digest: digest.to_string(),
+            place,
             level: x.config.log_level,
         };
         Closure::once_into_js(move |reason: JsValue| line.write(reason.as_string()))
@@ -404,6 +460,7 @@ pub fn keep(
         length as f64,
         WHOLE_MAX_BYTES as f64,
         &done,
+        &bucket,
     ) {
         Some(kept) => kept,
         None => {
@@ -422,6 +479,7 @@ struct StoreLine {
     host: String,
     path: String,
     digest: String,
+    place: Place,
     level: crate::log::LogLevel,
 }
 
@@ -433,6 +491,7 @@ impl StoreLine {
             host: &self.host,
             path: &self.path,
             digest: Some(&self.digest),
+            place: Some(self.place.name()),
             stored: reason.is_none(),
             reason: reason.as_deref(),
         };
@@ -450,6 +509,7 @@ fn store_line(x: &Exchange, digest: Option<&str>, reason: &str) {
         host: x.url.host_str().unwrap_or(""),
         path: x.url.path(),
         digest,
+        place: None,
         stored: false,
         reason: Some(reason),
     };

@@ -127,7 +127,9 @@ async fn process(x: &mut Exchange) -> worker::Result<Response> {
         };
         // cache lookup
         let keep = match cache::lookup(x, &forward).await? {
-            cache::Lookup::Answered(resp, outcome) => return Ok((resp, outcome)),
+            cache::Lookup::Answered(resp, outcome) => {
+                return Ok((cache::labelled(x, resp), outcome))
+            }
             cache::Lookup::Miss(keep) => Some(keep),
             cache::Lookup::Bypass => None,
         };
@@ -137,11 +139,12 @@ async fn process(x: &mut Exchange) -> worker::Result<Response> {
         let (resp, outcome) = rewrite::answer(x, &forward, resp, status).await?;
         Ok(match keep {
             Some(keep) if outcome == Outcome::Proxied => {
-                (cache::keep(x, &forward, keep, resp, status), outcome)
+                let resp = cache::keep(x, &forward, keep, resp, status);
+                (cache::labelled(x, resp), outcome)
             }
             _ => {
                 cache::passed(x, &forward, &resp, status);
-                (resp, outcome)
+                (cache::labelled(x, resp), outcome)
             }
         })
     }

@@ -1,11 +1,13 @@
 // The store's I/O (edge/cache.rs calls it): bodies pass between the upstream, the client and
-// the Cache API here, in the runtime's streams, and never enter wasm. Which answers are kept,
-// under which key, and when one is served is decided in Rust (src/cache.rs).
+// the Cache API or the R2 bucket here, in the runtime's streams, and never enter wasm. Which
+// answers are kept, where, under which key, and when one is served is decided in Rust
+// (src/cache.rs).
 
-// An answer is kept in two entries: its bytes under `<key>/<nonce>`, a fresh nonce per put,
-// and under `<key>` the nonce, written only once the bytes are complete and of their digest.
-// A put that failed (cut short, another digest) may still leave its bytes in a store that
-// takes a stream that ended early as complete, but never under a nonce that is named.
+// In the Cache API an answer is kept in two entries: its bytes under `<key>/<nonce>`, a fresh
+// nonce per put, and under `<key>` the nonce, written only once the bytes are complete and of
+// their digest. A put that failed (cut short, another digest) may still leave its bytes in a
+// store that takes a stream that ended early as complete, but never under a nonce that is
+// named. R2 needs none of it: its put checks the sha256 and is whole or nothing.
 
 const RECORD = { "cache-control": "public, max-age=31536000" };
 
@@ -24,6 +26,52 @@ export async function lookup(key, range) {
 }
 
 const LENGTH = "x-registry-proxy-length";
+
+/**
+ * The blob kept in the R2 `bucket` under `name`, shaped as a Cache API hit (`served` takes
+ * it), or `undefined`. One byte range (src/cache.rs `byte_range`): from `offset`, `length`
+ * bytes (NaN: to the end), or the last `suffix` bytes; all NaN: the whole blob.
+ */
+export async function fromBucket(bucket, name, offset, length, suffix) {
+  const range = !Number.isNaN(suffix) ? { suffix }
+    : Number.isNaN(offset) ? undefined
+    : Number.isNaN(length) ? { offset } : { offset, length };
+  let object;
+  try {
+    object = await bucket.get(name, range === undefined ? {} : { range });
+  } catch {
+    // R2 refuses a range past the end (10039): the client gets 416 with the size
+    const head = await bucket.head(name).catch(() => null);
+    if (head === null || range === undefined) return undefined;
+    return new Response(null, {
+      status: 416,
+      headers: { "content-range": `bytes */${head.size}`, [LENGTH]: String(head.size) },
+    });
+  }
+  if (object === null || object.body === undefined) return undefined;
+  const digest = object.customMetadata?.digest;
+  if (digest === undefined) {
+    object.body.cancel().catch(() => {});
+    return undefined;
+  }
+  const headers = new Headers({
+    "docker-content-digest": digest,
+    [LENGTH]: String(object.size),
+  });
+  const type = object.httpMetadata?.contentType;
+  if (type !== undefined) headers.set("content-type", type);
+  let status = 200;
+  let bytes = object.size;
+  if (range !== undefined && object.range !== undefined) {
+    const first = object.range.offset ?? object.size - object.range.suffix;
+    bytes = object.range.length ?? object.size - first;
+    status = 206;
+    headers.set("content-range", `bytes ${first}-${first + bytes - 1}/${object.size}`);
+  }
+  headers.set("content-length", String(bytes));
+  headers.set("accept-ranges", "bytes");
+  return new Response(object.body, { status, headers });
+}
 
 /**
  * The client's copy of a kept answer (`X-Proxy-Cache: <verdict>`: HIT or STALE), or
@@ -103,8 +151,10 @@ function busy(key, length, whole) {
  * tee buffers for the slower branch at most the answer's size. Larger: the upstream is read
  * in lockstep with the client and the store (at most WINDOW bytes in flight to each), so a
  * slow client slows the upstream instead of filling memory.
+ *
+ * Into the R2 `bucket` when one is given (`key` is then the object's name), else the Cache API.
  */
-export function keep(ctx, upstream, key, digest, length, whole, done) {
+export function keep(ctx, upstream, key, digest, length, whole, done, bucket) {
   const why = busy(key, length, whole);
   if (why !== null) {
     done(why);
@@ -130,22 +180,21 @@ export function keep(ctx, upstream, key, digest, length, whole, done) {
   stored.set("content-length", String(length));
   stored.set(LENGTH, String(length));
   stored.set("cache-control", "public, max-age=31536000, immutable");
-  const nonce = crypto.randomUUID();
-  const bytes = `${key}/${nonce}`;
+  const sink = bucket == null ? cacheSink(key, stored) : bucketSink(bucket, key, digest, stored);
   let outcome;
   if (small) {
     const [toClient, toStore] = upstream.body.tee();
     toClient.pipeTo(client.writable).catch(() => {});
-    outcome = keepWhole(toStore, bytes, digest, length, stored);
+    outcome = keepWhole(toStore, sink, digest, length);
   } else {
-    outcome = keepInLockstep(upstream.body, client.writable, bytes, digest, length, stored);
+    outcome = keepInLockstep(upstream.body, client.writable, sink, digest, length);
   }
   const named = outcome.then(async (reason) => {
     if (reason !== null) {
-      await caches.default.delete(bytes).catch(() => {});
+      await sink.discard().catch(() => {});
       return reason;
     }
-    await caches.default.put(key, new Response(nonce, { headers: RECORD }));
+    await sink.commit();
     return null;
   });
   const finished = named.finally(() => {
@@ -159,7 +208,40 @@ export function keep(ctx, upstream, key, digest, length, whole, done) {
   return new Response(client.readable, { status: upstream.status, headers });
 }
 
-async function keepWhole(body, key, digest, length, headers) {
+/**
+ * The Cache API: the bytes under `<key>/<nonce>`, named under `<key>` once complete and of
+ * their digest (see the top of this file).
+ */
+function cacheSink(key, headers) {
+  const nonce = crypto.randomUUID();
+  const bytes = `${key}/${nonce}`;
+  return {
+    put: (body) => caches.default.put(bytes, new Response(body, { headers })),
+    commit: () => caches.default.put(key, new Response(nonce, { headers: RECORD })),
+    discard: () => caches.default.delete(bytes),
+    refused: "the Cache API refused it",
+  };
+}
+
+/**
+ * The R2 bucket: a put is whole or nothing, and R2 checks the sha256 itself, so the object
+ * is named at once; a stream that ends early or errors fails the put.
+ */
+function bucketSink(bucket, name, digest, headers) {
+  const options = {
+    sha256: digest.slice("sha256:".length),
+    customMetadata: { digest },
+    httpMetadata: headers.has("content-type") ? { contentType: headers.get("content-type") } : {},
+  };
+  return {
+    put: (body) => bucket.put(name, body, options),
+    commit: async () => {},
+    discard: async () => {},
+    refused: "the R2 bucket refused it",
+  };
+}
+
+async function keepWhole(body, sink, digest, length) {
   let bytes;
   try {
     bytes = await new Response(body).arrayBuffer();
@@ -173,7 +255,7 @@ async function keepWhole(body, key, digest, length, headers) {
   if (got !== digest) {
     return `the upstream's body is ${got}, not ${digest}`;
   }
-  await caches.default.put(key, new Response(bytes, { headers }));
+  await sink.put(bytes);
   return null;
 }
 
@@ -210,10 +292,10 @@ function windowed(writer, limit) {
   };
 }
 
-async function keepInLockstep(body, clientSide, key, digest, length, headers) {
+async function keepInLockstep(body, clientSide, sink, digest, length) {
   const store = new FixedLengthStream(length);
   const hasher = new crypto.DigestStream("SHA-256");
-  const put = caches.default.put(key, new Response(store.readable, { headers }));
+  const put = sink.put(store.readable);
   // large reads (workerd's readAtLeast of a BYOB reader): the loop's cost is per chunk; and
   // their buffers are used again once every branch has taken them, so that a large answer
   // leaves no garbage of its size behind for the collector
@@ -230,7 +312,7 @@ async function keepInLockstep(body, clientSide, key, digest, length, headers) {
   // time); a store that fails stops being written and the client goes on.
   let clientGone = false;
   let storeFailed = null;
-  const refused = (e) => { storeFailed ??= `the Cache API refused it: ${e}`; };
+  const refused = (e) => { storeFailed ??= `${sink.refused}: ${e}`; };
   put.catch(refused);
   try {
     for (;;) {

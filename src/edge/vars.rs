@@ -1,5 +1,6 @@
 //! The configuration from wrangler vars, read and validated once per isolate.
 
+use crate::cache::{bucket_bound, Binding};
 use crate::config::Config;
 use crate::error::ProxyError;
 use std::cell::OnceCell;
@@ -15,7 +16,9 @@ thread_local! {
 pub fn config(env: &Env) -> Result<&'static Config, ProxyError> {
     CONFIG.with(|cell| {
         cell.get_or_init(|| {
-            Config::from_vars(|name| read_var(env, name)).map(|c| &*Box::leak(Box::new(c)))
+            let config = Config::from_vars(|name| read_var(env, name))?;
+            bucket_bound(binding(env, BUCKET))?;
+            Ok(&*Box::leak(Box::new(config)))
         })
         .clone()
     })
@@ -29,4 +32,22 @@ fn read_var(env: &Env, name: &str) -> Option<String> {
     }
     v.as_string()
         .or_else(|| js_sys::JSON::stringify(&v).ok().map(String::from))
+}
+
+/// The binding name of the R2 bucket the cache may use (`[[r2_buckets]]` in wrangler.toml).
+const BUCKET: &str = "CACHE_BUCKET";
+
+fn binding(env: &Env, name: &str) -> Binding {
+    match js_sys::Reflect::get(env, &JsValue::from_str(name)) {
+        Ok(v) if v.is_string() => Binding::Text,
+        Ok(v) if v.is_object() => Binding::Bucket,
+        _ => Binding::Absent,
+    }
+}
+
+/// The R2 bucket bound as `CACHE_BUCKET`, if any (checked to be no var by `config`).
+pub fn bucket(env: &Env) -> Option<JsValue> {
+    js_sys::Reflect::get(env, &JsValue::from_str(BUCKET))
+        .ok()
+        .filter(JsValue::is_object)
 }
