@@ -340,7 +340,20 @@ fn get_blob(mf: &Miniflare, path: &str) -> Option<(u16, Vec<u8>, String)> {
 #[test]
 #[ignore = "needs the e2e harness: tests/run.sh"]
 fn a_wrong_or_cut_body_is_never_kept_and_the_next_pull_is_right() {
-    let mf = Miniflare::start(json!({}));
+    wrong_or_cut_bodies_are_never_kept(&Miniflare::start(json!({})), "cache");
+}
+
+#[test]
+#[ignore = "needs the e2e harness: tests/run.sh"]
+fn a_wrong_or_cut_body_is_never_kept_in_the_bucket() {
+    let dir = tempdir("r2");
+    let every_blob = json!({"CACHE_BUCKET_MIN_BYTES": "0"});
+    wrong_or_cut_bodies_are_never_kept(&Miniflare::start_with_bucket(every_blob, &dir), "bucket");
+}
+
+/// Through `mf`, whose store keeps blobs in `place` (`cache` or `bucket`), the fault server's
+/// flaky blobs: other bytes, then cut short, then right.
+fn wrong_or_cut_bodies_are_never_kept(mf: &Miniflare, place: &str) {
     // small (kept by reading it whole) and 20 MiB (kept in lockstep with the client)
     for seed in [unique("small"), unique("big")] {
         let size = if seed.starts_with("big") {
@@ -353,21 +366,21 @@ fn a_wrong_or_cut_body_is_never_kept_and_the_next_pull_is_right() {
         let path = format!("/v2/flaky/{seed}/blobs/{digest}");
         // 1: other bytes of the right length reach the client (it checks the digest), and
         // are not kept
-        let (status, body, cache) = get_blob(&mf, &path).expect("first answer");
+        let (status, body, cache) = get_blob(mf, &path).expect("first answer");
         assert_eq!((status, body.len()), (200, size), "{seed}");
         assert_ne!(body, good);
         assert_eq!(cache, "MISS");
         // 2: cut short: the client's transfer fails, nothing kept
         assert!(
-            get_blob(&mf, &path).is_none(),
+            get_blob(mf, &path).is_none(),
             "{seed}: a cut body arrived whole"
         );
         // 3: the right bytes, kept; 4: from the store
-        let (status, body, cache) = get_blob(&mf, &path).expect("third answer");
+        let (status, body, cache) = get_blob(mf, &path).expect("third answer");
         assert_eq!((status, cache.as_str()), (200, "MISS"), "{seed}");
         assert_eq!(body, good);
         std::thread::sleep(std::time::Duration::from_millis(300));
-        let (status, body, cache) = get_blob(&mf, &path).expect("fourth answer");
+        let (status, body, cache) = get_blob(mf, &path).expect("fourth answer");
         assert_eq!((status, cache.as_str()), (200, "HIT"), "{seed}");
         assert_eq!(body, good);
         let lines: Vec<_> = mf
@@ -386,6 +399,7 @@ fn a_wrong_or_cut_body_is_never_kept_and_the_next_pull_is_right() {
             "{seed}: {reasons:?}"
         );
         assert_eq!(lines[2]["stored"], true, "{seed}: {lines:?}");
+        assert_eq!(lines[2]["place"], place, "{seed}: {lines:?}");
     }
 }
 
@@ -564,5 +578,155 @@ fn a_kept_tag_is_served_while_the_upstream_is_down_only_when_stale_answers_are_a
     assert!(
         !ok,
         "a pull worked with the upstream down and stale answers off"
+    );
+}
+
+/// A GET of `path` through `mf` as `auth` (an `Authorization` header), with more curl `args`.
+fn get(mf: &Miniflare, path: &str, auth: &str, args: &[&str]) -> Resp {
+    let mut all = vec!["-H", auth];
+    all.extend(args);
+    curl(&mf.url("docker.example.test", path), &all)
+}
+
+#[test]
+#[ignore = "needs the e2e harness: tests/run.sh"]
+fn a_layer_kept_in_the_bucket_serves_every_data_center_and_only_whom_the_upstream_lets_in() {
+    // two instances, each with a Cache API of its own (two data centers), sharing one R2
+    // bucket; layers of 1 MiB and more go to the bucket
+    let r2 = tempdir("r2");
+    let vars = json!({"CACHE_BUCKET_MIN_BYTES": "1048576"});
+    let repo = format!("{}{}", var("PRIVATE_PREFIX"), unique("r2"));
+    let (layout, digest) = push_unique(&var("HUB_URL"), &alice(), &repo, 20);
+    let digests = blob_digests(&layout, &digest);
+    let big = digests.last().unwrap().clone();
+    let hex = big.trim_start_matches("sha256:").to_string();
+    let data = std::fs::read(layout.join("blobs/sha256").join(&hex)).unwrap();
+    let fetched = || {
+        log_lines("BLOBS_LOG")
+            .iter()
+            .filter(|l| l["path"].as_str().unwrap_or("").contains(&hex))
+            .count()
+    };
+
+    let first = Miniflare::start_with_bucket(vars.clone(), &r2);
+    let reference = format!("{}/{repo}:latest", first.host("docker.example.test"));
+    assert_eq!(skopeo_pull(&reference, Some(&alice())), digest);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let kept: Vec<_> = first
+        .log_lines()
+        .into_iter()
+        .filter(|l| l["event"] == "store" && l["stored"] == true)
+        .collect();
+    let place = |d: &str| {
+        kept.iter()
+            .find(|l| l["digest"] == d)
+            .map(|l| l["place"].as_str().unwrap_or("").to_string())
+    };
+    assert_eq!(place(&big).as_deref(), Some("bucket"), "{kept:?}");
+    assert_eq!(place(&digests[0]).as_deref(), Some("cache"), "{kept:?}");
+    let fetched_cold = fetched();
+    assert!(
+        fetched_cold >= 1,
+        "the layer never came from the blob storage"
+    );
+    drop(first);
+
+    let second = Miniflare::start_with_bucket(vars, &r2);
+    let path = format!("/v2/{repo}/blobs/{big}");
+    // strangers get nothing of it: no credentials, an anonymous token, and a client of a
+    // public repository asking through its own
+    let scope = format!("repository:{repo}:pull");
+    let anonymous = format!(
+        "Authorization: Bearer {}",
+        token(&second, "docker.example.test", &scope, None)
+    );
+    for auth in ["X-None: 1", anonymous.as_str()] {
+        let r = get(&second, &path, auth, &[]);
+        assert!(matches!(r.status, 401 | 403 | 404), "{auth}: {}", r.status);
+        assert_ne!(r.header("x-proxy-cache"), Some("HIT"));
+    }
+    let public = format!("library/{}", unique("r2pub"));
+    push_unique(&var("HUB_URL"), &alice(), &public, 0);
+    let theirs = format!(
+        "Authorization: Bearer {}",
+        token(
+            &second,
+            "docker.example.test",
+            &format!("repository:{public}:pull"),
+            None
+        )
+    );
+    let r = get(&second, &format!("/v2/{public}/blobs/{big}"), &theirs, &[]);
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert_ne!(r.body, data);
+    // the upstream's own answer, said to be so
+    assert_eq!(r.header("x-proxy-cache"), Some("BYPASS"), "{:?}", r.headers);
+
+    // alice's pull through the other data center: the layer comes from the bucket
+    let reference = format!("{}/{repo}:latest", second.host("docker.example.test"));
+    let before = registry_requests("HUB_LOG", &repo).len();
+    assert_eq!(skopeo_pull(&reference, Some(&alice())), digest);
+    assert_eq!(
+        fetched(),
+        fetched_cold,
+        "the layer was fetched upstream again"
+    );
+    let asked = asked_since("HUB_LOG", &repo, before);
+    let layer_gets: Vec<_> = asked
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.contains(&hex))
+        .collect();
+    assert!(layer_gets.is_empty(), "{layer_gets:?}");
+    let hit = second
+        .log_lines()
+        .into_iter()
+        .any(|l| l["cache"] == "HIT" && l["upstream_bytes"] == 0 && l["path"] == path.as_str());
+    assert!(hit, "{:?}", second.log_lines());
+
+    // ranges of it, from the bucket
+    let alice_s = format!(
+        "Authorization: Bearer {}",
+        token(&second, "docker.example.test", &scope, Some(&alice()))
+    );
+    let r = get(&second, &path, &alice_s, &["-H", "Range: bytes=1000-1999"]);
+    assert_eq!(r.status, 206, "{:?}", r.headers);
+    assert_eq!(r.body, &data[1000..2000]);
+    let n = data.len();
+    assert_eq!(
+        r.header("content-range"),
+        Some(format!("bytes 1000-1999/{n}").as_str())
+    );
+    assert_eq!(r.header("x-proxy-cache"), Some("HIT"));
+    let r = get(&second, &path, &alice_s, &["-H", "Range: bytes=-100"]);
+    assert_eq!(r.status, 206, "{:?}", r.headers);
+    assert_eq!(r.body, &data[n - 100..]);
+    let r = get(&second, &path, &alice_s, &["-H", "Range: bytes=5000-"]);
+    assert_eq!((r.status, r.body.len()), (206, n - 5000));
+    assert_eq!(r.body, &data[5000..]);
+    let past = format!("Range: bytes={}-", n + 10);
+    let r = get(&second, &path, &alice_s, &["-H", &past]);
+    assert_eq!(r.status, 416, "{:?}", r.headers);
+    assert_eq!(
+        r.header("content-range"),
+        Some(format!("bytes */{n}").as_str())
+    );
+    // more than one range: the whole blob, as a server may answer
+    let r = get(&second, &path, &alice_s, &["-H", "Range: bytes=0-9,20-29"]);
+    assert_eq!(r.status, 200, "{:?}", r.headers);
+    assert_eq!(r.body, data);
+}
+
+#[test]
+#[ignore = "needs the e2e harness: tests/run.sh"]
+fn a_var_named_cache_bucket_is_a_configuration_error() {
+    let mf = Miniflare::start(json!({"CACHE_BUCKET": "my-bucket"}));
+    let r = curl(&mf.url("docker.example.test", "/v2/"), &[]);
+    assert_eq!(r.status, 500, "{}", r.text());
+    let e = &r.json()["errors"][0];
+    assert_eq!(e["code"], "UNKNOWN", "{}", r.text());
+    let message = e["message"].as_str().unwrap();
+    assert!(
+        message.contains("CACHE_BUCKET") && message.contains("r2_buckets"),
+        "{message}"
     );
 }

@@ -397,6 +397,17 @@ pub struct Miniflare {
 
 impl Miniflare {
     pub fn start(extra: serde_json::Value) -> Miniflare {
+        Miniflare::start_with(extra, &[])
+    }
+
+    /// With R2 buckets too: `CACHE_BUCKET` bound to a bucket kept in `dir`, so that a second
+    /// instance given the same directory finds what the first kept (its Cache API empty).
+    pub fn start_with_bucket(extra: serde_json::Value, dir: &std::path::Path) -> Miniflare {
+        let dir = dir.to_str().unwrap();
+        Miniflare::start_with(extra, &["--r2", "CACHE_BUCKET", "--r2-dir", dir])
+    }
+
+    fn start_with(extra: serde_json::Value, args: &[&str]) -> Miniflare {
         static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(8450);
         let port = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut bindings: serde_json::Value =
@@ -416,6 +427,7 @@ impl Miniflare {
             .arg(PathBuf::from(var("E2E_DIR")).join("worker"))
             .args(["--bindings", &bindings.to_string()])
             .args(["--cert", &var("SERVER_CERT"), "--key", &var("SERVER_KEY")])
+            .args(args)
             .current_dir(&repo)
             .stdout(out.try_clone().unwrap())
             .stderr(out)

@@ -2,12 +2,13 @@
 // for the tests of what bare workerd has no storage for.
 //
 //   node tests/harness/miniflare.mjs --port 8444 --build DIR --bindings JSON \
-//        [--cert FILE --key FILE] [--cache-dir DIR]
+//        [--cert FILE --key FILE] [--cache-dir DIR] [--r2 NAME,... [--r2-dir DIR]]
 //   node tests/harness/miniflare.mjs --port 8445 --script FILE ...   # a service-worker script
 //
 // HTTPS when --cert and --key are given (the harness's test CA), else plain http. Prints
 // "ready <url>" once it serves; SIGTERM or SIGINT disposes of it (else its workerd stays).
-// The Worker's console goes to stdout.
+// The Worker's console goes to stdout. --r2 binds R2 buckets (Miniflare's real R2: sha256
+// checked on put, ranges), in memory unless --r2-dir keeps them for a second instance.
 import { createRequire } from "node:module";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -24,6 +25,8 @@ const { values: a } = parseArgs({
     cert: { type: "string" },
     key: { type: "string" },
     "cache-dir": { type: "string" },
+    r2: { type: "string" },
+    "r2-dir": { type: "string" },
   },
 });
 const build = path.resolve(a.build);
@@ -45,6 +48,7 @@ const mf = new Miniflare({
   ...(a.cert && a.key ? { httpsCertPath: a.cert, httpsKeyPath: a.key } : {}),
   // in memory unless a directory is given: each instance starts with an empty cache
   cachePersist: a["cache-dir"] ?? false,
+  ...(a.r2 ? { r2Buckets: a.r2.split(","), r2Persist: a["r2-dir"] ?? false } : {}),
   log: new Log(LogLevel.WARN),
 });
 const url = await mf.ready;
