@@ -2,12 +2,13 @@
 """A slow client reading a large layer while the proxy keeps it (run by bench/slow.sh).
 
     slow.py --repo DIR --build DIR --cert F --key F --url-path /v2/library/slow/blobs/sha256:…
-            --digest sha256:… --size BYTES --rate 2M [--port 8490]
+            --digest sha256:… --size BYTES --rate 2M [--port 8490] [--bucket]
 
 Starts this Worker under Miniflare (a real Cache API), GETs the blob through it with curl at
 --rate bytes/s, sampling the resident memory of Miniflare's workerd every 100 ms; checks the
 bytes' digest; then GETs it again at full speed and reports where that answer came from
-(`X-Proxy-Cache`) and the store's log line. Prints key=value lines.
+(`X-Proxy-Cache`) and the store's log line. --bucket binds an R2 bucket (Miniflare's, kept on
+disk in --workdir) that takes every blob. Prints key=value lines.
 """
 import argparse
 import hashlib
@@ -39,15 +40,23 @@ def main():
     ap.add_argument("--port", type=int, default=8490)
     ap.add_argument("--workdir", default="/tmp")
     ap.add_argument("--cache", default="on", help="the CACHE var (off: the same client, nothing kept)")
+    ap.add_argument("--bucket", action="store_true", help="keep the blob in an R2 bucket")
     a = ap.parse_args()
 
     host = "docker.example.test"
     routes = {host: {"upstream": "http://127.0.0.1:5000", "docker_hub": True}}
     log = open(os.path.join(a.workdir, "slow-miniflare.log"), "w+")
+    bindings = {"ROUTES": routes, "LOG_LEVEL": "info", "CACHE": a.cache}
+    r2 = []
+    if a.bucket:
+        bindings["CACHE_BUCKET_MIN_BYTES"] = "0"
+        r2dir = os.path.join(a.workdir, "r2")
+        subprocess.run(["rm", "-rf", r2dir], check=True)
+        r2 = ["--r2", "CACHE_BUCKET", "--r2-dir", r2dir]
     mf = subprocess.Popen(
         ["node", os.path.join(a.repo, "tests/harness/miniflare.mjs"), "--port", str(a.port),
          "--build", a.build, "--cert", a.cert, "--key", a.key,
-         "--bindings", json.dumps({"ROUTES": routes, "LOG_LEVEL": "info", "CACHE": a.cache})],
+         "--bindings", json.dumps(bindings)] + r2,
         cwd=a.repo, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         for _ in range(300):
@@ -110,6 +119,7 @@ def main():
         print("slow_rss_growth_mib=%.1f" % ((peak[0] - before) / 1024))
         print("slow_rss_after_mib=%.1f" % (after / 1024))
         print("slow_stored=%s" % (stored[-1]["stored"] if stored else None))
+        print("slow_store_place=%s" % (stored[-1].get("place") if stored else None))
         print("slow_store_reason=%s" % (stored[-1].get("reason") if stored else None))
         print("slow_second_answer=%s" % " ".join(again))
         print("slow_cache=%s" % a.cache)

@@ -6,6 +6,7 @@
 #   bash bench/slow.sh                    # 256 MiB at 2 MB/s (about two minutes)
 #   bash bench/slow.sh --mib 64 --rate 4M --no-build
 #   bash bench/slow.sh --cache off        # the same client, nothing kept: the runtime's share
+#   bash bench/slow.sh --mib 1024 --bucket  # kept in an R2 bucket (Miniflare's, on disk)
 #
 # Uses the end-to-end harness (ports 5000-5023; state in $SLOW_DIR, default /tmp/rp-slow), so
 # not while tests/harness/up.sh runs. Needs `bash tests/setup.sh` once.
@@ -13,14 +14,15 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
-BUILD=1 MIB=256 RATE=2M CACHE=on
+BUILD=1 MIB=256 RATE=2M CACHE=on BUCKET=()
 while (($#)); do
   case "$1" in
     --no-build) BUILD=0; shift ;;
     --mib) MIB="${2:?}"; shift 2 ;;
     --rate) RATE="${2:?}"; shift 2 ;;
     --cache) CACHE="${2:?}"; shift 2 ;;
-    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --bucket) BUCKET=(--bucket); shift ;;
+    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "slow: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -42,4 +44,5 @@ digest="$(/usr/bin/python3 bench/bench.py prepare --registry "$HUB_URL" --issuer
 mkdir -p "$E2E_DIR/slow"
 /usr/bin/python3 bench/slow.py --repo "$PWD" --build "$PWD/build" --cert "$SERVER_CERT" \
   --key "$SERVER_KEY" --url-path "/v2/library/slow/blobs/$digest" --digest "$digest" \
-  --size "$((MIB * 1024 * 1024))" --rate "$RATE" --cache "$CACHE" --workdir "$E2E_DIR/slow"
+  --size "$((MIB * 1024 * 1024))" --rate "$RATE" --cache "$CACHE" --workdir "$E2E_DIR/slow" \
+  "${BUCKET[@]}"
