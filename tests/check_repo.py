@@ -11,7 +11,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 TEST_COMMAND = "bash tests/run.sh"
 VARS = ["CUSTOM_DOMAIN", "ROUTES", "PATH_ROUTING", "DEFAULT_REGISTRY", "LOG_LEVEL", "UPSTREAM_TIMEOUT_MS",
-        "MODE", "TARGET_UPSTREAM", "CACHE", "CACHE_STALE_SECONDS"]
+        "MODE", "TARGET_UPSTREAM", "CACHE", "CACHE_STALE_SECONDS",
+        "CACHE_BUCKET_MIN_BYTES", "CACHE_BUCKET"]
 failures = []
 
 
