@@ -45,6 +45,12 @@ impl Upstream {
         docker_hub: Option<bool>,
     ) -> Result<Self, ProxyError> {
         let bad = |reason: String| ProxyError::Config { var, reason };
+        // host names are ASCII here (Cargo.lock pins idna_adapter 1.0: no Unicode tables)
+        if !raw.is_ascii() {
+            return Err(bad(format!(
+                "upstream {raw:?}: write an internationalized host name in its xn-- (punycode) form"
+            )));
+        }
         let url = url::Url::parse(raw.trim())
             .map_err(|e| bad(format!("upstream {raw:?} is not a URL ({e})")))?;
         if !matches!(url.scheme(), "http" | "https") {
@@ -182,6 +188,17 @@ impl RouteTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_names_are_ascii_and_punycode_is_one() {
+        let e = Upstream::parse("ROUTES", "https://bücher.example", None).unwrap_err();
+        assert!(e.to_string().contains("xn--"), "{e}");
+        let u = Upstream::parse("ROUTES", "https://XN--bcher-kva.Example", None).unwrap();
+        assert_eq!(u.base, "https://xn--bcher-kva.example");
+        // the URL parser (idna_adapter 1.0) refuses what it cannot map, and never panics
+        assert!(url::Url::parse("https://bücher.example/").is_err());
+        assert!(url::Url::parse("https://xn--bcher-kva.example/v2/").is_ok());
+    }
 
     #[test]
     fn defaults_cover_every_registry_of_the_original_and_more() {

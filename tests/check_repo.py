@@ -73,6 +73,11 @@ config_rs = text("src/config.rs")
 for var in set(re.findall(r'present\("([A-Z_]+)"\)', config_rs)):
     check(var in VARS and f"`{var}`" in readme, f"README documents {var}")
 
+# url's IDNA stays ASCII-only (Cargo.toml says why)
+lock = text("Cargo.lock")
+m = re.search(r'name = "idna_adapter"\nversion = "([^"]+)"', lock)
+check(m is not None and m.group(1).startswith("1.0."), "Cargo.lock pins idna_adapter 1.0")
+
 if failures:
     print("check_repo: FAILED", *failures, sep="\n  ", file=sys.stderr)
     sys.exit(1)
