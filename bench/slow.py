@@ -77,10 +77,13 @@ def main():
         url = "https://%s:%d%s" % (host, a.port, a.url_path)
         # warm the isolate and get an anonymous token for the repository, then measure
         repo = a.url_path.split("/blobs/")[0][len("/v2/"):]
-        answer = subprocess.run(
-            ["curl", "-s", "https://%s:%d/v2/auth?scope=repository:%s:pull" % (host, a.port, repo)],
-            capture_output=True, text=True, check=True).stdout
-        auth = "Authorization: Bearer " + json.loads(answer)["token"]
+        def bearer():
+            answer = subprocess.run(
+                ["curl", "-s", "https://%s:%d/v2/auth?scope=repository:%s:pull" % (host, a.port, repo)],
+                capture_output=True, text=True, check=True).stdout
+            return "Authorization: Bearer " + json.loads(answer)["token"]
+
+        auth = bearer()
         time.sleep(0.5)
         before = rss_kib(workerd)
         peak = [before]
@@ -103,7 +106,8 @@ def main():
         first = "miss" if "x-proxy-cache: miss" in headers else "not kept"
         time.sleep(2)  # the store's last writes
         after = rss_kib(workerd)
-        again = subprocess.run(["curl", "-sS", "-H", auth, "-o", "/dev/null", "-w",
+        # a token of its own: the first one may have expired during a long slow read
+        again = subprocess.run(["curl", "-sS", "-H", bearer(), "-o", "/dev/null", "-w",
                                 "%{http_code} %header{x-proxy-cache} %{size_download}", url],
                                capture_output=True, text=True).stdout.split()
         log.seek(0)
