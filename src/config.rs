@@ -1,5 +1,6 @@
 //! Configuration from wrangler vars, validated once per isolate.
 
+use crate::access::Policy;
 use crate::cache::{parse_bucket_min, parse_stale, CacheMode};
 use crate::error::ProxyError;
 use crate::log::LogLevel;
@@ -33,6 +34,8 @@ pub struct Config {
     pub stale_seconds: Option<u32>,
     /// `CACHE_BUCKET_MIN_BYTES`: blobs of at least this size go to the R2 bucket, if bound.
     pub bucket_min_bytes: u64,
+    /// Who may use the proxy for what (access.rs).
+    pub policy: Policy,
 }
 
 /// One `ROUTES` entry: a bare URL, or a table that can set Docker Hub semantics.
@@ -152,7 +155,9 @@ impl Config {
         let cache = CacheMode::parse(present("CACHE").as_deref())?;
         let stale_seconds = parse_stale(present("CACHE_STALE_SECONDS").as_deref())?;
         let bucket_min_bytes = parse_bucket_min(present("CACHE_BUCKET_MIN_BYTES").as_deref())?;
+        let policy = Policy::from_vars(present, &registries)?;
         Ok(Config {
+            policy,
             bucket_min_bytes,
             cache,
             stale_seconds,

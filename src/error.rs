@@ -52,6 +52,11 @@ pub enum ProxyError {
         upstream: String,
         reason: String,
     },
+    /// The operator's policy refuses this client or repository (access.rs). Says no more:
+    /// the policy is not told to strangers.
+    Denied,
+    /// `READ_ONLY`: a method that writes.
+    ReadOnly,
     /// The proxy could not build its own answer (the runtime refused it).
     Internal(String),
 }
@@ -74,6 +79,8 @@ impl ProxyError {
             ProxyError::BadChallenge { .. } => (502, "UNAVAILABLE"),
             ProxyError::BadRedirect { .. } => (502, "UNAVAILABLE"),
             ProxyError::BadAnswer { .. } => (502, "UNAVAILABLE"),
+            ProxyError::Denied => (403, "DENIED"),
+            ProxyError::ReadOnly => (405, "UNSUPPORTED"),
             ProxyError::Internal(_) => (500, "UNKNOWN"),
         }
     }
@@ -129,6 +136,8 @@ impl fmt::Display for ProxyError {
             ProxyError::BadAnswer { upstream, reason } => {
                 write!(f, "upstream {upstream} sent an unreadable answer: {reason}")
             }
+            ProxyError::Denied => write!(f, "requested access to the resource is denied"),
+            ProxyError::ReadOnly => write!(f, "this proxy is read-only: only GET and HEAD"),
             ProxyError::Internal(what) => write!(f, "the proxy could not answer: {what}"),
         }
     }
@@ -141,6 +150,7 @@ impl ProxyError {
     pub fn allow(&self) -> Option<String> {
         match self {
             ProxyError::MethodNotAllowed { allowed, .. } => Some(allowed.join(", ")),
+            ProxyError::ReadOnly => Some("GET, HEAD".into()),
             _ => None,
         }
     }
@@ -190,6 +200,14 @@ mod tests {
             ProxyError::Internal("response".into()).status_code(),
             (500, "UNKNOWN")
         );
+    }
+
+    #[test]
+    fn policy_refusals_are_the_registry_s_denied_and_read_only_s_unsupported() {
+        assert_eq!(ProxyError::Denied.status_code(), (403, "DENIED"));
+        assert_eq!(ProxyError::ReadOnly.status_code(), (405, "UNSUPPORTED"));
+        assert!(ProxyError::ReadOnly.to_string().contains("read-only"));
+        assert_eq!(ProxyError::ReadOnly.allow().as_deref(), Some("GET, HEAD"));
     }
 
     #[test]

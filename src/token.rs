@@ -33,6 +33,28 @@ impl<'a> ScopeMap<'a> {
         }
     }
 
+    /// The repository names, as the upstream knows them, that the `scope` parameters of
+    /// `params` (a query or a form) ask for: what the access phase judges of a token request.
+    pub fn repositories(&self, params: &str) -> Vec<String> {
+        let mut names = vec![];
+        for (key, value) in form_urlencoded::parse(params.as_bytes()) {
+            if key != "scope" {
+                continue;
+            }
+            for scope in self.apply(&value).split(' ') {
+                let Some((kind, rest)) = scope.split_once(':') else {
+                    continue;
+                };
+                if let Some((name, _)) = rest.rsplit_once(':') {
+                    if kind.starts_with("repository") && !name.is_empty() {
+                        names.push(name.to_string());
+                    }
+                }
+            }
+        }
+        names
+    }
+
     fn apply(&self, scopes: &str) -> String {
         match self.via {
             Some(via) => complete_scopes(&strip_scopes(scopes, via), self.docker_hub),
@@ -420,6 +442,27 @@ mod tests {
             url.query(),
             Some("service=ghcr.io&scope=repository%3Aorg%2Fapp%3Apull")
         );
+    }
+
+    #[test]
+    fn the_repositories_a_token_request_asks_for_are_the_upstream_s_names() {
+        let params = "scope=repository%3Abusybox%3Apull&service=x&scope=repository%3Aorg%2Fapp%3Apull%2Cpush+registry%3Acatalog%3A%2A&scope=repository(plugin)%3Ap%3Apull&scope=junk&account=a";
+        assert_eq!(
+            HUB.repositories(params),
+            ["library/busybox", "org/app", "library/p"]
+        );
+        let via = Via {
+            registry: "ghcr.io",
+            by: By::Prefix,
+        };
+        let ghcr = ScopeMap {
+            docker_hub: false,
+            via: Some(via),
+            anonymous: true,
+        };
+        let form = "grant_type=password&scope=repository%3Aghcr.io%2Forg%2Fapp%3Apull";
+        assert_eq!(ghcr.repositories(form), ["org/app"]);
+        assert!(HUB.repositories("").is_empty());
     }
 
     fn ep(header: &str) -> TokenEndpoint {
