@@ -108,7 +108,13 @@ async fn process(x: &mut Exchange) -> worker::Result<Response> {
         let plan = route(x)?;
         x.trace.route = plan.upstream().map(|u| u.base.as_str());
         // access
-        access::check(x.config, &plan)?;
+        let (ip, user_agent) = client_facts(x);
+        let client = access::Client {
+            host: x.url.host_str().unwrap_or(""),
+            ip: ip.as_deref(),
+            user_agent: user_agent.as_deref(),
+        };
+        access::check(x.config, &plan, &client)?;
         let forward = match plan {
             Plan::Redirect { status, location } => {
                 return Ok((respond::redirect(status, &location)?, Outcome::Redirect))
@@ -169,6 +175,20 @@ async fn process(x: &mut Exchange) -> worker::Result<Response> {
     }
     .write(&resp, outcome, error);
     Ok(resp)
+}
+
+/// The client's address and `User-Agent`, each read only when the policy asks for it.
+fn client_facts(x: &Exchange) -> (Option<String>, Option<String>) {
+    let policy = &x.config.policy;
+    if !policy.needs_ip() && !policy.needs_user_agent() {
+        return (None, None);
+    }
+    let headers = x.req.headers();
+    let read = |name, wanted: bool| wanted.then(|| respond::header(&headers, name)).flatten();
+    (
+        read("cf-connecting-ip", policy.needs_ip()),
+        read("user-agent", policy.needs_user_agent()),
+    )
 }
 
 /// The route phase: the core's plan for this request.

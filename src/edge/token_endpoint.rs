@@ -7,6 +7,7 @@ use super::memo;
 use super::respond::{self, has, header, new_headers, set};
 use super::rewrite::token_answer;
 use super::upstream::{send, timer, Outgoing};
+use crate::access;
 use crate::cache::{CacheMode, Verdict};
 use crate::challenge::bearer_challenge;
 use crate::credentials::Credentials;
@@ -42,6 +43,17 @@ pub async fn answer(x: &mut Exchange, route: TokenRoute<'static>) -> Answer {
     let base = route.upstream.base.as_str();
     x.trace.route = Some(base);
     let credentials = Credentials::for_route(x.config, route);
+    // access: a token for a repository the policy refuses is refused before any upstream
+    if x.config.policy.judges_names() {
+        let params = format!(
+            "{}&{}",
+            x.url.query().unwrap_or(""),
+            form.as_deref().unwrap_or("")
+        );
+        for name in ScopeMap::new(route, credentials).repositories(&params) {
+            access::repository(&x.config.policy, &route.upstream.name, &name)?;
+        }
+    }
     // an anonymous client's token may be one another anonymous client got for the same request
     let memo = x.config.cache != CacheMode::Off;
     let anonymous = memo && form.is_none() && !has(&x.req.headers(), "authorization");

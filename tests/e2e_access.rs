@@ -1,0 +1,241 @@
+//! Who may use the proxy (issue 13): the operator's policy vars in the real runtime (the
+//! release build under Miniflare, over HTTPS with the test CA), with real clients, and what
+//! reached the upstream read from the registry's own access log.
+
+mod common;
+use common::*;
+use serde_json::json;
+
+fn alice() -> String {
+    format!("{}:{}", var("TEST_USER"), var("TEST_PASSWORD"))
+}
+
+/// skopeo's `inspect --raw` of `reference`: the manifest digest, or the error.
+fn inspect(reference: &str, creds: Option<&str>) -> Result<String, String> {
+    let mut c = skopeo();
+    c.args(["inspect", "--raw"]);
+    if let Some(creds) = creds {
+        c.args(["--creds", creds]);
+    }
+    let out = c.arg(format!("docker://{reference}")).output().unwrap();
+    if out.status.success() {
+        Ok(format!("sha256:{}", sha256_hex(&out.stdout)))
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).to_string())
+    }
+}
+
+fn error_code(r: &Resp) -> String {
+    r.json()["errors"][0]["code"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+#[ignore = "needs the e2e harness: tests/run.sh"]
+fn repositories_outside_the_allow_list_or_on_the_deny_list_never_reach_the_upstream() {
+    let ok = format!("library/{}", unique("allowed"));
+    let denied = format!("library/{}", unique("denied"));
+    let unlisted = format!("someone/{}", unique("other"));
+    let hub = var("HUB_URL");
+    let (_, ok_digest) = push_unique(&hub, &alice(), &ok, 0);
+    push_unique(&hub, &alice(), &denied, 0);
+    push_unique(&hub, &alice(), &unlisted, 0);
+    let mf = Miniflare::start(json!({
+        "ALLOW_REPOSITORIES": {"hub.registry.test": ["library/*"]},
+        "DENY_REPOSITORIES": {"*": [denied.clone()]},
+    }));
+    let host = mf.host("docker.example.test");
+    let before = |repo: &str| registry_requests("HUB_LOG", repo).len();
+    let (denied_before, unlisted_before) = (before(&denied), before(&unlisted));
+
+    // an allowed one pulls, by its full name and by Docker Hub's short one
+    assert_eq!(
+        inspect(&format!("{host}/{ok}:latest"), None),
+        Ok(ok_digest.clone())
+    );
+    let short = ok.trim_start_matches("library/");
+    assert_eq!(
+        inspect(&format!("{host}/{short}:latest"), None),
+        Ok(ok_digest)
+    );
+    // the others are refused as a registry refuses, and the upstream never hears of them
+    for repo in [&denied, &unlisted] {
+        for creds in [None, Some(alice())] {
+            let err = inspect(&format!("{host}/{repo}:latest"), creds.as_deref()).unwrap_err();
+            // skopeo says the body's "denied" or, for a token request, only the status
+            assert!(
+                err.contains("denied") || err.contains("403"),
+                "{repo}: {err}"
+            );
+        }
+        let r = curl(
+            &mf.url(
+                "docker.example.test",
+                &format!("/v2/{repo}/manifests/latest"),
+            ),
+            &[],
+        );
+        assert_eq!(
+            (r.status, error_code(&r)),
+            (403, "DENIED".into()),
+            "{}",
+            r.text()
+        );
+        let scope = format!("/v2/auth?scope=repository:{repo}:pull&service=x");
+        let r = curl(&mf.url("docker.example.test", &scope), &["-u", &alice()]);
+        assert_eq!(
+            (r.status, error_code(&r)),
+            (403, "DENIED".into()),
+            "{}",
+            r.text()
+        );
+    }
+    // docker and containerd are refused too
+    daemons();
+    let reference = format!("{host}/{denied}:latest");
+    let err = run_fails(docker(&tempdir("docker")).args(["pull", &reference]));
+    assert!(
+        err.contains("denied") || err.contains("403"),
+        "docker: {err}"
+    );
+    let err = run_fails(ctr(&unique("acl")).args(["images", "pull", &reference]));
+    assert!(err.contains("denied") || err.contains("403"), "ctr: {err}");
+    assert_eq!(
+        before(&denied),
+        denied_before,
+        "the upstream was asked for {denied}"
+    );
+    assert_eq!(
+        before(&unlisted),
+        unlisted_before,
+        "the upstream was asked for {unlisted}"
+    );
+    // a registry with no list of its own gets nothing
+    let team = mf.url("team.example.test", "/v2/private/app/manifests/latest");
+    let r = curl(&team, &[]);
+    assert_eq!(
+        (r.status, error_code(&r)),
+        (403, "DENIED".into()),
+        "{}",
+        r.text()
+    );
+    // and the landing page tells a stranger nothing of the lists
+    let page = curl(
+        &mf.url("docker.example.test", "/"),
+        &["-H", "Accept: text/html"],
+    );
+    assert_eq!(page.status, 200);
+    assert!(!page.text().contains("library/*") && !page.text().contains(&denied));
+}
+
+#[test]
+#[ignore = "needs the e2e harness: tests/run.sh"]
+fn read_only_refuses_every_push_and_still_pulls() {
+    let repo = format!("library/{}", unique("ro"));
+    let (_, digest) = push_unique(&var("HUB_URL"), &alice(), &repo, 0);
+    let mf = Miniflare::start(json!({"READ_ONLY": "true"}));
+    let host = mf.host("docker.example.test");
+    let before = registry_requests("HUB_LOG", &repo).len();
+    let src = format!("oci:{}/multi:latest", var("IMAGES_DIR"));
+    let err = run_fails(skopeo().args([
+        "copy",
+        "--dest-creds",
+        &alice(),
+        &src,
+        &format!("docker://{host}/{repo}:pushed"),
+    ]));
+    assert!(err.contains("read-only") || err.contains("405"), "{err}");
+    let writes: Vec<_> = registry_requests("HUB_LOG", &repo)[before..]
+        .iter()
+        .filter(|r| !matches!(r.method.as_str(), "GET" | "HEAD"))
+        .cloned()
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+    // every writing method of the API, answered in the registry's form
+    for (method, path) in [
+        ("POST", format!("/v2/{repo}/blobs/uploads/")),
+        ("PUT", format!("/v2/{repo}/manifests/x")),
+        ("DELETE", format!("/v2/{repo}/manifests/{digest}")),
+        ("PATCH", format!("/v2/{repo}/blobs/uploads/some-id")),
+    ] {
+        let r = curl(
+            &mf.url("docker.example.test", &path),
+            &["-X", method, "-u", &alice()],
+        );
+        assert_eq!(
+            (r.status, error_code(&r)),
+            (405, "UNSUPPORTED".into()),
+            "{method} {path}"
+        );
+        assert_eq!(r.header("allow"), Some("GET, HEAD"), "{method}");
+    }
+    // a login (the token endpoint) and pulls go on
+    let scope = format!("/v2/auth?scope=repository:{repo}:pull,push&service=x");
+    let r = curl(&mf.url("docker.example.test", &scope), &["-u", &alice()]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        inspect(&format!("{host}/{repo}:latest"), Some(&alice())),
+        Ok(digest)
+    );
+}
+
+#[test]
+#[ignore = "needs the e2e harness: tests/run.sh"]
+fn addresses_outside_the_allowed_ranges_get_nothing() {
+    let mf = Miniflare::start(json!({"ALLOW_IPS": "198.51.100.0/24, 2001:db8::/32"}));
+    let url = mf.url("docker.example.test", "/v2/");
+    for ip in ["198.51.100.7", "2001:db8:5::1"] {
+        let r = curl(&url, &["-H", &format!("CF-Connecting-IP: {ip}")]);
+        assert_eq!(r.status, 401, "{ip}: {}", r.text());
+    }
+    for ip in [
+        "203.0.113.1",
+        "198.51.101.7",
+        "2001:db9::1",
+        "not-an-address",
+    ] {
+        let r = curl(&url, &["-H", &format!("CF-Connecting-IP: {ip}")]);
+        assert_eq!((r.status, error_code(&r)), (403, "DENIED".into()), "{ip}");
+    }
+    // a client with no address Cloudflare's edge vouches for (none here) is refused too
+    let r = curl(&url, &[]);
+    assert_eq!(
+        (r.status, error_code(&r)),
+        (403, "DENIED".into()),
+        "{}",
+        r.text()
+    );
+    let err = inspect(
+        &format!("{}/library/alpine:latest", mf.host("docker.example.test")),
+        None,
+    )
+    .unwrap_err();
+    assert!(err.contains("denied") || err.contains("403"), "{err}");
+}
+
+#[test]
+#[ignore = "needs the e2e harness: tests/run.sh"]
+fn a_blocked_user_agent_is_answered_as_an_unknown_host() {
+    let mf = Miniflare::start(json!({"BLOCK_USER_AGENTS": "zgrab, Nuclei"}));
+    let unknown = curl(&mf.url("unknown.example.test", "/v2/"), &[]);
+    assert_eq!(unknown.status, 404);
+    for agent in ["Mozilla/5.0 zgrab/0.x", "Nuclei - Open-source project"] {
+        for path in ["/", "/v2/", "/v2/library/alpine/manifests/latest"] {
+            let r = curl(&mf.url("docker.example.test", path), &["-A", agent]);
+            assert_eq!(r.status, 404, "{agent} {path}");
+            assert_eq!(
+                r.text()
+                    .replace("docker.example.test", "unknown.example.test"),
+                unknown.text(),
+                "{agent} {path}"
+            );
+        }
+    }
+    // real clients go on
+    let repo = format!("library/{}", unique("ua"));
+    let (_, digest) = push_unique(&var("HUB_URL"), &alice(), &repo, 0);
+    let host = mf.host("docker.example.test");
+    assert_eq!(inspect(&format!("{host}/{repo}:latest"), None), Ok(digest));
+}
