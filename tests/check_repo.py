@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TEST_COMMAND = "bash tests/run.sh"
 VARS = ["CUSTOM_DOMAIN", "ROUTES", "PATH_ROUTING", "DEFAULT_REGISTRY", "LOG_LEVEL", "UPSTREAM_TIMEOUT_MS",
         "MODE", "TARGET_UPSTREAM", "CACHE", "CACHE_STALE_SECONDS",
-        "CACHE_BUCKET_MIN_BYTES", "CACHE_BUCKET"]
+        "CACHE_BUCKET_MIN_BYTES", "CACHE_BUCKET", "ALLOW_REPOSITORIES", "DENY_REPOSITORIES",
+        "READ_ONLY", "ALLOW_IPS", "BLOCK_USER_AGENTS"]
 failures = []
 
 
@@ -69,8 +70,8 @@ if zh_path.exists():
         check(block in zh, f"README.zh-CN.md keeps the code block starting {block[:40]!r}")
 
 # every var the code reads is documented
-config_rs = text("src/config.rs")
-for var in set(re.findall(r'present\("([A-Z_]+)"\)', config_rs)):
+config_rs = text("src/config.rs") + text("src/access.rs")
+for var in set(re.findall(r'(?:present|var)\("([A-Z_]+)"\)', config_rs)):
     check(var in VARS and f"`{var}`" in readme, f"README documents {var}")
 
 # url's IDNA stays ASCII-only (Cargo.toml says why)
