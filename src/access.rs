@@ -3,7 +3,7 @@
 //! piece is a var: `READ_ONLY`, `ALLOW_REPOSITORIES`, `DENY_REPOSITORIES`, `ALLOW_IPS`,
 //! `BLOCK_USER_AGENTS`.
 
-use crate::config::Config;
+use crate::config::{Binding, Config};
 use crate::error::ProxyError;
 use crate::plan::{Access, Plan};
 use crate::routes::Upstream;
@@ -22,6 +22,8 @@ pub struct Policy {
     pub ips: Option<Vec<Cidr>>,
     /// `BLOCK_USER_AGENTS`: lower-case parts of a `User-Agent` that get nothing.
     pub blocked_agents: Vec<String>,
+    /// A `RATE_LIMITER` binding is bound: every request is counted (limit_key).
+    pub rate_limited: bool,
 }
 
 /// Repository patterns per registry name (`*`: every registry).
@@ -81,12 +83,13 @@ impl Policy {
             deny: names("DENY_REPOSITORIES")?,
             ips,
             blocked_agents,
+            rate_limited: false,
         })
     }
 
     /// Whether the client's address is read (a header the hot path otherwise leaves alone).
     pub fn needs_ip(&self) -> bool {
-        self.ips.is_some()
+        self.ips.is_some() || self.rate_limited
     }
 
     /// Whether repository names are judged (allow or deny lists).
@@ -249,6 +252,35 @@ fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
+    }
+}
+
+/// `RATE_LIMITER` is a binding (`[[ratelimits]]`), or why the configuration is wrong.
+pub fn limiter_bound(binding: Binding) -> Result<bool, ProxyError> {
+    match binding {
+        Binding::Absent => Ok(false),
+        Binding::Bound => Ok(true),
+        Binding::Text => Err(ProxyError::Config {
+            var: "RATE_LIMITER",
+            reason: "is a var, not a rate limiter: bind one under this name ([[ratelimits]] name = \"RATE_LIMITER\")".into(),
+        }),
+    }
+}
+
+/// Seconds a client that went over the rate limit is told to wait: the longest period the
+/// Rate Limiting binding has (10 or 60 s), since the binding does not say which it has.
+pub const RETRY_AFTER_SECONDS: u32 = 60;
+
+/// Whom a request counts against: the proxy user once logged in, else the client's address
+/// (all clients without one, outside Cloudflare, share one count).
+pub fn limit_key(client: &Client<'_>, user: Option<&str>) -> String {
+    match (user, client.ip.map(str::trim)) {
+        (Some(user), _) => format!("user:{user}"),
+        (None, Some(ip)) => match ip.parse::<IpAddr>() {
+            Ok(ip) => format!("ip:{}", canonical(ip)),
+            Err(_) => "ip:?".into(),
+        },
+        (None, None) => "ip:-".into(),
     }
 }
 
@@ -545,6 +577,40 @@ mod tests {
         assert_eq!(e, ProxyError::UnknownHost("docker.example.com".into()));
         assert!(decide(vars, "GET", &url, c(Some("docker/27.0 go/go1.22"))).is_ok());
         assert!(decide(vars, "GET", &url, c(None)).is_ok());
+    }
+
+    #[test]
+    fn the_rate_limiter_must_be_a_binding() {
+        assert_eq!(limiter_bound(Binding::Absent), Ok(false));
+        assert_eq!(limiter_bound(Binding::Bound), Ok(true));
+        let e = limiter_bound(Binding::Text).unwrap_err().to_string();
+        assert!(
+            e.contains("RATE_LIMITER") && e.contains("[[ratelimits]]"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn requests_count_against_the_user_else_the_address_as_one_spelling() {
+        let from = |ip| Client {
+            ip,
+            ..Client::default()
+        };
+        assert_eq!(
+            limit_key(&from(Some("192.0.2.1")), Some("alice")),
+            "user:alice"
+        );
+        assert_eq!(limit_key(&from(Some(" 192.0.2.1")), None), "ip:192.0.2.1");
+        assert_eq!(
+            limit_key(&from(Some("::ffff:192.0.2.1")), None),
+            "ip:192.0.2.1"
+        );
+        assert_eq!(
+            limit_key(&from(Some("2001:DB8::0:1")), None),
+            "ip:2001:db8::1"
+        );
+        assert_eq!(limit_key(&from(Some("junk")), None), "ip:?");
+        assert_eq!(limit_key(&from(None), None), "ip:-");
     }
 
     #[test]

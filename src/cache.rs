@@ -5,6 +5,7 @@
 //! cache only saves the bytes. The reasoning and the threat model: docs/architecture.md.
 
 use crate::classify::Resource;
+use crate::config::Binding;
 use crate::error::ProxyError;
 use crate::plan::{Access, Forward, Reference};
 
@@ -267,21 +268,11 @@ pub fn parse_bucket_min(raw: Option<&str>) -> Result<u64, ProxyError> {
     }
 }
 
-/// What the runtime has under the name `CACHE_BUCKET`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Binding {
-    Absent,
-    /// A var (text), not a binding: a mistake in wrangler.toml or the dashboard.
-    Text,
-    /// An R2 bucket.
-    Bucket,
-}
-
 /// Whether an R2 bucket is bound, or why the configuration is wrong.
 pub fn bucket_bound(binding: Binding) -> Result<bool, ProxyError> {
     match binding {
         Binding::Absent => Ok(false),
-        Binding::Bucket => Ok(true),
+        Binding::Bound => Ok(true),
         Binding::Text => Err(ProxyError::Config {
             var: "CACHE_BUCKET",
             reason: "is a var, not an R2 bucket: bind one under this name ([[r2_buckets]] binding = \"CACHE_BUCKET\")".into(),
@@ -570,7 +561,7 @@ mod tests {
     #[test]
     fn the_bucket_must_be_a_binding() {
         assert_eq!(bucket_bound(Binding::Absent), Ok(false));
-        assert_eq!(bucket_bound(Binding::Bucket), Ok(true));
+        assert_eq!(bucket_bound(Binding::Bound), Ok(true));
         let e = bucket_bound(Binding::Text).unwrap_err().to_string();
         assert!(
             e.contains("CACHE_BUCKET") && e.contains("r2_buckets"),

@@ -10,6 +10,16 @@ use std::collections::BTreeMap;
 
 pub const DEFAULT_TIMEOUT_MS: u32 = 30_000;
 
+/// What the runtime has under a binding's name (`CACHE_BUCKET`, `RATE_LIMITER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binding {
+    Absent,
+    /// A var (text), not a binding: a mistake in wrangler.toml or the dashboard.
+    Text,
+    /// An object: the binding.
+    Bound,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub routes: RouteTable,

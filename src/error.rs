@@ -57,6 +57,10 @@ pub enum ProxyError {
     Denied,
     /// `READ_ONLY`: a method that writes.
     ReadOnly,
+    /// The client went over the `RATE_LIMITER` binding's limit.
+    TooManyRequests {
+        retry_after: u32,
+    },
     /// The proxy could not build its own answer (the runtime refused it).
     Internal(String),
 }
@@ -81,6 +85,7 @@ impl ProxyError {
             ProxyError::BadAnswer { .. } => (502, "UNAVAILABLE"),
             ProxyError::Denied => (403, "DENIED"),
             ProxyError::ReadOnly => (405, "UNSUPPORTED"),
+            ProxyError::TooManyRequests { .. } => (429, "TOOMANYREQUESTS"),
             ProxyError::Internal(_) => (500, "UNKNOWN"),
         }
     }
@@ -138,6 +143,10 @@ impl fmt::Display for ProxyError {
             }
             ProxyError::Denied => write!(f, "requested access to the resource is denied"),
             ProxyError::ReadOnly => write!(f, "this proxy is read-only: only GET and HEAD"),
+            ProxyError::TooManyRequests { retry_after } => write!(
+                f,
+                "too many requests from this client: retry after {retry_after} s"
+            ),
             ProxyError::Internal(what) => write!(f, "the proxy could not answer: {what}"),
         }
     }
@@ -151,6 +160,14 @@ impl ProxyError {
         match self {
             ProxyError::MethodNotAllowed { allowed, .. } => Some(allowed.join(", ")),
             ProxyError::ReadOnly => Some("GET, HEAD".into()),
+            _ => None,
+        }
+    }
+
+    /// The `Retry-After` of the answer, in seconds.
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            ProxyError::TooManyRequests { retry_after } => Some(*retry_after),
             _ => None,
         }
     }
@@ -208,6 +225,10 @@ mod tests {
         assert_eq!(ProxyError::ReadOnly.status_code(), (405, "UNSUPPORTED"));
         assert!(ProxyError::ReadOnly.to_string().contains("read-only"));
         assert_eq!(ProxyError::ReadOnly.allow().as_deref(), Some("GET, HEAD"));
+        let e = ProxyError::TooManyRequests { retry_after: 60 };
+        assert_eq!(e.status_code(), (429, "TOOMANYREQUESTS"));
+        assert_eq!(e.retry_after(), Some(60));
+        assert_eq!(ProxyError::Denied.retry_after(), None);
     }
 
     #[test]

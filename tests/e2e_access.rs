@@ -239,3 +239,26 @@ fn a_blocked_user_agent_is_answered_as_an_unknown_host() {
     let host = mf.host("docker.example.test");
     assert_eq!(inspect(&format!("{host}/{repo}:latest"), None), Ok(digest));
 }
+
+#[test]
+#[ignore = "needs the e2e harness: tests/run.sh"]
+fn the_rate_limit_answers_429_with_retry_after_per_client_address() {
+    let limits = json!({"RATE_LIMITER": {"simple": {"limit": 5, "period": 60}}}).to_string();
+    let mf = Miniflare::start_with(json!({}), &["--ratelimits", &limits]);
+    let url = mf.url("docker.example.test", "/v2/");
+    let from = |ip: &str| curl(&url, &["-H", &format!("CF-Connecting-IP: {ip}")]);
+    let statuses: Vec<u16> = (0..8).map(|_| from("192.0.2.10").status).collect();
+    assert_eq!(&statuses[..5], [401; 5], "{statuses:?}");
+    let r = from("192.0.2.10");
+    assert_eq!(
+        (r.status, error_code(&r)),
+        (429, "TOOMANYREQUESTS".into()),
+        "{}",
+        r.text()
+    );
+    assert_eq!(r.header("retry-after"), Some("60"));
+    // another address has its own count; the same address spelled as IPv6 has not
+    assert_eq!(from("192.0.2.11").status, 401);
+    assert_eq!(from("::ffff:192.0.2.10").status, 429);
+    // (skopeo, told 429 with Retry-After, waits and tries again: seen taking the 60 s)
+}

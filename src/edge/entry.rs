@@ -1,7 +1,7 @@
 //! The entry, the request's context, and the order of its phases: route → access → cache
 //! lookup → upstream request → upstream response → client response → log.
 
-use super::{cache, respond, rewrite, token_endpoint, upstream, vars};
+use super::{cache, limit, respond, rewrite, token_endpoint, upstream, vars};
 use crate::access;
 use crate::cache::Verdict;
 use crate::config::Config;
@@ -115,6 +115,9 @@ async fn process(x: &mut Exchange) -> worker::Result<Response> {
             user_agent: user_agent.as_deref(),
         };
         access::check(x.config, &plan, &client)?;
+        if x.config.policy.rate_limited {
+            limit::count(&x.env, &access::limit_key(&client, None)).await?;
+        }
         let forward = match plan {
             Plan::Redirect { status, location } => {
                 return Ok((respond::redirect(status, &location)?, Outcome::Redirect))

@@ -5,6 +5,7 @@
 mod body;
 mod cache;
 mod entry;
+mod limit;
 mod memo;
 mod respond;
 mod rewrite;

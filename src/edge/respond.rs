@@ -16,6 +16,10 @@ pub fn error(e: &ProxyError) -> Result<Response, ProxyError> {
     if let Some(allow) = &allow {
         headers.push(("allow", allow));
     }
+    let retry = e.retry_after().map(|s| s.to_string());
+    if let Some(retry) = &retry {
+        headers.push(("retry-after", retry));
+    }
     build(status, &headers, Some(&e.body()))
 }
 

@@ -1,6 +1,8 @@
 //! The configuration from wrangler vars, read and validated once per isolate.
 
-use crate::cache::{bucket_bound, Binding};
+use crate::access::limiter_bound;
+use crate::cache::bucket_bound;
+use crate::config::Binding;
 use crate::config::Config;
 use crate::error::ProxyError;
 use std::cell::OnceCell;
@@ -16,8 +18,9 @@ thread_local! {
 pub fn config(env: &Env) -> Result<&'static Config, ProxyError> {
     CONFIG.with(|cell| {
         cell.get_or_init(|| {
-            let config = Config::from_vars(|name| read_var(env, name))?;
+            let mut config = Config::from_vars(|name| read_var(env, name))?;
             bucket_bound(binding(env, BUCKET))?;
+            config.policy.rate_limited = limiter_bound(binding(env, LIMITER))?;
             Ok(&*Box::leak(Box::new(config)))
         })
         .clone()
@@ -40,7 +43,7 @@ const BUCKET: &str = "CACHE_BUCKET";
 fn binding(env: &Env, name: &str) -> Binding {
     match js_sys::Reflect::get(env, &JsValue::from_str(name)) {
         Ok(v) if v.is_string() => Binding::Text,
-        Ok(v) if v.is_object() => Binding::Bucket,
+        Ok(v) if v.is_object() => Binding::Bound,
         _ => Binding::Absent,
     }
 }
@@ -48,6 +51,16 @@ fn binding(env: &Env, name: &str) -> Binding {
 /// The R2 bucket bound as `CACHE_BUCKET`, if any (checked to be no var by `config`).
 pub fn bucket(env: &Env) -> Option<JsValue> {
     js_sys::Reflect::get(env, &JsValue::from_str(BUCKET))
+        .ok()
+        .filter(JsValue::is_object)
+}
+
+/// The binding name of the rate limiter (`[[ratelimits]]` in wrangler.toml).
+const LIMITER: &str = "RATE_LIMITER";
+
+/// The rate limiter bound as `RATE_LIMITER`, if any (checked to be no var by `config`).
+pub fn limiter(env: &Env) -> Option<JsValue> {
+    js_sys::Reflect::get(env, &JsValue::from_str(LIMITER))
         .ok()
         .filter(JsValue::is_object)
 }

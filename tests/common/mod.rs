@@ -407,7 +407,8 @@ impl Miniflare {
         Miniflare::start_with(extra, &["--r2", "CACHE_BUCKET", "--r2-dir", dir])
     }
 
-    fn start_with(extra: serde_json::Value, args: &[&str]) -> Miniflare {
+    /// With more arguments of tests/harness/miniflare.mjs (`--ratelimits JSON`, ...).
+    pub fn start_with(extra: serde_json::Value, args: &[&str]) -> Miniflare {
         static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(8450);
         let port = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut bindings: serde_json::Value =

@@ -3,6 +3,7 @@
 //
 //   node tests/harness/miniflare.mjs --port 8444 --build DIR --bindings JSON \
 //        [--cert FILE --key FILE] [--cache-dir DIR] [--r2 NAME,... [--r2-dir DIR]]
+//        [--ratelimits JSON]   # {"NAME": {"simple": {"limit": 5, "period": 60}}}
 //   node tests/harness/miniflare.mjs --port 8445 --script FILE ...   # a service-worker script
 //
 // HTTPS when --cert and --key are given (the harness's test CA), else plain http. Prints
@@ -27,6 +28,7 @@ const { values: a } = parseArgs({
     "cache-dir": { type: "string" },
     r2: { type: "string" },
     "r2-dir": { type: "string" },
+    ratelimits: { type: "string" },
   },
 });
 const build = path.resolve(a.build);
@@ -48,6 +50,7 @@ const mf = new Miniflare({
   ...(a.cert && a.key ? { httpsCertPath: a.cert, httpsKeyPath: a.key } : {}),
   // in memory unless a directory is given: each instance starts with an empty cache
   cachePersist: a["cache-dir"] ?? false,
+  ...(a.ratelimits ? { ratelimits: JSON.parse(a.ratelimits) } : {}),
   ...(a.r2 ? { r2Buckets: a.r2.split(","), r2Persist: a["r2-dir"] ?? false } : {}),
   log: new Log(LogLevel.WARN),
 });
