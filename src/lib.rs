@@ -10,6 +10,7 @@ pub mod challenge;
 pub mod classify;
 pub mod config;
 pub mod credentials;
+pub mod digest;
 pub mod error;
 pub mod landing;
 pub mod log;
