@@ -413,6 +413,10 @@ impl Miniflare {
         let port = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut bindings: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(var("BINDINGS_FILE")).unwrap()).unwrap();
+        // Miniflare's instances start and run side by side with the other tests': on a busy
+        // machine an upstream's first byte can take more than the workerd harness's 2 s (a
+        // 504 in CI once). Timeouts are tested on workerd; here the time only has to be ample.
+        bindings["UPSTREAM_TIMEOUT_MS"] = serde_json::json!("15000");
         for (k, v) in extra.as_object().expect("bindings: a JSON object") {
             bindings[k] = v.clone();
         }
@@ -465,6 +469,17 @@ impl Miniflare {
 
 impl Drop for Miniflare {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // what the Worker said, for the failure that is unwinding
+            let text = self.log_text();
+            let tail: Vec<&str> = text.lines().rev().take(60).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            eprintln!(
+                "--- miniflare :{} log (last lines) ---\n{}",
+                self.port,
+                tail.join("\n")
+            );
+        }
         // the whole group (node and its workerd), with time for Miniflare to dispose
         let group = format!("-{}", self.child.id());
         let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
