@@ -103,7 +103,7 @@ impl Policy {
 }
 
 impl Names {
-    fn parse(
+    pub fn parse(
         var: &'static str,
         raw: &str,
         registries: &[(String, Upstream)],

@@ -5,6 +5,7 @@ use crate::cache::{parse_bucket_min, parse_stale, CacheMode};
 use crate::error::ProxyError;
 use crate::log::LogLevel;
 use crate::routes::{RouteTable, Upstream};
+use crate::users::Users;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -46,6 +47,8 @@ pub struct Config {
     pub bucket_min_bytes: u64,
     /// Who may use the proxy for what (access.rs).
     pub policy: Policy,
+    /// `PROXY_USERS`: when set, only they may (users.rs).
+    pub users: Option<Users>,
 }
 
 /// One `ROUTES` entry: a bare URL, or a table that can set Docker Hub semantics.
@@ -166,8 +169,10 @@ impl Config {
         let stale_seconds = parse_stale(present("CACHE_STALE_SECONDS").as_deref())?;
         let bucket_min_bytes = parse_bucket_min(present("CACHE_BUCKET_MIN_BYTES").as_deref())?;
         let policy = Policy::from_vars(present, &registries)?;
+        let users = Users::from_vars(present, &registries)?;
         Ok(Config {
             policy,
+            users,
             bucket_min_bytes,
             cache,
             stale_seconds,

@@ -21,6 +21,7 @@ pub mod redirect;
 pub mod routes;
 pub mod scope;
 pub mod token;
+pub mod users;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

@@ -36,7 +36,16 @@ impl<'a> ScopeMap<'a> {
     /// The repository names, as the upstream knows them, that the `scope` parameters of
     /// `params` (a query or a form) ask for: what the access phase judges of a token request.
     pub fn repositories(&self, params: &str) -> Vec<String> {
-        let mut names = vec![];
+        self.repository_scopes(params)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect()
+    }
+
+    /// The `repository` scopes of `params`: each name as the upstream knows it, with its
+    /// actions (`pull`, `push`, …).
+    pub fn repository_scopes(&self, params: &str) -> Vec<(String, Vec<String>)> {
+        let mut out = vec![];
         for (key, value) in form_urlencoded::parse(params.as_bytes()) {
             if key != "scope" {
                 continue;
@@ -45,14 +54,20 @@ impl<'a> ScopeMap<'a> {
                 let Some((kind, rest)) = scope.split_once(':') else {
                     continue;
                 };
-                if let Some((name, _)) = rest.rsplit_once(':') {
+                if let Some((name, actions)) = rest.rsplit_once(':') {
                     if kind.starts_with("repository") && !name.is_empty() {
-                        names.push(name.to_string());
+                        let actions = actions
+                            .split(',')
+                            .map(str::trim)
+                            .filter(|a| !a.is_empty())
+                            .map(str::to_string)
+                            .collect();
+                        out.push((name.to_string(), actions));
                     }
                 }
             }
         }
-        names
+        out
     }
 
     fn apply(&self, scopes: &str) -> String {
