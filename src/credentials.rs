@@ -18,6 +18,9 @@ pub enum Credentials {
     /// credential here: it came from this registry's own token service (through the proxy's
     /// `/v2/auth`, for this registry's scopes), so it still goes along.
     Anonymous,
+    /// The proxy's own: a proxy user's request goes upstream with the token the proxy got
+    /// for itself (users.rs); nothing of the client's reaches the upstream.
+    Proxy,
 }
 
 impl Credentials {
@@ -39,6 +42,7 @@ impl Credentials {
         match self {
             Credentials::Client => true,
             Credentials::Anonymous => scheme(value).eq_ignore_ascii_case("bearer"),
+            Credentials::Proxy => false,
         }
     }
 

@@ -55,6 +55,10 @@ pub enum ProxyError {
     /// The operator's policy refuses this client or repository (access.rs). Says no more:
     /// the policy is not told to strangers.
     Denied,
+    /// Proxy users are on and the request has no login good for it: the proxy's challenge.
+    Unauthorized {
+        challenge: String,
+    },
     /// `READ_ONLY`: a method that writes.
     ReadOnly,
     /// The client went over the `RATE_LIMITER` binding's limit.
@@ -84,6 +88,7 @@ impl ProxyError {
             ProxyError::BadRedirect { .. } => (502, "UNAVAILABLE"),
             ProxyError::BadAnswer { .. } => (502, "UNAVAILABLE"),
             ProxyError::Denied => (403, "DENIED"),
+            ProxyError::Unauthorized { .. } => (401, "UNAUTHORIZED"),
             ProxyError::ReadOnly => (405, "UNSUPPORTED"),
             ProxyError::TooManyRequests { .. } => (429, "TOOMANYREQUESTS"),
             ProxyError::Internal(_) => (500, "UNKNOWN"),
@@ -142,6 +147,7 @@ impl fmt::Display for ProxyError {
                 write!(f, "upstream {upstream} sent an unreadable answer: {reason}")
             }
             ProxyError::Denied => write!(f, "requested access to the resource is denied"),
+            ProxyError::Unauthorized { .. } => write!(f, "authentication required"),
             ProxyError::ReadOnly => write!(f, "this proxy is read-only: only GET and HEAD"),
             ProxyError::TooManyRequests { retry_after } => write!(
                 f,
@@ -160,6 +166,14 @@ impl ProxyError {
         match self {
             ProxyError::MethodNotAllowed { allowed, .. } => Some(allowed.join(", ")),
             ProxyError::ReadOnly => Some("GET, HEAD".into()),
+            _ => None,
+        }
+    }
+
+    /// The `WWW-Authenticate` of a 401.
+    pub fn challenge(&self) -> Option<&str> {
+        match self {
+            ProxyError::Unauthorized { challenge } => Some(challenge),
             _ => None,
         }
     }
@@ -229,6 +243,12 @@ mod tests {
         assert_eq!(e.status_code(), (429, "TOOMANYREQUESTS"));
         assert_eq!(e.retry_after(), Some(60));
         assert_eq!(ProxyError::Denied.retry_after(), None);
+        let e = ProxyError::Unauthorized {
+            challenge: "Bearer realm=\"r\"".into(),
+        };
+        assert_eq!(e.status_code(), (401, "UNAUTHORIZED"));
+        assert_eq!(e.challenge(), Some("Bearer realm=\"r\""));
+        assert_eq!(ProxyError::Denied.challenge(), None);
     }
 
     #[test]

@@ -282,6 +282,17 @@ pub fn answer_for_client(body: &[u8], oauth: bool) -> Result<Option<String>, Str
     Ok(Some(v.to_string()))
 }
 
+/// The token of a token service's answer (`token`, else `access_token`).
+pub fn token_of(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    ["token", "access_token"].iter().find_map(|k| {
+        v.get(*k)
+            .and_then(|t| t.as_str())
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+    })
+}
+
 /// How long an anonymous token answer may be given to other anonymous clients asking the
 /// same (ms): half its `expires_in` (60 s when absent, as the token spec says), so that a
 /// client still gets at least half the lifetime it reads; at most 10 minutes; not at all when
@@ -307,6 +318,30 @@ mod tests {
         via: None,
         anonymous: false,
     };
+
+    #[test]
+    fn the_token_of_an_answer_and_the_scopes_of_a_request() {
+        assert_eq!(
+            token_of(br#"{"token":"t","access_token":"u"}"#).as_deref(),
+            Some("t")
+        );
+        assert_eq!(token_of(br#"{"access_token":"u"}"#).as_deref(), Some("u"));
+        assert_eq!(token_of(br#"{"token":""}"#), None);
+        assert_eq!(token_of(b"<html>"), None);
+        let scopes = HUB.repository_scopes(
+            "scope=repository%3Abusybox%3Apull%2Cpush&scope=registry%3Acatalog%3A*+repository%3Aorg%2Fapp%3Apull",
+        );
+        assert_eq!(
+            scopes,
+            vec![
+                (
+                    "library/busybox".to_string(),
+                    vec!["pull".to_string(), "push".to_string()]
+                ),
+                ("org/app".to_string(), vec!["pull".to_string()]),
+            ]
+        );
+    }
 
     #[test]
     fn anonymous_requests_carry_no_credentials() {

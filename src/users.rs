@@ -11,7 +11,7 @@ use crate::digest::{hex, hmac_sha256, same, sha256};
 use crate::error::ProxyError;
 use crate::plan::Access;
 use crate::routes::Upstream;
-use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// How long a proxy token is good for (s): Docker Hub's own lifetime; clients ask again.
@@ -36,19 +36,8 @@ pub struct User {
     repositories: Option<Names>,
 }
 
-/// One `PROXY_USERS` entry as scripts/proxy-user.mjs writes it.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Entry {
-    sha256: String,
-    #[serde(default)]
-    pull_only: bool,
-    #[serde(default)]
-    repositories: Option<serde_json::Value>,
-}
-
 /// What a valid proxy token says.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claims {
     /// The user.
     pub u: String,
@@ -89,11 +78,14 @@ impl Users {
             var: "PROXY_USERS",
             reason,
         };
-        let table: BTreeMap<String, Entry> = serde_json::from_str(&raw).map_err(|e| {
-            bad(format!(
-                "expected a JSON object of user -> {{\"sha256\": \"…\"}}, as scripts/proxy-user.mjs makes ({e})"
-            ))
-        })?;
+        // serde_json's Value, not derived parsers: they would cost the wasm kilobytes
+        let expected = || {
+            bad("expected a JSON object of user -> {\"sha256\": \"…\"}, as scripts/proxy-user.mjs makes".into())
+        };
+        let table = match serde_json::from_str::<Value>(&raw) {
+            Ok(Value::Object(table)) => table,
+            _ => return Err(expected()),
+        };
         if table.is_empty() {
             return Err(bad("lists no user: leave it unset to serve everyone".into()));
         }
@@ -104,19 +96,39 @@ impl Users {
                     "{name:?} is not a user name (no ':' or space)"
                 )));
             }
-            let key_sha256 = unhex32(&e.sha256).ok_or_else(|| {
-                bad(format!(
-                    "{name}: sha256 is not 64 hex digits (the SHA-256 of the user's key)"
-                ))
-            })?;
-            let repositories = match e.repositories {
+            let Value::Object(e) = e else {
+                return Err(expected());
+            };
+            if let Some(k) = e
+                .keys()
+                .find(|k| !["sha256", "pull_only", "repositories"].contains(&k.as_str()))
+            {
+                return Err(bad(format!(
+                    "{name}: unknown field {k:?} (sha256, pull_only, repositories)"
+                )));
+            }
+            let key_sha256 = e
+                .get("sha256")
+                .and_then(Value::as_str)
+                .and_then(unhex32)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "{name}: sha256 is not 64 hex digits (the SHA-256 of the user's key)"
+                    ))
+                })?;
+            let pull_only = match e.get("pull_only") {
+                None => false,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => return Err(bad(format!("{name}: pull_only is not true or false"))),
+            };
+            let repositories = match e.get("repositories") {
                 Some(v) => Some(Names::parse("PROXY_USERS", &v.to_string(), registries)?),
                 None => None,
             };
             entries.push(User {
                 name,
                 key_sha256,
-                pull_only: e.pull_only,
+                pull_only,
                 repositories,
             });
         }
@@ -173,11 +185,7 @@ impl Users {
             x: now + TOKEN_SECONDS,
             k: user.fingerprint(),
         };
-        let payload = base64url(
-            serde_json::to_string(&claims)
-                .unwrap_or_default()
-                .as_bytes(),
-        );
+        let payload = base64url(claims.to_json().as_bytes());
         let mac = base64url(&hmac_sha256(&self.secret, payload.as_bytes()));
         format!("rp1.{payload}.{mac}")
     }
@@ -192,7 +200,7 @@ impl Users {
             return Err(Refusal::BadSignature);
         }
         let json = base64_decode(payload, true).ok_or(Refusal::Malformed)?;
-        let claims: Claims = serde_json::from_slice(&json).map_err(|_| Refusal::Malformed)?;
+        let claims = Claims::from_json(&json).ok_or(Refusal::Malformed)?;
         if claims.x <= now {
             return Err(Refusal::Expired);
         }
@@ -205,6 +213,62 @@ impl Users {
             .find(|u| u.name == claims.u && u.fingerprint() == claims.k)
             .ok_or(Refusal::Revoked)?;
         Ok((claims, user))
+    }
+}
+
+/// The access phase's decision for a request when proxy users are on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door<'u> {
+    /// A user who may make this request.
+    Pass(&'u User),
+    /// No login, or none good for this: `401` with the proxy's challenge.
+    Login,
+    /// A user who may not: `403 DENIED`.
+    Deny,
+}
+
+impl Users {
+    /// Whether the request with `authorization` (a proxy token, or `Basic` name and key) on
+    /// `host` may make a request of `access` to `repository` (as the upstream names it) of
+    /// `registry`; `None`: a request of no repository (the version check, `_catalog`).
+    pub fn door(
+        &self,
+        authorization: Option<&str>,
+        host: &str,
+        registry: &str,
+        repository: Option<&str>,
+        access: Access,
+        now: u64,
+    ) -> Door<'_> {
+        let Some(auth) = authorization.map(str::trim) else {
+            return Door::Login;
+        };
+        let (user, claims) = match auth.split_once([' ', '\t']) {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+                match self.verify(token.trim(), host, now) {
+                    Ok((claims, user)) => (user, Some(claims)),
+                    Err(_) => return Door::Login,
+                }
+            }
+            _ => match self.basic(auth) {
+                Some(user) => (user, None),
+                None => return Door::Login,
+            },
+        };
+        let Some(name) = repository else {
+            return Door::Pass(user);
+        };
+        let action = match access {
+            Access::Read => "pull",
+            Access::Write => "push",
+        };
+        if !user.may(registry, name, action) {
+            return Door::Deny;
+        }
+        match claims {
+            Some(c) if !c.allows(registry, name, access) => Door::Login,
+            _ => Door::Pass(user),
+        }
     }
 }
 
@@ -253,6 +317,33 @@ impl User {
 }
 
 impl Claims {
+    fn to_json(&self) -> String {
+        json!({"u": self.u, "h": self.h, "r": self.r, "a": self.a, "x": self.x, "k": self.k})
+            .to_string()
+    }
+
+    fn from_json(json: &[u8]) -> Option<Claims> {
+        let v: Value = serde_json::from_slice(json).ok()?;
+        let text = |k: &str| v.get(k)?.as_str().map(str::to_string);
+        let mut a = BTreeMap::new();
+        for (name, actions) in v.get("a")?.as_object()? {
+            let actions = actions
+                .as_array()?
+                .iter()
+                .map(|x| x.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()?;
+            a.insert(name.clone(), actions);
+        }
+        Some(Claims {
+            u: text("u")?,
+            h: text("h")?,
+            r: text("r")?,
+            a,
+            x: v.get("x")?.as_u64()?,
+            k: text("k")?,
+        })
+    }
+
     /// Whether the token lets its holder make a request of `access` to `name` of `registry`.
     pub fn allows(&self, registry: &str, name: &str, access: Access) -> bool {
         let action = match access {
@@ -509,6 +600,64 @@ mod tests {
         assert_eq!(some["library/busybox"], vec!["pull"]);
         assert!(bob.grant("ghcr.io", &asked, false).is_empty());
         assert!(bob.restricted() && !alice.restricted());
+    }
+
+    #[test]
+    fn the_door_lets_in_a_token_for_the_request_or_a_right_basic_login() {
+        let u = two();
+        let host = "docker.example.com";
+        let alice = u.login("alice", KEY).unwrap();
+        let mut access = BTreeMap::new();
+        access.insert("library/busybox".to_string(), vec!["pull".to_string()]);
+        let t = format!(
+            "Bearer {}",
+            u.issue(alice, host, "docker.io", access.clone(), 1000)
+        );
+        let door = |auth: Option<&str>, repo: Option<&str>, access| {
+            u.door(auth, host, "docker.io", repo, access, 1000)
+        };
+        assert_eq!(
+            door(None, Some("library/busybox"), Access::Read),
+            Door::Login
+        );
+        assert_eq!(door(Some("Bearer junk"), None, Access::Read), Door::Login);
+        assert!(matches!(door(Some(&t), None, Access::Read), Door::Pass(a) if a.name == "alice"));
+        assert!(matches!(
+            door(Some(&t), Some("library/busybox"), Access::Read),
+            Door::Pass(_)
+        ));
+        // a token without this scope: log in again for it
+        assert_eq!(
+            door(Some(&t), Some("library/busybox"), Access::Write),
+            Door::Login
+        );
+        assert_eq!(
+            door(Some(&t), Some("library/other"), Access::Read),
+            Door::Login
+        );
+        let b = basic("alice", KEY);
+        assert!(matches!(
+            door(Some(&b), Some("org/app"), Access::Write),
+            Door::Pass(_)
+        ));
+        assert_eq!(
+            door(Some(&basic("alice", "x")), None, Access::Read),
+            Door::Login
+        );
+        // bob may pull library/* only: the rest is denied, whatever he holds
+        let bob = basic("bob", KEY);
+        assert!(matches!(
+            door(Some(&bob), Some("library/busybox"), Access::Read),
+            Door::Pass(_)
+        ));
+        assert_eq!(
+            door(Some(&bob), Some("library/busybox"), Access::Write),
+            Door::Deny
+        );
+        assert_eq!(door(Some(&bob), Some("org/app"), Access::Read), Door::Deny);
+        let bobs = u.login("bob", KEY).unwrap();
+        let tb = format!("Bearer {}", u.issue(bobs, host, "docker.io", access, 1000));
+        assert_eq!(door(Some(&tb), Some("org/app"), Access::Read), Door::Deny);
     }
 
     #[test]

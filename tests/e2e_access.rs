@@ -262,3 +262,109 @@ fn the_rate_limit_answers_429_with_retry_after_per_client_address() {
     assert_eq!(from("::ffff:192.0.2.10").status, 429);
     // (skopeo, told 429 with Retry-After, waits and tries again: seen taking the 60 s)
 }
+
+#[test]
+#[ignore = "needs the e2e harness: tests/run.sh"]
+fn proxy_users_log_in_and_pull_strangers_and_forgeries_get_a_challenge_and_pull_only_cannot_push() {
+    let key = format!("rpk_{}", unique("k").repeat(3));
+    let hash = sha256_hex(key.as_bytes());
+    let users = json!({
+        "carol": {"sha256": hash},
+        "dave": {"sha256": hash, "pull_only": true},
+    });
+    let mf = Miniflare::start(json!({
+        "PROXY_USERS": users.to_string(),
+        "PROXY_TOKEN_SECRET": "e2e-token-secret-of-forty-characters-xx",
+    }));
+    let repo = format!("library/{}", unique("users"));
+    let (_, digest) = push_unique(&var("HUB_URL"), &alice(), &repo, 0);
+    let host = mf.host("docker.example.test");
+    let reference = format!("{host}/{repo}:latest");
+
+    // strangers: the proxy's challenge, never the image
+    assert!(inspect(&reference, None).is_err());
+    assert!(inspect(&reference, Some(&format!("carol:{key}x"))).is_err());
+    assert!(inspect(&reference, Some(&alice())).is_err());
+    let r = curl(&mf.url("docker.example.test", "/v2/"), &[]);
+    assert_eq!((r.status, error_code(&r)), (401, "UNAUTHORIZED".into()));
+    let www = r.header("www-authenticate").unwrap_or("").to_string();
+    assert!(
+        www.contains(&format!("realm=\"https://{host}/v2/auth\"")),
+        "{www}"
+    );
+    let path = format!("/v2/{repo}/manifests/latest");
+    let r = curl(&mf.url("docker.example.test", &path), &[]);
+    assert_eq!(r.status, 401);
+    assert!(
+        r.header("www-authenticate")
+            .unwrap_or("")
+            .contains(&format!("repository:{repo}:pull")),
+        "{:?}",
+        r.headers
+    );
+
+    // a user: logged in, pulled, the upstream reached with the proxy's own token
+    assert_eq!(
+        inspect(&reference, Some(&format!("carol:{key}"))),
+        Ok(digest.clone())
+    );
+    let login = curl(
+        &mf.url(
+            "docker.example.test",
+            &format!("/v2/auth?service=x&scope=repository:{repo}:pull"),
+        ),
+        &["-u", &format!("carol:{key}")],
+    );
+    assert_eq!(login.status, 200, "{}", login.text());
+    let token = login.json()["token"].as_str().unwrap().to_string();
+    let bearer = format!("Authorization: Bearer {token}");
+    let r = curl(
+        &mf.url("docker.example.test", &path),
+        &["-H", &bearer, "-H", "Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json"],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    // a token for another repository, a tampered one, one signed with another secret
+    let other = format!("/v2/library/{}/manifests/latest", unique("else"));
+    assert_eq!(
+        curl(&mf.url("docker.example.test", &other), &["-H", &bearer]).status,
+        401
+    );
+    let (head, mac) = token.rsplit_once('.').unwrap();
+    let flipped = if mac.starts_with('A') { "B" } else { "A" };
+    let tampered = format!("Authorization: Bearer {head}.{flipped}{}", &mac[1..]);
+    assert_eq!(
+        curl(&mf.url("docker.example.test", &path), &["-H", &tampered]).status,
+        401
+    );
+    let forged = format!("Authorization: Bearer {head}.{}", "A".repeat(43));
+    assert_eq!(
+        curl(&mf.url("docker.example.test", &path), &["-H", &forged]).status,
+        401
+    );
+    // the user's key never went upstream
+    let hub_log = std::fs::read_to_string(var("HUB_LOG")).unwrap_or_default();
+    assert!(!hub_log.contains(&key));
+    assert!(!mf.log_text().contains(&key));
+
+    // a pull-only user pulls, and no push of his reaches the upstream
+    assert_eq!(
+        inspect(&reference, Some(&format!("dave:{key}"))),
+        Ok(digest)
+    );
+    let before = registry_requests("HUB_LOG", &repo).len();
+    let src = format!("oci:{}/multi:latest", var("IMAGES_DIR"));
+    let err = run_fails(skopeo().args([
+        "copy",
+        "--dest-creds",
+        &format!("dave:{key}"),
+        &src,
+        &format!("docker://{host}/{repo}:pushed"),
+    ]));
+    assert!(err.contains("denied") || err.contains("403"), "{err}");
+    let writes: Vec<_> = registry_requests("HUB_LOG", &repo)[before..]
+        .iter()
+        .filter(|r| !matches!(r.method.as_str(), "GET" | "HEAD"))
+        .cloned()
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+}

@@ -315,6 +315,10 @@ fn repository_of<'f>(f: &'f Forward<'_>) -> &'f str {
 /// The client's `Authorization` as it goes upstream (none if the plan's credentials drop it):
 /// whose yes the upstream gave.
 fn upstream_authorization(x: &Exchange, f: &Forward<'_>) -> Option<String> {
+    if f.credentials == crate::credentials::Credentials::Proxy {
+        // the proxy's own identity upstream: its users' access was checked by users.rs
+        return Some("proxy".into());
+    }
     header(&x.req.headers(), "authorization").filter(|a| f.credentials.keeps_authorization(a))
 }
 

@@ -1,10 +1,11 @@
 //! The entry, the request's context, and the order of its phases: route → access → cache
 //! lookup → upstream request → upstream response → client response → log.
 
-use super::{cache, limit, respond, rewrite, token_endpoint, upstream, vars};
+use super::{cache, limit, proxy_users, respond, rewrite, token_endpoint, upstream, vars};
 use crate::access;
 use crate::cache::Verdict;
 use crate::config::Config;
+use crate::credentials::Credentials;
 use crate::error::ProxyError;
 use crate::landing::{page, page_all, wants_html};
 use crate::log::{failed, iso8601, upstream_bytes, LogLevel, Outcome, RequestLog};
@@ -105,7 +106,7 @@ fn unanswerable(e: ProxyError) -> worker::Error {
 async fn process(x: &mut Exchange) -> worker::Result<Response> {
     let answer: Answer = async {
         // route
-        let plan = route(x)?;
+        let mut plan = route(x)?;
         x.trace.route = plan.upstream().map(|u| u.base.as_str());
         // access
         let (ip, user_agent) = client_facts(x);
@@ -115,8 +116,17 @@ async fn process(x: &mut Exchange) -> worker::Result<Response> {
             user_agent: user_agent.as_deref(),
         };
         access::check(x.config, &plan, &client)?;
+        // proxy users: who the client is, before anything is asked upstream
+        let mut user = None;
+        if let (Some(users), Plan::Upstream(forward)) = (&x.config.users, &mut plan) {
+            let (name, answered) = proxy_users::admit(x, users, forward)?;
+            user = name;
+            if let Some(answer) = answered {
+                return answer;
+            }
+        }
         if x.config.policy.rate_limited {
-            limit::count(&x.env, &access::limit_key(&client, None)).await?;
+            limit::count(&x.env, &access::limit_key(&client, user.as_deref())).await?;
         }
         let forward = match plan {
             Plan::Redirect { status, location } => {
@@ -144,6 +154,9 @@ async fn process(x: &mut Exchange) -> worker::Result<Response> {
         };
         // upstream request
         let (resp, status) = upstream::forward(x, &forward).await?;
+        if status == 401 && forward.credentials == Credentials::Proxy {
+            proxy_users::refused(&forward);
+        }
         // upstream response, kept as it passes on a miss
         let (resp, outcome) = rewrite::answer(x, &forward, resp, status).await?;
         Ok(match keep {

@@ -7,6 +7,7 @@ mod cache;
 mod entry;
 mod limit;
 mod memo;
+mod proxy_users;
 mod respond;
 mod rewrite;
 mod token_endpoint;

@@ -20,6 +20,9 @@ pub fn error(e: &ProxyError) -> Result<Response, ProxyError> {
     if let Some(retry) = &retry {
         headers.push(("retry-after", retry));
     }
+    if let Some(www) = e.challenge() {
+        headers.push(("www-authenticate", www));
+    }
     build(status, &headers, Some(&e.body()))
 }
 

@@ -4,6 +4,7 @@
 use super::body::{read_bounded, Unread};
 use super::entry::{Answer, Exchange};
 use super::memo;
+use super::proxy_users;
 use super::respond::{self, has, header, new_headers, set};
 use super::rewrite::token_answer;
 use super::upstream::{send, timer, Outgoing};
@@ -53,6 +54,9 @@ pub async fn answer(x: &mut Exchange, route: TokenRoute<'static>) -> Answer {
         for name in ScopeMap::new(route, credentials).repositories(&params) {
             access::repository(&x.config.policy, &route.upstream.name, &name)?;
         }
+    }
+    if let Some(users) = &x.config.users {
+        return proxy_users::token(x, users, route, form.as_deref()).await;
     }
     // an anonymous client's token may be one another anonymous client got for the same request
     let memo = x.config.cache != CacheMode::Off;

@@ -31,6 +31,7 @@ pub struct Outgoing<'a> {
 /// The upstream request phase of a forward: the answer and its status.
 pub async fn forward(x: &mut Exchange, f: &Forward<'_>) -> Result<(Response, u16), ProxyError> {
     let headers = headers_for(x, f)?;
+    proxy_authorization(x, f, &headers).await?;
     let body = if f.body {
         x.req.body().map(JsValue::from)
     } else {
@@ -57,6 +58,7 @@ pub async fn forward(x: &mut Exchange, f: &Forward<'_>) -> Result<(Response, u16
 /// the client and the repository).
 pub async fn confirm(x: &mut Exchange, f: &Forward<'_>) -> Result<(Response, u16), ProxyError> {
     let headers = headers_for(x, f)?;
+    proxy_authorization(x, f, &headers).await?;
     let base = f.route.upstream.base.as_str();
     send(
         x,
@@ -71,6 +73,22 @@ pub async fn confirm(x: &mut Exchange, f: &Forward<'_>) -> Result<(Response, u16
         },
     )
     .await
+}
+
+/// A proxy user's forward goes with the proxy's own upstream token (`headers` are a copy:
+/// `Credentials::Proxy` drops the client's `Authorization`).
+async fn proxy_authorization(
+    x: &mut Exchange,
+    f: &Forward<'_>,
+    headers: &Headers,
+) -> Result<(), ProxyError> {
+    if f.credentials != Credentials::Proxy {
+        return Ok(());
+    }
+    if let Some(auth) = super::proxy_users::upstream_authorization(x, f).await? {
+        set(headers, "authorization", &auth)?;
+    }
+    Ok(())
 }
 
 /// The client's headers (or only its `Authorization`), less what `f.credentials` keeps from
