@@ -5,6 +5,7 @@
 mod common;
 use common::*;
 use serde_json::json;
+use std::process::Command;
 
 fn alice() -> String {
     format!("{}:{}", var("TEST_USER"), var("TEST_PASSWORD"))
@@ -266,12 +267,23 @@ fn the_rate_limit_answers_429_with_retry_after_per_client_address() {
 #[test]
 #[ignore = "needs the e2e harness: tests/run.sh"]
 fn proxy_users_log_in_and_pull_strangers_and_forgeries_get_a_challenge_and_pull_only_cannot_push() {
-    let key = format!("rpk_{}", unique("k").repeat(3));
-    let hash = sha256_hex(key.as_bytes());
-    let users = json!({
-        "carol": {"sha256": hash},
-        "dave": {"sha256": hash, "pull_only": true},
-    });
+    // the project's own command makes the entries, as the README says
+    let file = tempdir("users").join("proxy-users.json");
+    let add = |args: &[&str]| {
+        let out = run(Command::new("node")
+            .arg(format!("{}/scripts/proxy-user.mjs", var("REPO")))
+            .arg("add")
+            .args(args)
+            .arg("--file")
+            .arg(&file));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let key = add(&["carol"]);
+    let dave_key = add(&["dave", "--pull-only"]);
+    assert!(key.starts_with("rpk_") && key.len() > 40 && key != dave_key);
+    let users: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(users["carol"]["sha256"], sha256_hex(key.as_bytes()));
     let mf = Miniflare::start(json!({
         "PROXY_USERS": users.to_string(),
         "PROXY_TOKEN_SECRET": "e2e-token-secret-of-forty-characters-xx",
@@ -348,7 +360,7 @@ fn proxy_users_log_in_and_pull_strangers_and_forgeries_get_a_challenge_and_pull_
 
     // a pull-only user pulls, and no push of his reaches the upstream
     assert_eq!(
-        inspect(&reference, Some(&format!("dave:{key}"))),
+        inspect(&reference, Some(&format!("dave:{dave_key}"))),
         Ok(digest)
     );
     let before = registry_requests("HUB_LOG", &repo).len();
@@ -356,7 +368,7 @@ fn proxy_users_log_in_and_pull_strangers_and_forgeries_get_a_challenge_and_pull_
     let err = run_fails(skopeo().args([
         "copy",
         "--dest-creds",
-        &format!("dave:{key}"),
+        &format!("dave:{dave_key}"),
         &src,
         &format!("docker://{host}/{repo}:pushed"),
     ]));
