@@ -335,6 +335,33 @@ fn proxy_users_log_in_and_pull_strangers_and_forgeries_get_a_challenge_and_pull_
         &["-H", &bearer, "-H", "Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json"],
     );
     assert_eq!(r.status, 200, "{}", r.text());
+    // podman's login and pull, and containerd's ctr with the user's name and key
+    let root = tempdir("podman-users");
+    let authfile = root.join("auth.json");
+    let authfile = authfile.to_str().unwrap();
+    run(podman(&root).args([
+        "login",
+        "--authfile",
+        authfile,
+        "-u",
+        "carol",
+        "-p",
+        &key,
+        &host,
+    ]));
+    run(podman(&root).args(["pull", "-q", "--authfile", authfile, &reference]));
+    let out = run(podman(&root).args(["image", "inspect", "--format", "{{.Digest}}", &reference]));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), digest);
+    daemons();
+    let ns = unique("users");
+    run_fails(ctr(&ns).args(["images", "pull", &reference]));
+    run(ctr(&ns).args([
+        "images",
+        "pull",
+        "--user",
+        &format!("carol:{key}"),
+        &reference,
+    ]));
     // a token for another repository, a tampered one, one signed with another secret
     let other = format!("/v2/library/{}/manifests/latest", unique("else"));
     assert_eq!(
