@@ -1,6 +1,7 @@
 //! Configuration from wrangler vars, validated once per isolate.
 
 use crate::access::Policy;
+use crate::accounts::Accounts;
 use crate::cache::{parse_bucket_min, parse_stale, CacheMode};
 use crate::error::ProxyError;
 use crate::log::LogLevel;
@@ -49,6 +50,8 @@ pub struct Config {
     pub policy: Policy,
     /// `PROXY_USERS`: when set, only they may (users.rs).
     pub users: Option<Users>,
+    /// `UPSTREAM_CREDENTIALS`: the proxy's own accounts at upstreams (accounts.rs).
+    pub accounts: Accounts,
 }
 
 /// One `ROUTES` entry: a bare URL, or a table that can set Docker Hub semantics.
@@ -170,7 +173,10 @@ impl Config {
         let bucket_min_bytes = parse_bucket_min(present("CACHE_BUCKET_MIN_BYTES").as_deref())?;
         let policy = Policy::from_vars(present, &registries)?;
         let users = Users::from_vars(present, &registries)?;
+        let restricted = users.is_some() || policy.allow.is_some() || policy.ips.is_some();
+        let accounts = Accounts::from_vars(present, &registries, restricted)?;
         Ok(Config {
+            accounts,
             policy,
             users,
             bucket_min_bytes,

@@ -188,7 +188,7 @@ impl ProxyError {
 }
 
 /// A client's input in a message: at most 128 characters of it.
-fn echo(input: &str) -> std::borrow::Cow<'_, str> {
+pub fn echo(input: &str) -> std::borrow::Cow<'_, str> {
     const MAX: usize = 128;
     match input.char_indices().nth(MAX) {
         Some((end, _)) => format!("{}…", &input[..end]).into(),

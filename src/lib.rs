@@ -5,6 +5,7 @@
 //! the Workers runtime. See docs/architecture.md.
 
 pub mod access;
+pub mod accounts;
 pub mod cache;
 pub mod challenge;
 pub mod classify;

@@ -26,6 +26,26 @@ fn inspect(reference: &str, creds: Option<&str>) -> Result<String, String> {
     }
 }
 
+/// skopeo's push of a test image to `target` as `creds` (none: anonymous), which must fail:
+/// its error, after checking that no write for `repo` reached the hub registry (its log).
+fn push_refused(creds: Option<&str>, target: &str, repo: &str) -> String {
+    let before = registry_requests("HUB_LOG", repo).len();
+    let src = format!("oci:{}/multi:latest", var("IMAGES_DIR"));
+    let mut copy = skopeo();
+    copy.arg("copy");
+    if let Some(creds) = creds {
+        copy.args(["--dest-creds", creds]);
+    }
+    let err = run_fails(copy.args([&src, target]));
+    let writes: Vec<_> = registry_requests("HUB_LOG", repo)[before..]
+        .iter()
+        .filter(|r| !matches!(r.method.as_str(), "GET" | "HEAD"))
+        .cloned()
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+    err
+}
+
 fn error_code(r: &Resp) -> String {
     r.json()["errors"][0]["code"]
         .as_str()
@@ -138,22 +158,12 @@ fn read_only_refuses_every_push_and_still_pulls() {
     let (_, digest) = push_unique(&var("HUB_URL"), &alice(), &repo, 0);
     let mf = Miniflare::start(json!({"READ_ONLY": "true"}));
     let host = mf.host("docker.example.test");
-    let before = registry_requests("HUB_LOG", &repo).len();
-    let src = format!("oci:{}/multi:latest", var("IMAGES_DIR"));
-    let err = run_fails(skopeo().args([
-        "copy",
-        "--dest-creds",
-        &alice(),
-        &src,
+    let err = push_refused(
+        Some(&alice()),
         &format!("docker://{host}/{repo}:pushed"),
-    ]));
+        &repo,
+    );
     assert!(err.contains("read-only") || err.contains("405"), "{err}");
-    let writes: Vec<_> = registry_requests("HUB_LOG", &repo)[before..]
-        .iter()
-        .filter(|r| !matches!(r.method.as_str(), "GET" | "HEAD"))
-        .cloned()
-        .collect();
-    assert!(writes.is_empty(), "{writes:?}");
     // every writing method of the API, answered in the registry's form
     for (method, path) in [
         ("POST", format!("/v2/{repo}/blobs/uploads/")),
@@ -390,20 +400,172 @@ fn proxy_users_log_in_and_pull_strangers_and_forgeries_get_a_challenge_and_pull_
         inspect(&reference, Some(&format!("dave:{dave_key}"))),
         Ok(digest)
     );
-    let before = registry_requests("HUB_LOG", &repo).len();
-    let src = format!("oci:{}/multi:latest", var("IMAGES_DIR"));
-    let err = run_fails(skopeo().args([
-        "copy",
-        "--dest-creds",
-        &format!("dave:{dave_key}"),
-        &src,
-        &format!("docker://{host}/{repo}:pushed"),
-    ]));
+    let target = format!("docker://{host}/{repo}:pushed");
+    let err = push_refused(Some(&format!("dave:{dave_key}")), &target, &repo);
     assert!(err.contains("denied") || err.contains("403"), "{err}");
-    let writes: Vec<_> = registry_requests("HUB_LOG", &repo)[before..]
-        .iter()
-        .filter(|r| !matches!(r.method.as_str(), "GET" | "HEAD"))
-        .cloned()
+}
+
+/// Standard base64 with padding, as a Basic `Authorization` carries credentials.
+fn base64(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in data.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            let sextet = A[((n >> (18 - 6 * i)) & 63) as usize] as char;
+            out.push(if i <= c.len() { sextet } else { '=' });
+        }
+    }
+    out
+}
+
+/// The token issuer's log lines since line `from` (one JSON object each).
+fn issuer_lines(key: &str, from: usize) -> Vec<serde_json::Value> {
+    log_lines(key).into_iter().skip(from).collect()
+}
+
+#[test]
+#[ignore = "needs the e2e harness: tests/run.sh"]
+fn upstream_credentials_read_as_the_operator_s_account_and_nothing_of_them_leaves_for_anyone_else()
+{
+    let password = var("TEST_PASSWORD");
+    let basic = base64(alice().as_bytes());
+    let accounts =
+        json!({"hub.registry.test": {"username": var("TEST_USER"), "password": password}})
+            .to_string();
+    // refused to start while anyone could read as the account
+    let open = Miniflare::start(json!({"UPSTREAM_CREDENTIALS": accounts}));
+    let r = curl(&open.url("docker.example.test", "/v2/"), &[]);
+    assert_eq!((r.status, error_code(&r)), (500, "UNKNOWN".into()));
+    let message = r.text();
+    assert!(
+        message.contains("UPSTREAM_CREDENTIALS") && message.contains("PUBLIC_UPSTREAM_CREDENTIALS"),
+        "{message}"
+    );
+    assert!(!message.contains(&password) && !message.contains(&basic));
+    drop(open);
+
+    let repo = format!("private/{}", unique("account"));
+    let (_, digest) = push_unique(&var("HUB_URL"), &alice(), &repo, 0);
+    // without an account, an anonymous client cannot read a private repository
+    let reference = |host: &str| format!("{host}/{repo}:latest");
+    assert!(inspect(&reference(&proxy("docker.example.test")), None).is_err());
+
+    let mf = Miniflare::start(json!({
+        "UPSTREAM_CREDENTIALS": accounts,
+        "PUBLIC_UPSTREAM_CREDENTIALS": "true",
+    }));
+    let host = mf.host("docker.example.test");
+    let hub_from = log_lines("ISSUER_LOG").len();
+    let team_from = log_lines("TEAM_ISSUER_LOG").len();
+    // an anonymous client reads as the account: the hub's issuer saw it, with its password
+    assert_eq!(inspect(&reference(&host), None), Ok(digest.clone()));
+    let scope = format!("repository:{repo}:pull");
+    let issued: Vec<_> = issuer_lines("ISSUER_LOG", hub_from)
+        .into_iter()
+        .filter(|l| l["query"]["scope"][0] == scope.as_str())
         .collect();
-    assert!(writes.is_empty(), "{writes:?}");
+    assert!(!issued.is_empty(), "no token request for {scope}");
+    for l in &issued {
+        assert_eq!(
+            (
+                l["user"].as_str(),
+                l["authorization_scheme"].as_str(),
+                l["status"].as_u64()
+            ),
+            (Some("alice"), Some("Basic"), Some(200)),
+            "{l}"
+        );
+        assert_eq!(l["access"][0]["actions"], json!(["pull"]), "{l}");
+    }
+    // what the client sees of the token endpoint: a token, nothing of the account
+    let token_path = format!("/v2/auth?service=x&scope={scope}");
+    let r = curl(&mf.url("docker.example.test", &token_path), &["-i"]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    for seen in [r.text(), format!("{:?}", r.headers)] {
+        assert!(
+            !seen.contains(&password) && !seen.contains(&basic),
+            "{seen}"
+        );
+    }
+    // another registry never gets the hub's account: the team's image is read anonymously
+    assert!(inspect(
+        &format!("{}/team/app:latest", mf.host("team.example.test")),
+        None
+    )
+    .is_ok());
+    let team = issuer_lines("TEAM_ISSUER_LOG", team_from);
+    assert!(!team.is_empty());
+    assert!(team.iter().all(|l| l["authorization"] == false), "{team:?}");
+    // nor is a private team repository readable through it
+    assert!(inspect(
+        &format!("{}/private/app:latest", mf.host("team.example.test")),
+        None
+    )
+    .is_err());
+
+    // a client with its own credentials keeps them: a wrong password is the client's failure
+    assert!(inspect(&reference(&host), Some(&format!("alice:{password}x"))).is_err());
+    let own = issuer_lines("ISSUER_LOG", hub_from);
+    assert!(own.iter().any(|l| l["status"] == 401), "{own:?}");
+    // pushing as the account takes more than an anonymous client: no write reaches the hub
+    let err = push_refused(
+        None,
+        &format!("docker://{host}/{repo}:pushed"),
+        &repo,
+    );
+    assert!(
+        err.contains("401") || err.contains("unauthorized") || err.contains("denied"),
+        "{err}"
+    );
+    let pushes: Vec<_> = issuer_lines("ISSUER_LOG", hub_from)
+        .into_iter()
+        .filter(|l| l["query"]["scope"].to_string().contains("push"))
+        .collect();
+    assert!(
+        pushes.iter().all(|l| l["authorization"] == false),
+        "{pushes:?}"
+    );
+
+    // proxy users read as the account too: the proxy's own token request carries it
+    let key = "rpk_e2e-account-user-key-of-some-length-0123456789";
+    let users = json!({"erin": {"sha256": sha256_hex(key.as_bytes()), "pull_only": true}});
+    let mu = Miniflare::start(json!({
+        "UPSTREAM_CREDENTIALS": accounts,
+        "PROXY_USERS": users.to_string(),
+        "PROXY_TOKEN_SECRET": "e2e-token-secret-of-forty-characters-yy",
+    }));
+    let from = log_lines("ISSUER_LOG").len();
+    let users_ref = reference(&mu.host("docker.example.test"));
+    assert!(inspect(&users_ref, None).is_err());
+    assert_eq!(
+        inspect(&users_ref, Some(&format!("erin:{key}"))),
+        Ok(digest)
+    );
+    let asked = issuer_lines("ISSUER_LOG", from);
+    assert!(
+        asked
+            .iter()
+            .any(|l| l["user"] == "alice" && l["query"]["scope"][0] == scope.as_str()),
+        "{asked:?}"
+    );
+
+    // the Workers' logs and the blob store never saw the password or its Basic form
+    for (name, text) in [
+        ("worker", mf.log_text()),
+        ("users' worker", mu.log_text()),
+        (
+            "blobs",
+            std::fs::read_to_string(format!("{}/blobs.log", var("E2E_DIR"))).unwrap_or_default(),
+        ),
+        (
+            "hub",
+            std::fs::read_to_string(var("HUB_LOG")).unwrap_or_default(),
+        ),
+    ] {
+        assert!(!text.contains(&basic), "{name}");
+        assert!(!text.contains(&format!(":{password}")), "{name}");
+    }
 }

@@ -6,6 +6,7 @@ use super::entry::{Answer, Exchange};
 use super::memo;
 use super::respond::{self, header, new_headers};
 use super::rewrite::token_answer;
+use super::token_endpoint::{upstream_challenge, Probe};
 use super::upstream::{send, Outgoing};
 use crate::challenge::{self, bearer_challenge};
 use crate::credentials::Credentials;
@@ -87,6 +88,7 @@ pub async fn token(
     users: &Users,
     route: Route<'static>,
     form: Option<&str>,
+    params: &str,
 ) -> Answer {
     let refused = || ProxyError::Unauthorized {
         challenge: challenge::proxy_challenge(
@@ -113,8 +115,7 @@ pub async fn token(
             .and_then(|a| users.basic(a)),
     }
     .ok_or_else(refused)?;
-    let params = format!("{}&{}", x.url.query().unwrap_or(""), form.unwrap_or(""));
-    let asked = ScopeMap::new(route, Credentials::Anonymous).repository_scopes(&params);
+    let asked = ScopeMap::new(route, Credentials::Anonymous).repository_scopes(params);
     let registry = route.upstream.name.as_str();
     let granted = user.grant(registry, &asked, x.config.policy.read_only);
     let token = users.issue(user, &host(x), registry, granted, now_s());
@@ -163,29 +164,12 @@ pub async fn upstream_authorization(
         return Ok((!token.is_empty()).then(|| format!("Bearer {token}")));
     }
     let base = f.route.upstream.base.as_str();
-    let www = match memo::challenge(base) {
-        Some(www) => www,
-        None => {
-            let probe = Outgoing {
-                url: &format!("{base}/v2/"),
-                method: "GET",
-                headers: new_headers()?,
-                body: None,
-                follow: true,
-                home: base,
-                upstream: base,
-            };
-            let (probe, status) = send(x, probe).await?;
-            if status != 401 {
-                // open, or in trouble the request itself will show
-                memo::remember_token(&key, String::new(), CHALLENGE_MS);
-                return Ok(None);
-            }
-            let www = header(&probe.headers(), "www-authenticate").unwrap_or_default();
-            if bearer_challenge(Some(&www), base).is_ok_and(|c| c.is_some()) {
-                memo::remember_challenge(base, &www);
-            }
-            www
+    let www = match upstream_challenge(x, base, true).await? {
+        Probe::Challenge(www) => www,
+        // open, or in trouble the request itself will show
+        Probe::Open | Probe::Trouble(_) => {
+            memo::remember_token(&key, String::new(), CHALLENGE_MS);
+            return Ok(None);
         }
     };
     let Some(challenge) = bearer_challenge(Some(www.as_str()).filter(|w| !w.is_empty()), base)?
@@ -207,10 +191,20 @@ pub async fn upstream_authorization(
     };
     let request = endpoint.request(Some(&query), None, anonymous);
     let realm = request.url().origin().ascii_serialization();
+    let headers = new_headers()?;
+    // the proxy's account at this upstream, if it has one: its users were let in by the proxy
+    if let Some(auth) = x
+        .config
+        .accounts
+        .of(base)
+        .and_then(|a| a.authorization(request.url()))
+    {
+        respond::set(&headers, "authorization", auth)?;
+    }
     let out = Outgoing {
         url: request.url().as_str(),
         method: "GET",
-        headers: new_headers()?,
+        headers,
         body: None,
         follow: true,
         home: &realm,

@@ -29,34 +29,27 @@ pub async fn answer(x: &mut Exchange, route: TokenRoute<'static>) -> Answer {
     } else {
         None
     };
+    // the query and the form: the registry may be named by the form's scopes as well
+    let params = format!(
+        "{}&{}",
+        x.url.query().unwrap_or(""),
+        form.as_deref().unwrap_or("")
+    );
     let route = match route {
         TokenRoute::Fixed(route) => route,
-        TokenRoute::ByParams => {
-            // the registry may be named by the form's scopes as well as by the query
-            let params = format!(
-                "{}&{}",
-                x.url.query().unwrap_or(""),
-                form.as_deref().unwrap_or("")
-            );
-            resolve_token(x.config, &params)?
-        }
+        TokenRoute::ByParams => resolve_token(x.config, &params)?,
     };
     let base = route.upstream.base.as_str();
     x.trace.route = Some(base);
     let credentials = Credentials::for_route(x.config, route);
     // access: a token for a repository the policy refuses is refused before any upstream
     if x.config.policy.judges_names() {
-        let params = format!(
-            "{}&{}",
-            x.url.query().unwrap_or(""),
-            form.as_deref().unwrap_or("")
-        );
         for name in ScopeMap::new(route, credentials).repositories(&params) {
             access::repository(&x.config.policy, &route.upstream.name, &name)?;
         }
     }
     if let Some(users) = &x.config.users {
-        return proxy_users::token(x, users, route, form.as_deref()).await;
+        return proxy_users::token(x, users, route, form.as_deref(), &params).await;
     }
     // an anonymous client's token may be one another anonymous client got for the same request
     let memo = x.config.cache != CacheMode::Off;
@@ -68,35 +61,15 @@ pub async fn answer(x: &mut Exchange, route: TokenRoute<'static>) -> Answer {
     }
 
     // the realm, from the upstream's challenge (remembered for a while)
-    let www = match memo.then(|| memo::challenge(base)).flatten() {
-        Some(www) => www,
-        None => {
-            let probe = Outgoing {
-                url: &format!("{base}/v2/"),
-                method: "GET",
-                headers: new_headers()?,
-                body: None,
-                follow: true,
-                home: base,
-                upstream: base,
-            };
-            let (probe, status) = send(x, probe).await?;
-            match status {
-                401 => {}
-                // no token needed upstream, but the client asked for one
-                200 => {
-                    let body = open_registry_answer(&iso8601(js_sys::Date::now()));
-                    return Ok((respond::json(200, &body)?, Outcome::Token));
-                }
-                // the upstream's trouble is the client's to see
-                _ => return Ok((probe, Outcome::Proxied)),
-            }
-            let www = header(&probe.headers(), "www-authenticate").unwrap_or_default();
-            if memo && bearer_challenge(Some(&www), base).is_ok_and(|c| c.is_some()) {
-                memo::remember_challenge(base, &www);
-            }
-            www
+    let www = match upstream_challenge(x, base, memo).await? {
+        Probe::Challenge(www) => www,
+        // no token needed upstream, but the client asked for one
+        Probe::Open => {
+            let body = open_registry_answer(&iso8601(js_sys::Date::now()));
+            return Ok((respond::json(200, &body)?, Outcome::Token));
         }
+        // the upstream's trouble is the client's to see
+        Probe::Trouble(answer) => return Ok((answer, Outcome::Proxied)),
     };
     let challenge = bearer_challenge(
         Some(&www).filter(|w| !w.is_empty()).map(String::as_str),
@@ -125,10 +98,18 @@ pub async fn answer(x: &mut Exchange, route: TokenRoute<'static>) -> Answer {
             "application/x-www-form-urlencoded",
         )?;
     }
-    if request.sends_credentials() {
-        if let Some(auth) = header(&x.req.headers(), "authorization") {
-            set(&headers, "authorization", &auth)?;
-        }
+    let client_auth = request
+        .sends_credentials()
+        .then(|| header(&x.req.headers(), "authorization"))
+        .flatten();
+    // the client's own credentials, else the proxy's account (if any) for reading
+    let own = client_auth.is_some() || request.form().is_some();
+    let account = x
+        .config
+        .accounts
+        .for_token_request(base, request.url(), own, &params);
+    if let Some(auth) = client_auth.as_deref().or(account) {
+        set(&headers, "authorization", auth)?;
     }
     let out = Outgoing {
         url: request.url().as_str(),
@@ -148,6 +129,48 @@ pub async fn answer(x: &mut Exchange, route: TokenRoute<'static>) -> Answer {
         }
     }
     Ok((resp, Outcome::Token))
+}
+
+/// What an upstream's `/v2/` says to a client without credentials.
+pub enum Probe {
+    /// `401` with this `WWW-Authenticate` (empty if none).
+    Challenge(String),
+    /// `200`: no token needed.
+    Open,
+    /// Anything else, as the upstream answered.
+    Trouble(worker::web_sys::Response),
+}
+
+/// The upstream's challenge, from memory if `remember` and it is known, else by asking its
+/// `/v2/` (a Bearer challenge is then remembered for a while).
+pub async fn upstream_challenge(
+    x: &mut Exchange,
+    base: &str,
+    remember: bool,
+) -> Result<Probe, ProxyError> {
+    if let Some(www) = remember.then(|| memo::challenge(base)).flatten() {
+        return Ok(Probe::Challenge(www));
+    }
+    let probe = Outgoing {
+        url: &format!("{base}/v2/"),
+        method: "GET",
+        headers: new_headers()?,
+        body: None,
+        follow: true,
+        home: base,
+        upstream: base,
+    };
+    let (probe, status) = send(x, probe).await?;
+    match status {
+        401 => {}
+        200 => return Ok(Probe::Open),
+        _ => return Ok(Probe::Trouble(probe)),
+    }
+    let www = header(&probe.headers(), "www-authenticate").unwrap_or_default();
+    if remember && bearer_challenge(Some(&www), base).is_ok_and(|c| c.is_some()) {
+        memo::remember_challenge(base, &www);
+    }
+    Ok(Probe::Challenge(www))
 }
 
 /// The body of a POST token request: an OAuth2 form, at most `MAX_TOKEN_FORM` bytes, read as
