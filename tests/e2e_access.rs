@@ -372,6 +372,44 @@ fn proxy_users_log_in_and_pull_strangers_and_forgeries_get_a_challenge_and_pull_
         &format!("carol:{key}"),
         &reference,
     ]));
+    // docker: a pull without a login is refused, `docker login` then pull works
+    let config = tempdir("docker-users");
+    let err = run_fails(docker(&config).args(["pull", "-q", &reference]));
+    assert!(err.contains("unauthorized") || err.contains("401"), "{err}");
+    let mut login = docker(&config);
+    login
+        .args(["login", "--username", "carol", "--password-stdin", &host])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = login.spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(key.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wrong = docker(&tempdir("docker-wrong"))
+        .args([
+            "login",
+            "--username",
+            "carol",
+            "--password",
+            "rpk_wrong",
+            &host,
+        ])
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success());
+    let pulled = docker_pull(&config, &reference);
+    assert!(pulled.contains(&digest), "{pulled}");
     // a token for another repository, a tampered one, one signed with another secret
     let other = format!("/v2/library/{}/manifests/latest", unique("else"));
     assert_eq!(
@@ -511,11 +549,7 @@ fn upstream_credentials_read_as_the_operator_s_account_and_nothing_of_them_leave
     let own = issuer_lines("ISSUER_LOG", hub_from);
     assert!(own.iter().any(|l| l["status"] == 401), "{own:?}");
     // pushing as the account takes more than an anonymous client: no write reaches the hub
-    let err = push_refused(
-        None,
-        &format!("docker://{host}/{repo}:pushed"),
-        &repo,
-    );
+    let err = push_refused(None, &format!("docker://{host}/{repo}:pushed"), &repo);
     assert!(
         err.contains("401") || err.contains("unauthorized") || err.contains("denied"),
         "{err}"
