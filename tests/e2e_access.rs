@@ -7,6 +7,9 @@ use common::*;
 use serde_json::json;
 use std::process::Command;
 
+/// The proxy users test's `PROXY_TOKEN_SECRET`.
+const SECRET: &str = "e2e-token-secret-of-forty-characters-xx";
+
 fn alice() -> String {
     format!("{}:{}", var("TEST_USER"), var("TEST_PASSWORD"))
 }
@@ -296,7 +299,7 @@ fn proxy_users_log_in_and_pull_strangers_and_forgeries_get_a_challenge_and_pull_
     assert_eq!(users["carol"]["sha256"], sha256_hex(key.as_bytes()));
     let mf = Miniflare::start(json!({
         "PROXY_USERS": users.to_string(),
-        "PROXY_TOKEN_SECRET": "e2e-token-secret-of-forty-characters-xx",
+        "PROXY_TOKEN_SECRET": SECRET,
     }));
     let repo = format!("library/{}", unique("users"));
     let (_, digest) = push_unique(&var("HUB_URL"), &alice(), &repo, 0);
@@ -427,6 +430,39 @@ fn proxy_users_log_in_and_pull_strangers_and_forgeries_get_a_challenge_and_pull_
     assert_eq!(
         curl(&mf.url("docker.example.test", &path), &["-H", &forged]).status,
         401
+    );
+    // signed with the right secret but expired: refused; the same re-signed unexpired passes
+    let resign = |expiry_from_now: i64| {
+        let script = r#"
+import base64, hmac, hashlib, json, sys, time
+token, secret, delta = sys.argv[1], sys.argv[2], int(sys.argv[3])
+payload = token.split(".")[1]
+claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+claims["x"] = int(time.time()) + delta
+body = base64.urlsafe_b64encode(json.dumps(claims, separators=(",", ":")).encode()).rstrip(b"=")
+mac = base64.urlsafe_b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).rstrip(b"=")
+print("rp1." + body.decode() + "." + mac.decode())
+"#;
+        let out = run(Command::new("python3").args([
+            "-c",
+            script,
+            &token,
+            SECRET,
+            &expiry_from_now.to_string(),
+        ]));
+        format!(
+            "Authorization: Bearer {}",
+            String::from_utf8(out.stdout).unwrap().trim()
+        )
+    };
+    let manifest = |auth: &str| {
+        curl(&mf.url("docker.example.test", &path), &["-H", auth, "-H", "Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json"])
+    };
+    assert_eq!(manifest(&resign(120)).status, 200);
+    let expired = manifest(&resign(-5));
+    assert_eq!(
+        (expired.status, error_code(&expired)),
+        (401, "UNAUTHORIZED".into())
     );
     // the user's key never went upstream
     let hub_log = std::fs::read_to_string(var("HUB_LOG")).unwrap_or_default();
