@@ -4,6 +4,7 @@ use crate::access::Policy;
 use crate::accounts::Accounts;
 use crate::cache::{parse_bucket_min, parse_stale, CacheMode};
 use crate::error::ProxyError;
+use crate::landing::Landing;
 use crate::log::LogLevel;
 use crate::routes::{RouteTable, Upstream};
 use crate::users::Users;
@@ -52,6 +53,8 @@ pub struct Config {
     pub users: Option<Users>,
     /// `UPSTREAM_CREDENTIALS`: the proxy's own accounts at upstreams (accounts.rs).
     pub accounts: Accounts,
+    /// `LANDING`: what browsers get at `/`.
+    pub landing: Landing,
 }
 
 /// One `ROUTES` entry: a bare URL, or a table that can set Docker Hub semantics.
@@ -66,6 +69,9 @@ enum RouteSpec {
         /// The registry's name in image references, for path routing and mirrors.
         #[serde(default)]
         registry: Option<String>,
+        /// Its v1 search service (`docker search`), or `"off"`.
+        #[serde(default)]
+        search: Option<String>,
     },
 }
 
@@ -98,10 +104,14 @@ impl Config {
                         upstream,
                         docker_hub,
                         registry,
+                        search,
                     } => {
-                        let u = Upstream::parse("ROUTES", &upstream, docker_hub)?;
-                        match registry {
-                            Some(name) => u.with_name("ROUTES", &name)?,
+                        let mut u = Upstream::parse("ROUTES", &upstream, docker_hub)?;
+                        if let Some(name) = registry {
+                            u = u.with_name("ROUTES", &name)?;
+                        }
+                        match search {
+                            Some(search) => u.with_search("ROUTES", &search)?,
                             None => u,
                         }
                     }
@@ -175,7 +185,9 @@ impl Config {
         let users = Users::from_vars(present, &registries)?;
         let restricted = users.is_some() || policy.allow.is_some() || policy.ips.is_some();
         let accounts = Accounts::from_vars(present, &registries, restricted)?;
+        let landing = Landing::parse(present("LANDING").as_deref())?;
         Ok(Config {
+            landing,
             accounts,
             policy,
             users,

@@ -28,6 +28,10 @@ pub enum ProxyError {
     },
     /// A body the proxy had to read (the OAuth2 form) is malformed or too large.
     BadRequest(String),
+    /// A search's `n` or `page` out of bounds.
+    PaginationInvalid(String),
+    /// `/v1/search` for a registry without a search service.
+    SearchUnsupported(String),
     /// The upstream could not be reached (DNS, connection refused, reset).
     Unreachable {
         upstream: String,
@@ -82,6 +86,8 @@ impl ProxyError {
             ProxyError::DigestInvalid(_) => (400, "DIGEST_INVALID"),
             ProxyError::MethodNotAllowed { .. } => (405, "UNSUPPORTED"),
             ProxyError::BadRequest(_) => (400, "UNSUPPORTED"),
+            ProxyError::PaginationInvalid(_) => (400, "PAGINATION_NUMBER_INVALID"),
+            ProxyError::SearchUnsupported(_) => (404, "UNSUPPORTED"),
             ProxyError::Unreachable { .. } => (502, "UNAVAILABLE"),
             ProxyError::Timeout { .. } => (504, "UNAVAILABLE"),
             ProxyError::BadChallenge { .. } => (502, "UNAVAILABLE"),
@@ -128,6 +134,12 @@ impl fmt::Display for ProxyError {
                 allowed.join(", ")
             ),
             ProxyError::BadRequest(why) => write!(f, "bad request: {why}"),
+            ProxyError::PaginationInvalid(why) => write!(f, "invalid search page: {why}"),
+            ProxyError::SearchUnsupported(registry) => write!(
+                f,
+                "registry {} has no search service here (docker search works on Docker Hub)",
+                echo(registry)
+            ),
             ProxyError::Unreachable { upstream } => {
                 write!(f, "upstream {upstream} is unreachable")
             }

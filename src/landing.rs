@@ -3,11 +3,48 @@
 //! outside fonts, scripts or images), so it loads behind the same walls the proxy is for.
 
 use crate::config::Config;
+use crate::error::ProxyError;
 use crate::routes::{Upstream, DOCKER_HUB};
 
-/// Sent with the page: nothing may be loaded from anywhere, inline style and script only.
-pub const CONTENT_SECURITY_POLICY: &str =
-    "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:";
+/// Sent with the page: nothing may be loaded from anywhere, inline style and script only; the
+/// search box asks this very origin.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; connect-src 'self'; form-action 'self'";
+
+/// `LANDING`: what a browser gets at `/`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Landing {
+    /// The page with recipes (and a search box where the registry has search).
+    #[default]
+    Recipes,
+    /// The 404 of an unknown path: nothing says a proxy is here.
+    Off,
+    /// A redirect to the operator's own page.
+    Redirect(String),
+}
+
+impl Landing {
+    pub fn parse(raw: Option<&str>) -> Result<Landing, ProxyError> {
+        let bad = |reason: String| ProxyError::Config {
+            var: "LANDING",
+            reason,
+        };
+        match raw.map(str::trim) {
+            None | Some("recipes") => Ok(Landing::Recipes),
+            Some("off") => Ok(Landing::Off),
+            Some(url) if url.starts_with("https://") => {
+                let parsed = url::Url::parse(url)
+                    .ok()
+                    .filter(|u| u.host_str().is_some_and(|h| !h.is_empty()))
+                    .filter(|u| u.username().is_empty() && u.password().is_none())
+                    .ok_or_else(|| bad(format!("{url:?} is not an https:// URL with a host")))?;
+                Ok(Landing::Redirect(parsed.to_string()))
+            }
+            Some(other) => Err(bad(format!(
+                "{other:?} is none of \"recipes\", \"off\", or an https:// URL"
+            ))),
+        }
+    }
+}
 
 /// Whether an `Accept` header asks for a web page (browsers), not the registry API.
 pub fn wants_html(accept: Option<&str>) -> bool {

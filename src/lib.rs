@@ -21,6 +21,7 @@ pub mod plan;
 pub mod redirect;
 pub mod routes;
 pub mod scope;
+pub mod search;
 pub mod token;
 pub mod users;
 

@@ -5,8 +5,10 @@ use crate::classify::{classify, library_path, valid_tag, Endpoint, Resource};
 use crate::config::Config;
 use crate::credentials::Credentials;
 use crate::error::ProxyError;
+use crate::landing::Landing;
 use crate::namespace::{ns_param, prefix_path, resolve, resolve_version_check, without_ns};
 use crate::routes::{Route, Upstream};
+use crate::search::{self, Search};
 use url::Url;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +18,8 @@ pub enum Plan<'c> {
     /// `/` from a browser: the landing page of a host route's registry, or of every registry
     /// of the table (`None`: a path-routing host).
     Landing(Option<&'c Upstream>),
+    /// `/v1/search`: the registry's search service (search.rs).
+    Search(Search<'c>),
     /// `/v2/auth`: a token from the upstream's token service.
     Token(TokenRoute<'c>),
     /// One request upstream: the version check `/v2/`, or anything else of the registry API.
@@ -126,6 +130,7 @@ impl<'c> Plan<'c> {
         match self {
             Plan::Redirect { .. } | Plan::Token(TokenRoute::ByParams) => None,
             Plan::Landing(upstream) => *upstream,
+            Plan::Search(search) => Some(search.upstream),
             Plan::Token(TokenRoute::Fixed(route)) => Some(route.upstream),
             Plan::Upstream(forward) => Some(forward.route.upstream),
         }
@@ -155,13 +160,29 @@ pub fn plan<'c>(
     if url.path() == "/" && matches!(method, "GET" | "HEAD") {
         // Browsers get the landing page; a registry client that strays here is sent to the API.
         return Ok(if wants_html {
-            Plan::Landing(upstream)
+            match &config.landing {
+                Landing::Recipes => Plan::Landing(upstream),
+                Landing::Off => return Err(ProxyError::NotFound),
+                Landing::Redirect(to) => Plan::Redirect {
+                    status: 302,
+                    location: to.clone(),
+                },
+            }
         } else {
             Plan::Redirect {
                 status: 301,
                 location: proxy_origin(url) + "/v2/",
             }
         });
+    }
+    if url.path() == "/v1/search" {
+        if !matches!(method, "GET" | "HEAD") {
+            return Err(ProxyError::MethodNotAllowed {
+                method: method.to_string(),
+                allowed: &["GET", "HEAD"],
+            });
+        }
+        return Ok(Plan::Search(search::plan(config, upstream, url.query())?));
     }
     match upstream {
         Some(upstream) => plan_host_route(config, Route::host(upstream), method, url),
@@ -856,5 +877,85 @@ mod tests {
             proxy_origin(&Url::parse("https://d.example.com:443/v2/").unwrap()),
             "https://d.example.com"
         );
+    }
+
+    #[test]
+    fn landing_decides_what_browsers_get_at_the_root_and_registry_clients_still_go_to_v2() {
+        let with = |landing: &'static str| -> &'static Config {
+            Box::leak(Box::new(
+                Config::from_vars(move |name| match name {
+                    "CUSTOM_DOMAIN" => Some("example.com".into()),
+                    "LANDING" => Some(landing.into()),
+                    _ => None,
+                })
+                .unwrap(),
+            ))
+        };
+        let root = Url::parse("https://docker.example.com/").unwrap();
+        let browser = |c| plan(c, "GET", &root, true);
+        assert!(matches!(
+            browser(with("recipes")),
+            Ok(Plan::Landing(Some(_)))
+        ));
+        let off = browser(with("off")).unwrap_err();
+        let unknown = plan(
+            with("off"),
+            "GET",
+            &Url::parse("https://docker.example.com/robots.txt").unwrap(),
+            true,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (off.status_code(), off.to_string()),
+            (unknown.status_code(), unknown.to_string())
+        );
+        assert_eq!(
+            browser(with("https://operator.example.org/about")).unwrap(),
+            Plan::Redirect {
+                status: 302,
+                location: "https://operator.example.org/about".into()
+            }
+        );
+        for c in [with("off"), with("https://operator.example.org/")] {
+            assert_eq!(
+                plan(c, "GET", &root, false).unwrap(),
+                Plan::Redirect {
+                    status: 301,
+                    location: "https://docker.example.com/v2/".into()
+                }
+            );
+        }
+        for bad in [
+            "http://operator.example.org/",
+            "yes",
+            "https://",
+            "https://u:p@x.org/",
+        ] {
+            let e = Config::from_vars(|name| match name {
+                "LANDING" => Some(bad.into()),
+                _ => None,
+            })
+            .unwrap_err();
+            assert!(e.to_string().contains("LANDING"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn v1_search_is_planned_for_reads_only() {
+        let url = Url::parse("https://docker.example.com/v1/search?q=nginx&n=3").unwrap();
+        match plan(config(), "GET", &url, false).unwrap() {
+            Plan::Search(s) => assert_eq!(s.url(), "https://index.docker.io/v1/search?q=nginx&n=3"),
+            other => panic!("{other:?}"),
+        }
+        let e = plan(config(), "POST", &url, false).unwrap_err();
+        assert_eq!(e.status_code(), (405, "UNSUPPORTED"));
+        let ghcr = Url::parse("https://ghcr.example.com/v1/search?q=nginx").unwrap();
+        let e = plan(config(), "GET", &ghcr, false).unwrap_err();
+        assert_eq!(e.status_code(), (404, "UNSUPPORTED"));
+        let on_path = Url::parse("https://proxy.example.com/v1/search?q=nginx").unwrap();
+        assert!(matches!(
+            plan(path_config(), "GET", &on_path, false),
+            Ok(Plan::Search(_))
+        ));
     }
 }

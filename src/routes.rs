@@ -6,6 +6,9 @@ use crate::namespace::Via;
 /// Docker Hub's registry endpoint; an upstream with this URL gets Docker Hub semantics.
 pub const DOCKER_HUB: &str = "https://registry-1.docker.io";
 
+/// Docker Hub's search service (the registry v1 `/v1/search` that `docker search` asks).
+pub const DOCKER_HUB_SEARCH: &str = "https://index.docker.io";
+
 /// Subdomain -> upstream, turned on by `CUSTOM_DOMAIN`.
 const DEFAULT_ROUTES: &[(&str, &str)] = &[
     ("docker", DOCKER_HUB),
@@ -34,6 +37,9 @@ pub struct Upstream {
     pub name: String,
     /// `name` was configured, not derived from the URL.
     pub named: bool,
+    /// The origin of its v1 search service (`docker search`), if it has one: Docker Hub's by
+    /// default, or a `search` entry in `ROUTES`.
+    pub search: Option<String>,
 }
 
 impl Upstream {
@@ -44,30 +50,7 @@ impl Upstream {
         raw: &str,
         docker_hub: Option<bool>,
     ) -> Result<Self, ProxyError> {
-        let bad = |reason: String| ProxyError::Config { var, reason };
-        // host names are ASCII here (Cargo.lock pins idna_adapter 1.0: no Unicode tables)
-        if !raw.is_ascii() {
-            return Err(bad(format!(
-                "upstream {raw:?}: write an internationalized host name in its xn-- (punycode) form"
-            )));
-        }
-        let url = url::Url::parse(raw.trim())
-            .map_err(|e| bad(format!("upstream {raw:?} is not a URL ({e})")))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(bad(format!("upstream {raw:?} is not an http(s) URL")));
-        }
-        if url.host_str().is_none_or(str::is_empty) {
-            return Err(bad(format!("upstream {raw:?} has no host")));
-        }
-        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-            return Err(bad(format!(
-                "upstream {raw:?} must be an origin, without path or query"
-            )));
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(bad(format!("upstream {raw:?} must not carry credentials")));
-        }
-        let base = url.origin().ascii_serialization();
+        let base = origin(var, "upstream", raw)?;
         let docker_hub = docker_hub.unwrap_or(base == DOCKER_HUB);
         Ok(Upstream::new(base, docker_hub))
     }
@@ -81,12 +64,24 @@ impl Upstream {
                 .map_or(&*base, |(_, hp)| hp)
                 .to_string()
         };
+        let search = (base == DOCKER_HUB).then(|| DOCKER_HUB_SEARCH.to_string());
         Upstream {
             base,
             docker_hub,
             name,
             named: false,
+            search,
         }
+    }
+
+    /// Gives the upstream a search service (a `search` entry in `ROUTES`: an origin, or
+    /// `"off"` for none).
+    pub fn with_search(mut self, var: &'static str, raw: &str) -> Result<Self, ProxyError> {
+        self.search = match raw.trim() {
+            "off" => None,
+            raw => Some(origin(var, "search", raw)?),
+        };
+        Ok(self)
     }
 
     /// Gives the upstream the name clients use for it (a `registry` entry in `ROUTES`).
@@ -115,6 +110,35 @@ impl Upstream {
             vec![self.name.as_str()]
         }
     }
+}
+
+/// Validates an origin from configuration (`what`: `upstream`, `search`): http(s), a host, no
+/// path, query or credentials.
+fn origin(var: &'static str, what: &str, raw: &str) -> Result<String, ProxyError> {
+    let bad = |reason: String| ProxyError::Config { var, reason };
+    // host names are ASCII here (Cargo.lock pins idna_adapter 1.0: no Unicode tables)
+    if !raw.is_ascii() {
+        return Err(bad(format!(
+            "{what} {raw:?}: write an internationalized host name in its xn-- (punycode) form"
+        )));
+    }
+    let url = url::Url::parse(raw.trim())
+        .map_err(|e| bad(format!("{what} {raw:?} is not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad(format!("{what} {raw:?} is not an http(s) URL")));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad(format!("{what} {raw:?} has no host")));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(bad(format!(
+            "{what} {raw:?} must be an origin, without path or query"
+        )));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad(format!("{what} {raw:?} must not carry credentials")));
+    }
+    Ok(url.origin().ascii_serialization())
 }
 
 /// Where a request goes: the upstream, and on a path-routing host how the client named it.
