@@ -75,8 +75,9 @@ fn host_of(origin: &str) -> &str {
     origin.split_once("://").map_or(origin, |(_, rest)| rest)
 }
 
-/// The page for a proxy reached at `origin` (`https://docker.example.com[:port]`).
-pub fn page(origin: &str, upstream: &Upstream) -> String {
+/// The page for a proxy reached at `origin` (`https://docker.example.com[:port]`); `search`:
+/// with a search box (the registry has a search service, and no login is needed for it).
+pub fn page(origin: &str, upstream: &Upstream, search: bool) -> String {
     // the name clients use: `docker.io` for Docker Hub, else `host[:port]` or `ROUTES`' name
     let registry = upstream.name.as_str();
     let host = host_of(origin);
@@ -145,6 +146,7 @@ pub fn page(origin: &str, upstream: &Upstream) -> String {
         host,
         &format!("registry proxy for {registry}"),
         &lead,
+        search.then_some(registry),
         &recipes,
     )
 }
@@ -224,17 +226,38 @@ pub fn page_all(origin: &str, config: &Config) -> String {
         names.join(", "),
         escape(origin)
     );
-    document(host, "registry proxy", &lead, &recipes)
+    let search = default
+        .filter(|d| d.search.is_some() && config.users.is_none())
+        .map(|_| config.default_registry.as_str());
+    document(host, "registry proxy", &lead, search, &recipes)
 }
 
-/// The HTML document around a list of (title, note, code) recipes.
+/// The search box: the proxy's own `/v1/search`, results with this host's pull command.
+fn search_form(registry: &str) -> String {
+    let registry = if registry == "docker.io" {
+        "Docker Hub"
+    } else {
+        registry
+    };
+    format!(
+        r#"<section aria-labelledby="search-title"><h2 id="search-title">Search {r}</h2>
+<form id="search" action="/v1/search" method="get" role="search"><label class="sr" for="q">Image name</label><input id="q" name="q" type="search" placeholder="nginx, postgres, grafana/grafana" maxlength="256" autocomplete="off" required autofocus><input type="hidden" name="n" value="25"><button type="submit">Search</button></form>
+<p id="search-status" role="status" aria-live="polite"></p><ol id="results"></ol></section>
+"#,
+        r = escape(registry)
+    )
+}
+
+/// The HTML document around a list of (title, note, code) recipes; `search`: the registry
+/// whose search box leads the page.
 fn document(
     host: &str,
     title: &str,
     lead_html: &str,
+    search: Option<&str>,
     recipes: &[(&str, String, String)],
 ) -> String {
-    let mut sections = String::new();
+    let mut sections = search.map(search_form).unwrap_or_default();
     for (i, (title, note, code)) in recipes.iter().enumerate() {
         sections.push_str(&format!(
             "<section><h2>{}</h2>{}<div class=\"code\"><button type=\"button\" data-copy=\"r{i}\">Copy</button><pre id=\"r{i}\"><code>{}</code></pre></div></section>\n",
@@ -266,12 +289,23 @@ p {{ margin: .25rem 0 .75rem; color: var(--muted); }}
 code, pre {{ font: 14px/1.45 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }}
 .code {{ position: relative; }}
 pre {{ margin: 0; padding: .9rem 1rem; background: var(--card); border: 1px solid var(--border); border-radius: 8px; overflow-x: auto; }}
-button {{ position: absolute; top: .45rem; right: .45rem; font: inherit; font-size: .8rem; padding: .15rem .6rem; border-radius: 6px; border: 1px solid var(--border); background: var(--bg); color: var(--fg); cursor: pointer; }}
-button:hover {{ border-color: var(--accent); }}
+button {{ font: inherit; font-size: .8rem; padding: .15rem .6rem; border-radius: 6px; border: 1px solid var(--border); background: var(--bg); color: var(--fg); cursor: pointer; }}
+.code button {{ position: absolute; top: .45rem; right: .45rem; }}
+button:hover, button:focus-visible {{ border-color: var(--accent); }}
+:focus-visible {{ outline: 2px solid var(--accent); outline-offset: 2px; }}
+.sr {{ position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }}
+form {{ display: flex; gap: .5rem; }}
+form input[type=search] {{ flex: 1; min-width: 0; font: inherit; padding: .45rem .7rem; border-radius: 8px; border: 1px solid var(--border); background: var(--card); color: var(--fg); }}
+form button {{ font-size: 1rem; padding: .45rem 1rem; border-radius: 8px; }}
+#results {{ list-style: none; padding: 0; margin: 0; }}
+#results li {{ padding: .75rem 0; border-bottom: 1px solid var(--border); }}
+#results h3 {{ font-size: 1rem; margin: 0; word-break: break-all; }}
+#results .meta {{ font-size: .85rem; margin: 0 0 .4rem; }}
+.badge {{ font-size: .75rem; padding: 0 .4rem; margin-left: .4rem; border-radius: 4px; border: 1px solid var(--accent); color: var(--accent); font-weight: normal; }}
 a {{ color: var(--accent); }}
 </style>
 </head>
-<body>
+<body data-host="{host_e}">
 <main>
 <h1>{host_e}</h1>
 <p class="lead">{lead_html}</p>
@@ -283,6 +317,33 @@ document.addEventListener("click", function (e) {{
   navigator.clipboard.writeText(document.getElementById(b.dataset.copy).textContent).then(function () {{
     b.textContent = "Copied"; setTimeout(function () {{ b.textContent = "Copy"; }}, 1500);
   }}, function () {{}});
+}});
+var form = document.getElementById("search");
+if (form) form.addEventListener("submit", function (e) {{
+  e.preventDefault();
+  var q = form.q.value.trim(), out = document.getElementById("results"), status = document.getElementById("search-status");
+  if (!q) return;
+  out.textContent = ""; status.textContent = "Searching…";
+  fetch("/v1/search?n=25&q=" + encodeURIComponent(q), {{ headers: {{ Accept: "application/json" }} }})
+    .then(function (r) {{ return r.json().then(function (j) {{ return {{ ok: r.ok, status: r.status, j: j }}; }}); }})
+    .then(function (a) {{
+      if (!a.ok) {{ status.textContent = (a.j.errors && a.j.errors[0] && a.j.errors[0].message) || ("Search failed (" + a.status + ")"); return; }}
+      var list = a.j.results || [];
+      status.textContent = list.length ? (a.j.num_results || list.length) + " found" + (a.j.num_results > list.length ? ", the first " + list.length + " shown" : "") : "Nothing found for " + q;
+      list.forEach(function (it, i) {{
+        var li = document.createElement("li"), h = document.createElement("h3");
+        h.textContent = it.name;
+        if (it.is_official) {{ var b = document.createElement("span"); b.className = "badge"; b.textContent = "official"; h.appendChild(b); }}
+        var meta = document.createElement("p"); meta.className = "meta";
+        meta.textContent = "\u2605 " + (it.star_count || 0) + (it.description ? " \u00b7 " + it.description : "");
+        var code = document.createElement("div"); code.className = "code";
+        var copy = document.createElement("button"); copy.type = "button"; copy.dataset.copy = "s" + i; copy.textContent = "Copy";
+        var pre = document.createElement("pre"); pre.id = "s" + i;
+        var c = document.createElement("code"); c.textContent = "docker pull " + document.body.dataset.host + "/" + it.name;
+        pre.appendChild(c); code.appendChild(copy); code.appendChild(pre);
+        li.appendChild(h); li.appendChild(meta); li.appendChild(code); out.appendChild(li);
+      }});
+    }}, function () {{ status.textContent = "Search failed: the proxy did not answer"; }});
 }});
 </script>
 </body>
@@ -331,7 +392,7 @@ mod tests {
 
     #[test]
     fn docker_hub_page_has_every_recipe_with_the_host() {
-        let p = page("https://docker.example.com", &hub());
+        let p = page("https://docker.example.com", &hub(), true);
         assert!(p.contains("docker pull docker.example.com/library/alpine:latest"));
         assert!(p.contains("docker pull docker.example.com/alpine:latest"));
         assert!(
@@ -348,7 +409,7 @@ mod tests {
     #[test]
     fn other_registries_get_no_docker_mirror_and_keep_ports() {
         let ghcr = Upstream::parse("T", "https://ghcr.io", None).unwrap();
-        let p = page("https://ghcr.example.test:8443", &ghcr);
+        let p = page("https://ghcr.example.test:8443", &ghcr, false);
         assert!(p.contains("docker pull ghcr.example.test:8443/namespace/image:tag"));
         assert!(!p.contains("registry-mirrors"));
         assert!(p.contains("/etc/containerd/certs.d/ghcr.io/hosts.toml"));
@@ -381,9 +442,37 @@ mod tests {
 
     #[test]
     fn plain_http_origins_say_so() {
-        let p = page("http://localhost:8787", &hub());
+        let p = page("http://localhost:8787", &hub(), true);
         assert!(p.contains("[host.&quot;http://localhost:8787&quot;]"));
         assert!(p.contains("insecure = true"));
+    }
+
+    #[test]
+    fn a_search_box_leads_where_the_registry_has_search() {
+        let p = page("https://docker.example.com:8443", &hub(), true);
+        assert!(p.contains("<form id=\"search\" action=\"/v1/search\""));
+        assert!(p.contains("Search Docker Hub"));
+        assert!(p.contains("data-host=\"docker.example.com:8443\""));
+        assert!(p.find("id=\"search\"") < p.find("Pull by this host name"));
+        let ghcr = Upstream::parse("T", "https://ghcr.io", None).unwrap();
+        assert!(!page("https://ghcr.example.com", &ghcr, false).contains("id=\"search\""));
+        assert!(!page("https://docker.example.com", &hub(), false).contains("id=\"search\""));
+        // a path-routing host: its default registry's, unless logins are needed
+        let vars = |users: bool| {
+            move |n: &'static str| match n {
+                "CUSTOM_DOMAIN" => Some("example.com".into()),
+                "PATH_ROUTING" => Some("proxy.example.com".into()),
+                "PROXY_USERS" if users => {
+                    Some(format!("{{\"a\": {{\"sha256\": \"{}\"}}}}", "0".repeat(64)))
+                }
+                "PROXY_TOKEN_SECRET" if users => Some("s".repeat(40)),
+                _ => None,
+            }
+        };
+        let c = Config::from_vars(vars(false)).unwrap();
+        assert!(page_all("https://proxy.example.com", &c).contains("id=\"search\""));
+        let c = Config::from_vars(vars(true)).unwrap();
+        assert!(!page_all("https://proxy.example.com", &c).contains("id=\"search\""));
     }
 
     #[test]

@@ -48,6 +48,8 @@ pub enum Outcome {
     Redirect,
     /// The landing page.
     Page,
+    /// A search service's answer (`/v1/search`).
+    Search,
     /// The proxy answered with a registry error of its own.
     Error,
 }

@@ -28,6 +28,21 @@ pub struct Search<'c> {
     pub page: Option<u32>,
 }
 
+/// The largest search answer passed on (Docker Hub's 100 results are about 40 KB).
+pub const MAX_ANSWER: usize = 1 << 20;
+
+/// Whether a header of the search service's answer reaches the client: its type and its
+/// rate-limit headers (`X-RateLimit-*`, `RateLimit-*`, `Retry-After`); not its cookies, its
+/// encoding (the runtime decoded the body) or anything else of the service's.
+pub fn passes_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name == "content-type"
+        || name == "retry-after"
+        || name.starts_with("x-ratelimit-")
+        || name.starts_with("ratelimit")
+        || name == "docker-ratelimit-source"
+}
+
 impl Search<'_> {
     /// The search service's URL for this search: the three parameters, nothing else.
     pub fn url(&self) -> String {
@@ -181,6 +196,29 @@ mod tests {
         ] {
             let e = plan(&c, host(&c, h), Some("q=x")).unwrap_err();
             assert_eq!(e.status_code(), (404, "UNSUPPORTED"), "{h}");
+        }
+    }
+
+    #[test]
+    fn only_the_type_and_rate_limits_of_an_answer_pass() {
+        for passes in [
+            "Content-Type",
+            "X-RateLimit-Remaining",
+            "x-ratelimit-reset",
+            "RateLimit-Limit",
+            "Retry-After",
+        ] {
+            assert!(passes_header(passes), "{passes}");
+        }
+        for stays in [
+            "Set-Cookie",
+            "Content-Encoding",
+            "Content-Length",
+            "Strict-Transport-Security",
+            "Location",
+            "X-Request-Id",
+        ] {
+            assert!(!passes_header(stays), "{stays}");
         }
     }
 

@@ -1,7 +1,7 @@
 //! The entry, the request's context, and the order of its phases: route → access → cache
 //! lookup → upstream request → upstream response → client response → log.
 
-use super::{cache, limit, proxy_users, respond, rewrite, token_endpoint, upstream, vars};
+use super::{cache, limit, proxy_users, respond, rewrite, search, token_endpoint, upstream, vars};
 use crate::access;
 use crate::cache::Verdict;
 use crate::config::Config;
@@ -118,11 +118,17 @@ async fn process(x: &mut Exchange) -> worker::Result<Response> {
         access::check(x.config, &plan, &client)?;
         // proxy users: who the client is, before anything is asked upstream
         let mut user = None;
-        if let (Some(users), Plan::Upstream(forward)) = (&x.config.users, &mut plan) {
-            let (name, answered) = proxy_users::admit(x, users, forward)?;
-            user = name;
-            if let Some(answer) = answered {
-                return answer;
+        if let Some(users) = &x.config.users {
+            match &mut plan {
+                Plan::Upstream(forward) => {
+                    let (name, answered) = proxy_users::admit(x, users, forward)?;
+                    user = name;
+                    if let Some(answer) = answered {
+                        return answer;
+                    }
+                }
+                Plan::Search(s) => user = Some(proxy_users::admit_search(x, users, s.upstream)?),
+                _ => {}
             }
         }
         if x.config.policy.rate_limited {
@@ -135,11 +141,15 @@ async fn process(x: &mut Exchange) -> worker::Result<Response> {
             Plan::Landing(upstream) => {
                 let origin = x.origin();
                 let html = match upstream {
-                    Some(upstream) => page(&origin, upstream),
+                    Some(upstream) => {
+                        let search = upstream.search.is_some() && x.config.users.is_none();
+                        page(&origin, upstream, search)
+                    }
                     None => page_all(&origin, x.config),
                 };
                 return Ok((respond::page(&html)?, Outcome::Page));
             }
+            Plan::Search(s) => return search::answer(x, &s).await,
             // two upstream requests of its own (the realm, then the token)
             Plan::Token(route) => return token_endpoint::answer(x, route).await,
             Plan::Upstream(forward) => forward,

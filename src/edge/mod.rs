@@ -10,6 +10,7 @@ mod memo;
 mod proxy_users;
 mod respond;
 mod rewrite;
+mod search;
 mod token_endpoint;
 mod upstream;
 mod vars;

@@ -65,6 +65,28 @@ pub fn admit(
     }
 }
 
+/// The access phase for a search: any logged-in user may (the answer names no repository of
+/// the operator's); others get the proxy's challenge.
+pub fn admit_search(
+    x: &Exchange,
+    users: &Users,
+    upstream: &crate::routes::Upstream,
+) -> Result<String, ProxyError> {
+    let auth = header(&x.req.headers(), "authorization");
+    match users.door(
+        auth.as_deref(),
+        &host(x),
+        &upstream.name,
+        None,
+        Access::Read,
+        now_s(),
+    ) {
+        Door::Pass(user) => Ok(user.name.clone()),
+        Door::Deny => Err(ProxyError::Denied),
+        Door::Login => Err(login(x, Route::host(upstream), None)),
+    }
+}
+
 /// The 401 that sends the client to this host's `/v2/auth`, for `repository` if any.
 fn login(x: &Exchange, route: Route<'_>, repository: Option<(&str, Access)>) -> ProxyError {
     let mut upstream = String::from("Bearer realm=\"x\"");

@@ -104,7 +104,7 @@ pub async fn token_answer(
     }
 }
 
-fn unread(upstream: &str, what: &str, limit: usize, ms: u32, e: Unread) -> ProxyError {
+pub fn unread(upstream: &str, what: &str, limit: usize, ms: u32, e: Unread) -> ProxyError {
     let upstream = upstream.to_string();
     let reason = match e {
         Unread::TimedOut => return ProxyError::Timeout { upstream, ms },
