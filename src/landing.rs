@@ -284,7 +284,7 @@ body {{ margin: 0; background: var(--bg); color: var(--fg); font: 16px/1.5 syste
 main {{ max-width: 52rem; margin: 0 auto; padding: 2rem 1.25rem 3rem; }}
 h1 {{ font-size: 1.6rem; margin: 0 0 .25rem; word-break: break-all; }}
 h2 {{ font-size: 1.1rem; margin: 2rem 0 .5rem; }}
-p {{ margin: .25rem 0 .75rem; color: var(--muted); }}
+p {{ margin: .25rem 0 .75rem; color: var(--muted); overflow-wrap: anywhere; }}
 .lead {{ font-size: 1.05rem; color: var(--fg); }}
 code, pre {{ font: 14px/1.45 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }}
 .code {{ position: relative; }}

@@ -89,20 +89,26 @@ fn path_routing_host_lists_every_registry_with_recipes() {
     }
 }
 
+/// tests/browser/landing.mjs's report of the page at `origin`, its search box used for `query`.
+fn browse(repo: &str, origin: &str, out_dir: &std::path::Path, query: &str) -> serde_json::Value {
+    let out = run(Command::new("node")
+        .arg(format!("{repo}/tests/browser/landing.mjs"))
+        .arg(format!("{origin}/"))
+        .arg(out_dir)
+        .arg(query)
+        .current_dir(repo));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("browser output not JSON ({e}): {stdout}"))
+}
+
 #[test]
 #[ignore = "needs the e2e harness: tests/run.sh"]
 fn landing_page_in_headless_chromium() {
     let repo = var("REPO");
     let out_dir = std::path::PathBuf::from(&repo).join("test-artifacts");
     let origin = format!("https://{}", proxy("docker.example.test"));
-    let out = run(Command::new("node")
-        .arg(format!("{repo}/tests/browser/landing.mjs"))
-        .arg(format!("{origin}/"))
-        .arg(&out_dir)
-        .current_dir(&repo));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let result: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("browser output not JSON ({e}): {stdout}"));
+    let result = browse(&repo, &origin, &out_dir, "nginx");
 
     for scheme in ["light", "dark"] {
         assert_eq!(result["status"][scheme], 200, "{result}");
@@ -143,4 +149,52 @@ fn landing_page_in_headless_chromium() {
         let u = r.as_str().unwrap();
         assert!(u.starts_with(&origin), "outside request: {u}");
     }
+
+    // the search box, by keyboard: focused on load, Enter searches, Tab reaches the results
+    let host = proxy("docker.example.test");
+    assert!(
+        requests.iter().any(|r| r
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{origin}/v1/search?"))),
+        "{requests:?}"
+    );
+    for view in ["light", "dark", "390"] {
+        let s = &result["search"][view];
+        assert_eq!(s["focusedFirst"], "q", "{view}: {s}");
+        assert!(
+            s["status"].as_str().unwrap().contains("found"),
+            "{view}: {s}"
+        );
+        let first = s["items"][0].as_str().unwrap_or("");
+        assert!(
+            first.contains("nginx") && first.contains("official"),
+            "{view}: {first}"
+        );
+        assert!(first.contains("Official build of Nginx."), "{first}");
+        assert!(
+            first.contains(&format!("docker pull {host}/nginx")),
+            "{first}"
+        );
+        assert!(s["items"].as_array().unwrap().len() >= 4, "{view}: {s}");
+        assert_eq!(
+            s["tabbed"]["copy"], "s0",
+            "{view}: Tab after the search goes to the first Copy: {s}"
+        );
+        let png = out_dir.join(format!("landing-search-{view}.png"));
+        assert!(
+            std::fs::read(&png).unwrap().starts_with(b"\x89PNG"),
+            "{png:?}"
+        );
+    }
+    let phone = result["search"]["390"]["scrollWidth"].as_u64().unwrap();
+    assert!(phone <= 390, "the page scrolls sideways at 390 px: {phone}");
+
+    // what the service says is text, never markup
+    let result = browse(&repo, &origin, &out_dir.join("escaping"), "quote");
+    let first = result["search"]["light"]["items"][0].as_str().unwrap_or("");
+    assert!(first.contains("<script>alert(1)</script>"), "{first}");
+    assert!(first.contains("example/quote\"s"), "{first}");
+    assert_eq!(result["dialogs"], serde_json::json!([]));
+    assert_eq!(result["pageErrors"], serde_json::json!([]));
 }

@@ -11,7 +11,8 @@
 #        5002 / 5012 / 5013 the token issuers of the hub, the team registry and the quirky
 #        fake (each its own key, issuer name, service name and users: a token of one is
 #        refused by the others), 5004 blob server (redirect target), 5009 black hole (never
-#        answers), 5008 left closed, 5005-5007 fake_upstream.py (bare, quirky, broken),
+#        answers), 5008 left closed, 5005-5007 fake_upstream.py (bare, quirky, broken), 5014 search
+#        stand-in (Docker Hub's /v1/search; the hub route's "search"),
 #        5020-5023 fault_upstream.py (faults, token-down, token-junk, token-file), 8443 workerd https,
 #        8080 workerd http.
 #
@@ -43,7 +44,7 @@ T0=$(date +%s.%N)
 HUB_PORT=5000 OPEN_PORT=5001 ISSUER_PORT=5002 BLOBS_PORT=5004 DOWN_PORT=5008
 BLACKHOLE_PORT=5009 FAKE_BARE_PORT=5005 FAKE_QUIRKY_PORT=5006 FAKE_BROKEN_PORT=5007
 TEAM_PORT=5010 TEAM_ISSUER_PORT=5012 QUIRKY_ISSUER_PORT=5013
-FAULTS_PORT=5020 TOKEN_DOWN_PORT=5021 TOKEN_JUNK_PORT=5022 TOKEN_FILE_PORT=5023
+SEARCH_PORT=5014 FAULTS_PORT=5020 TOKEN_DOWN_PORT=5021 TOKEN_JUNK_PORT=5022 TOKEN_FILE_PORT=5023
 WORKER_HTTPS_PORT=8443 WORKER_HTTP_PORT=8080
 # the hub's token service (ISSUER_*: Docker Hub's auth.docker.io stand-in)
 ISSUER_NAME=hub-issuer ISSUER_SERVICE=hub-registry
@@ -59,7 +60,7 @@ TEAM_USER=bob TEAM_PASSWORD=builder
 # names under this prefix refuse anonymous clients, on the hub and the team registry
 PRIVATE_PREFIX=private/
 WORKERD_BIN="$REPO/node_modules/@cloudflare/workerd-linux-64/bin/workerd"
-DEFAULT_ROUTES='{"docker.example.test": {"upstream": "http://127.0.0.1:5000", "docker_hub": true, "registry": "hub.registry.test"}, "open.example.test": {"upstream": "http://127.0.0.1:5001", "registry": "open.registry.test"}, "team.example.test": {"upstream": "http://127.0.0.1:5010", "registry": "team.registry.test"}, "timeout.example.test": "http://127.0.0.1:5009", "down.example.test": "http://127.0.0.1:5008", "bare.example.test": {"upstream": "http://127.0.0.1:5005", "registry": "bare.registry.test"}, "faults.example.test": "http://127.0.0.1:5020", "tokendown.example.test": "http://127.0.0.1:5021", "tokenjunk.example.test": "http://127.0.0.1:5022", "tokenfile.example.test": "http://127.0.0.1:5023", "quirky.example.test": "http://127.0.0.1:5006", "broken.example.test": "http://127.0.0.1:5007"}'
+DEFAULT_ROUTES='{"docker.example.test": {"upstream": "http://127.0.0.1:5000", "docker_hub": true, "registry": "hub.registry.test", "search": "http://127.0.0.1:5014"}, "open.example.test": {"upstream": "http://127.0.0.1:5001", "registry": "open.registry.test"}, "team.example.test": {"upstream": "http://127.0.0.1:5010", "registry": "team.registry.test"}, "timeout.example.test": "http://127.0.0.1:5009", "down.example.test": "http://127.0.0.1:5008", "bare.example.test": {"upstream": "http://127.0.0.1:5005", "registry": "bare.registry.test"}, "faults.example.test": "http://127.0.0.1:5020", "tokendown.example.test": "http://127.0.0.1:5021", "tokenjunk.example.test": "http://127.0.0.1:5022", "tokenfile.example.test": "http://127.0.0.1:5023", "quirky.example.test": "http://127.0.0.1:5006", "broken.example.test": "http://127.0.0.1:5007"}'
 
 log() { printf 'up: %s\n' "$*"; }
 elapsed() { awk -v t0="$T0" -v t1="$(date +%s.%N)" 'BEGIN { printf "%.1f", t1 - t0 }'; }
@@ -88,7 +89,7 @@ for name in docker.example.test open.example.test team.example.test blobs.exampl
 done
 for p in $HUB_PORT $OPEN_PORT $TEAM_PORT $ISSUER_PORT $TEAM_ISSUER_PORT $QUIRKY_ISSUER_PORT $BLOBS_PORT \
          $BLACKHOLE_PORT $FAKE_BARE_PORT $FAKE_QUIRKY_PORT $FAKE_BROKEN_PORT $FAULTS_PORT $TOKEN_DOWN_PORT \
-         $TOKEN_JUNK_PORT $TOKEN_FILE_PORT $WORKER_HTTPS_PORT $WORKER_HTTP_PORT; do
+         $TOKEN_JUNK_PORT $TOKEN_FILE_PORT $SEARCH_PORT $WORKER_HTTPS_PORT $WORKER_HTTP_PORT; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
     die "port $p is already in use by something up.sh did not start: $(ss -ltnpH "sport = :$p" 2>/dev/null | head -1)"
   fi
@@ -263,6 +264,9 @@ start_bg fake_bare "$PY" "$HERE/fake_upstream.py" --port "$FAKE_BARE_PORT" --mod
 start_bg fake_quirky "$PY" "$HERE/fake_upstream.py" --port "$FAKE_QUIRKY_PORT" --mode quirky --log "$FAKE_LOG" \
   --realm "$QUIRKY_ISSUER_REALM" --service "$QUIRKY_ISSUER_SERVICE" --cert "$QUIRKY_ISSUER_CERT"
 start_bg fake_broken "$PY" "$HERE/fake_upstream.py" --port "$FAKE_BROKEN_PORT" --mode broken --log "$FAKE_LOG"
+SEARCH_LOG="$E2E_DIR/search.log"
+: >"$SEARCH_LOG"
+start_bg search "$PY" "$HERE/search_server.py" --port "$SEARCH_PORT" --log "$SEARCH_LOG"
 FAULT_LOG="$E2E_DIR/faults.log"
 : >"$FAULT_LOG"
 start_bg faults "$PY" "$HERE/fault_upstream.py" --port "$FAULTS_PORT" --mode faults --log "$FAULT_LOG"
@@ -280,6 +284,7 @@ wait_ready open "$READY_TIMEOUT" http_answers "http://127.0.0.1:$OPEN_PORT/v2/"
 wait_ready blobs "$READY_TIMEOUT" http_answers "http://127.0.0.1:$BLOBS_PORT/"
 wait_ready blackhole "$READY_TIMEOUT" bash -c "exec 3<>/dev/tcp/127.0.0.1/$BLACKHOLE_PORT"
 wait_ready fake_bare "$READY_TIMEOUT" bash -c "exec 3<>/dev/tcp/127.0.0.1/$FAKE_BARE_PORT"
+wait_ready search "$READY_TIMEOUT" bash -c "exec 3<>/dev/tcp/127.0.0.1/$SEARCH_PORT"
 wait_ready fake_quirky "$READY_TIMEOUT" bash -c "exec 3<>/dev/tcp/127.0.0.1/$FAKE_QUIRKY_PORT"
 wait_ready fake_broken "$READY_TIMEOUT" bash -c "exec 3<>/dev/tcp/127.0.0.1/$FAKE_BROKEN_PORT"
 for f in faults:$FAULTS_PORT token_down:$TOKEN_DOWN_PORT token_junk:$TOKEN_JUNK_PORT token_file:$TOKEN_FILE_PORT; do
@@ -505,6 +510,8 @@ fi
   kv BLACKHOLE_PID "$PID_BLACKHOLE"
   kv DOWN_PORT "$DOWN_PORT"
   kv FAKE_LOG "$FAKE_LOG"
+  kv SEARCH_LOG "$SEARCH_LOG"
+  kv SEARCH_URL "http://127.0.0.1:$SEARCH_PORT"
   kv FAKE_BARE_PORT "$FAKE_BARE_PORT"
   kv FAULT_LOG "$FAULT_LOG"
   kv FAULTS_PORT "$FAULTS_PORT"
