@@ -189,8 +189,22 @@ pub fn config(data: &[u8]) {
         "TARGET_UPSTREAM",
         "UPSTREAM_TIMEOUT_MS",
         "LOG_LEVEL",
+        "LANDING",
+        "UPSTREAM_CREDENTIALS",
+        "PUBLIC_UPSTREAM_CREDENTIALS",
     ];
     let values = fields(data, names.len());
+    // an upstream account's password never shows in an error
+    let passwords: Vec<String> = serde_json::from_str::<serde_json::Value>(&values[9])
+        .ok()
+        .and_then(|v| v.as_object().cloned())
+        .map(|t| {
+            t.values()
+                .filter_map(|e| e.get("password")?.as_str().map(str::to_string))
+                .filter(|p| p.len() >= 4)
+                .collect()
+        })
+        .unwrap_or_default();
     let result = Config::from_vars(|name| {
         let i = names.iter().position(|n| *n == name)?;
         Some(values[i].clone()).filter(|v| !v.is_empty())
@@ -208,7 +222,12 @@ pub fn config(data: &[u8]) {
                 assert!(c.default_upstream().is_some());
             }
         }
-        Err(ProxyError::Config { var, .. }) => assert!(names.contains(&var)),
+        Err(ProxyError::Config { var, reason }) => {
+            assert!(names.contains(&var));
+            for p in &passwords {
+                assert!(!reason.contains(p.as_str()), "{var}: {reason}");
+            }
+        }
         Err(e) => panic!("not a configuration error: {e:?}"),
     }
 }
@@ -292,6 +311,22 @@ pub fn plan_request(data: &[u8]) {
             assert!(target.path().starts_with("/v2/"));
         }
         Ok(Plan::Token(TokenRoute::Fixed(r))) => assert!(in_table(config, &r.upstream.base)),
+        Ok(Plan::Search(s)) => {
+            // only the search service's /v1/search, with only the three bounded parameters
+            let target = Url::parse(&s.url()).expect("the search URL parses");
+            assert_eq!(target.origin().ascii_serialization(), s.service);
+            assert_eq!(target.path(), "/v1/search");
+            for (k, v) in target.query_pairs() {
+                match &*k {
+                    "q" => assert!(
+                        !v.is_empty() && v.chars().count() <= 256 && !v.contains(char::is_control)
+                    ),
+                    "n" => assert!((1..=100).contains(&v.parse::<u32>().unwrap())),
+                    "page" => assert!((1..=100).contains(&v.parse::<u32>().unwrap())),
+                    other => panic!("parameter {other} passed on"),
+                }
+            }
+        }
         Ok(Plan::Redirect { location, .. }) => {
             assert!(location.starts_with(&url.origin().ascii_serialization()))
         }

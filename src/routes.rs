@@ -230,6 +230,32 @@ mod tests {
     }
 
     #[test]
+    fn docker_hub_searches_by_default_and_a_route_may_name_or_turn_off_its_search() {
+        let hub = Upstream::parse("ROUTES", DOCKER_HUB, None).unwrap();
+        assert_eq!(hub.search.as_deref(), Some(DOCKER_HUB_SEARCH));
+        let ghcr = Upstream::parse("ROUTES", "https://ghcr.io", None).unwrap();
+        assert_eq!(ghcr.search, None);
+        let own = ghcr
+            .clone()
+            .with_search("ROUTES", "https://Search.Example:8443")
+            .unwrap();
+        assert_eq!(own.search.as_deref(), Some("https://search.example:8443"));
+        assert_eq!(hub.with_search("ROUTES", "off").unwrap().search, None);
+        for bad in [
+            "ftp://search.example",
+            "https://search.example/v1/search",
+            "nonsense",
+            "https://u:p@s.example",
+        ] {
+            let e = ghcr.clone().with_search("ROUTES", bad).unwrap_err();
+            assert!(
+                e.to_string().contains("ROUTES") && e.to_string().contains("search"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
     fn defaults_cover_every_registry_of_the_original_and_more() {
         let t = RouteTable::defaults("Example.com");
         let hub = t.get("docker.example.com").unwrap();
