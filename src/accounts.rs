@@ -143,10 +143,8 @@ impl Accounts {
         own: bool,
         params: &str,
     ) -> Option<&str> {
-        if own || !reads_only(params) {
-            return None;
-        }
-        self.of(base)?.authorization(realm)
+        let account = self.of(base).filter(|_| !own)?;
+        reads_only(params).then(|| account.authorization(realm)).flatten()
     }
 
     /// The account for an upstream (`base`), if one is configured.
