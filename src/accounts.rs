@@ -144,7 +144,9 @@ impl Accounts {
         params: &str,
     ) -> Option<&str> {
         let account = self.of(base).filter(|_| !own)?;
-        reads_only(params).then(|| account.authorization(realm)).flatten()
+        reads_only(params)
+            .then(|| account.authorization(realm))
+            .flatten()
     }
 
     /// The account for an upstream (`base`), if one is configured.

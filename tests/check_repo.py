@@ -13,7 +13,8 @@ TEST_COMMAND = "bash tests/run.sh"
 VARS = ["CUSTOM_DOMAIN", "ROUTES", "PATH_ROUTING", "DEFAULT_REGISTRY", "LOG_LEVEL", "UPSTREAM_TIMEOUT_MS",
         "MODE", "TARGET_UPSTREAM", "CACHE", "CACHE_STALE_SECONDS",
         "CACHE_BUCKET_MIN_BYTES", "CACHE_BUCKET", "ALLOW_REPOSITORIES", "DENY_REPOSITORIES",
-        "READ_ONLY", "ALLOW_IPS", "BLOCK_USER_AGENTS"]
+        "READ_ONLY", "ALLOW_IPS", "BLOCK_USER_AGENTS", "PROXY_USERS", "PROXY_TOKEN_SECRET",
+        "UPSTREAM_CREDENTIALS", "PUBLIC_UPSTREAM_CREDENTIALS", "LANDING"]
 failures = []
 
 
@@ -70,7 +71,7 @@ if zh_path.exists():
         check(block in zh, f"README.zh-CN.md keeps the code block starting {block[:40]!r}")
 
 # every var the code reads is documented
-config_rs = text("src/config.rs") + text("src/access.rs")
+config_rs = "".join(text(f"src/{m}.rs") for m in ["config", "access", "users", "accounts"])
 for var in set(re.findall(r'(?:present|var)\("([A-Z_]+)"\)', config_rs)):
     check(var in VARS and f"`{var}`" in readme, f"README documents {var}")
 
