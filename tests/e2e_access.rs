@@ -540,7 +540,6 @@ fn upstream_credentials_read_as_the_operator_s_account_and_nothing_of_them_leave
     }));
     let host = mf.host("docker.example.test");
     let hub_from = log_lines("ISSUER_LOG").len();
-    let team_from = log_lines("TEAM_ISSUER_LOG").len();
     // an anonymous client reads as the account: the hub's issuer saw it, with its password
     assert_eq!(inspect(&reference(&host), None), Ok(digest.clone()));
     let scope = format!("repository:{repo}:pull");
@@ -572,12 +571,19 @@ fn upstream_credentials_read_as_the_operator_s_account_and_nothing_of_them_leave
         );
     }
     // another registry never gets the hub's account: the team's image is read anonymously
+    let team_repo = format!("team/{}", unique("account"));
+    let team_creds = format!("{}:{}", var("TEAM_USER"), var("TEAM_PASSWORD"));
+    push_unique(&var("TEAM_URL"), &team_creds, &team_repo, 0);
+    let team_from = log_lines("TEAM_ISSUER_LOG").len();
     assert!(inspect(
-        &format!("{}/team/app:latest", mf.host("team.example.test")),
+        &format!("{}/{team_repo}:latest", mf.host("team.example.test")),
         None
     )
     .is_ok());
-    let team = issuer_lines("TEAM_ISSUER_LOG", team_from);
+    let team: Vec<_> = issuer_lines("TEAM_ISSUER_LOG", team_from)
+        .into_iter()
+        .filter(|l| l["query"]["scope"].to_string().contains(&team_repo))
+        .collect();
     assert!(!team.is_empty());
     assert!(team.iter().all(|l| l["authorization"] == false), "{team:?}");
     // nor is a private team repository readable through it
@@ -590,7 +596,11 @@ fn upstream_credentials_read_as_the_operator_s_account_and_nothing_of_them_leave
     // a client with its own credentials keeps them: a wrong password is the client's failure
     assert!(inspect(&reference(&host), Some(&format!("alice:{password}x"))).is_err());
     let own = issuer_lines("ISSUER_LOG", hub_from);
-    assert!(own.iter().any(|l| l["status"] == 401), "{own:?}");
+    assert!(
+        own.iter()
+            .any(|l| l["status"] == 401 && l["query"]["scope"][0] == scope.as_str()),
+        "{own:?}"
+    );
     // pushing as the account takes more than an anonymous client: no write reaches the hub
     let err = push_refused(None, &format!("docker://{host}/{repo}:pushed"), &repo);
     assert!(
@@ -599,7 +609,10 @@ fn upstream_credentials_read_as_the_operator_s_account_and_nothing_of_them_leave
     );
     let pushes: Vec<_> = issuer_lines("ISSUER_LOG", hub_from)
         .into_iter()
-        .filter(|l| l["query"]["scope"].to_string().contains("push"))
+        .filter(|l| {
+            let scope = l["query"]["scope"].to_string();
+            scope.contains(&repo) && scope.contains("push")
+        })
         .collect();
     assert!(
         pushes.iter().all(|l| l["authorization"] == false),

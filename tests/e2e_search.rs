@@ -78,12 +78,13 @@ fn docker_and_podman_search_through_the_proxy_with_the_query_as_sent() {
 
     // other registries have no search here: refused, nothing asked
     let from = log_lines("SEARCH_LOG").len();
+    let name = unique("nosearch");
     let err = run_fails(
         docker(&tempdir("search-team"))
-            .args(["search", &format!("{}/app", proxy("team.example.test"))]),
+            .args(["search", &format!("{}/{name}", proxy("team.example.test"))]),
     );
     assert!(err.contains("404") || err.contains("search"), "{err}");
-    assert!(searches(from).is_empty());
+    assert!(!searches(from).iter().any(|s| s.to_string().contains(&name)));
 }
 
 #[test]
@@ -209,13 +210,13 @@ fn with_proxy_users_a_search_needs_a_login_and_docker_search_sends_it() {
         "PROXY_TOKEN_SECRET": "e2e-token-secret-of-forty-characters-zz",
     }));
     let from = log_lines("SEARCH_LOG").len();
-    let path = "/v1/search?q=nginx";
+    let path = "/v1/search?q=nginx&n=17";
     let r = curl(&mf.url("docker.example.test", path), &[]);
     assert_eq!((r.status, error_code(&r)), (401, "UNAUTHORIZED".into()));
     assert!(r
         .header("www-authenticate")
         .is_some_and(|w| w.contains("/v2/auth")));
-    assert!(searches(from).is_empty());
+    assert!(searches_for(from, "17").is_empty());
     let r = curl(
         &mf.url("docker.example.test", path),
         &["-u", &format!("sam:{key}")],
@@ -227,6 +228,8 @@ fn with_proxy_users_a_search_needs_a_login_and_docker_search_sends_it() {
     run(docker(&config).args(["login", "--username", "sam", "--password", key, &host]));
     let out = run(docker(&config).args([
         "search",
+        "--limit",
+        "17",
         "--format",
         "{{.Name}}",
         &format!("{host}/grafana"),
@@ -235,7 +238,7 @@ fn with_proxy_users_a_search_needs_a_login_and_docker_search_sends_it() {
         String::from_utf8_lossy(&out.stdout).trim(),
         "grafana/grafana"
     );
-    let seen = searches(from);
+    let seen = searches_for(from, "17");
     assert_eq!(seen.len(), 2, "{seen:?}");
     assert!(seen.iter().all(|s| s["authorization"] == false), "{seen:?}");
     assert!(!mf.log_text().contains(key));
