@@ -8,6 +8,7 @@
 
 use crate::error::ProxyError;
 use crate::routes::Upstream;
+use crate::users::base64;
 use serde_json::Value;
 use std::fmt;
 use url::{form_urlencoded, Url};
@@ -183,29 +184,6 @@ pub fn reads_only(params: &str) -> bool {
                     && actions.split(',').all(|a| a.trim() == "pull")
             })
         })
-}
-
-const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/// base64 with padding (RFC 4648 §4), as Basic credentials are written.
-fn base64(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            out.push(if i <= chunk.len() {
-                STANDARD[((n >> (18 - 6 * i)) & 63) as usize] as char
-            } else {
-                '='
-            });
-        }
-    }
-    out
 }
 
 #[cfg(test)]

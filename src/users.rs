@@ -371,9 +371,19 @@ fn unhex32(s: &str) -> Option<[u8; 32]> {
 }
 
 const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/// base64url without padding (RFC 4648 §5).
+/// base64url without padding (RFC 4648 §5), as the proxy's tokens are written.
 pub fn base64url(data: &[u8]) -> String {
+    encode(data, URL_SAFE, false)
+}
+
+/// base64 with padding (RFC 4648 §4), as Basic credentials are written.
+pub fn base64(data: &[u8]) -> String {
+    encode(data, STANDARD, true)
+}
+
+fn encode(data: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
         let b = [
@@ -383,7 +393,10 @@ pub fn base64url(data: &[u8]) -> String {
         ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..=chunk.len() {
-            out.push(URL_SAFE[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            out.push(alphabet[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+        if pad {
+            out.extend(std::iter::repeat_n('=', 3 - chunk.len()));
         }
     }
     out

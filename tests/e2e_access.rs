@@ -49,13 +49,6 @@ fn push_refused(creds: Option<&str>, target: &str, repo: &str) -> String {
     err
 }
 
-fn error_code(r: &Resp) -> String {
-    r.json()["errors"][0]["code"]
-        .as_str()
-        .unwrap_or("")
-        .to_string()
-}
-
 #[test]
 #[ignore = "needs the e2e harness: tests/run.sh"]
 fn repositories_outside_the_allow_list_or_on_the_deny_list_never_reach_the_upstream() {
@@ -109,7 +102,7 @@ fn repositories_outside_the_allow_list_or_on_the_deny_list_never_reach_the_upstr
             &[],
         );
         assert_eq!(
-            (r.status, error_code(&r)),
+            (r.status, r.error_code()),
             (403, "DENIED".into()),
             "{}",
             r.text()
@@ -117,7 +110,7 @@ fn repositories_outside_the_allow_list_or_on_the_deny_list_never_reach_the_upstr
         let scope = format!("/v2/auth?scope=repository:{repo}:pull&service=x");
         let r = curl(&mf.url("docker.example.test", &scope), &["-u", &alice()]);
         assert_eq!(
-            (r.status, error_code(&r)),
+            (r.status, r.error_code()),
             (403, "DENIED".into()),
             "{}",
             r.text()
@@ -147,7 +140,7 @@ fn repositories_outside_the_allow_list_or_on_the_deny_list_never_reach_the_upstr
     let team = mf.url("team.example.test", "/v2/private/app/manifests/latest");
     let r = curl(&team, &[]);
     assert_eq!(
-        (r.status, error_code(&r)),
+        (r.status, r.error_code()),
         (403, "DENIED".into()),
         "{}",
         r.text()
@@ -186,7 +179,7 @@ fn read_only_refuses_every_push_and_still_pulls() {
             &["-X", method, "-u", &alice()],
         );
         assert_eq!(
-            (r.status, error_code(&r)),
+            (r.status, r.error_code()),
             (405, "UNSUPPORTED".into()),
             "{method} {path}"
         );
@@ -218,12 +211,12 @@ fn addresses_outside_the_allowed_ranges_get_nothing() {
         "not-an-address",
     ] {
         let r = curl(&url, &["-H", &format!("CF-Connecting-IP: {ip}")]);
-        assert_eq!((r.status, error_code(&r)), (403, "DENIED".into()), "{ip}");
+        assert_eq!((r.status, r.error_code()), (403, "DENIED".into()), "{ip}");
     }
     // a client with no address Cloudflare's edge vouches for (none here) is refused too
     let r = curl(&url, &[]);
     assert_eq!(
-        (r.status, error_code(&r)),
+        (r.status, r.error_code()),
         (403, "DENIED".into()),
         "{}",
         r.text()
@@ -272,7 +265,7 @@ fn the_rate_limit_answers_429_with_retry_after_per_client_address() {
     assert_eq!(&statuses[..5], [401; 5], "{statuses:?}");
     let r = from("192.0.2.10");
     assert_eq!(
-        (r.status, error_code(&r)),
+        (r.status, r.error_code()),
         (429, "TOOMANYREQUESTS".into()),
         "{}",
         r.text()
@@ -318,7 +311,7 @@ fn proxy_users_log_in_and_pull_strangers_and_forgeries_get_a_challenge_and_pull_
     assert!(inspect(&reference, Some(&format!("carol:{key}x"))).is_err());
     assert!(inspect(&reference, Some(&alice())).is_err());
     let r = curl(&mf.url("docker.example.test", "/v2/"), &[]);
-    assert_eq!((r.status, error_code(&r)), (401, "UNAUTHORIZED".into()));
+    assert_eq!((r.status, r.error_code()), (401, "UNAUTHORIZED".into()));
     let www = r.header("www-authenticate").unwrap_or("").to_string();
     assert!(
         www.contains(&format!("realm=\"https://{host}/v2/auth\"")),
@@ -468,7 +461,7 @@ print("rp1." + body.decode() + "." + mac.decode())
     assert_eq!(manifest(&resign(120)).status, 200);
     let expired = manifest(&resign(-5));
     assert_eq!(
-        (expired.status, error_code(&expired)),
+        (expired.status, expired.error_code()),
         (401, "UNAUTHORIZED".into())
     );
     // the user's key never went upstream
@@ -486,22 +479,6 @@ print("rp1." + body.decode() + "." + mac.decode())
     assert!(err.contains("denied") || err.contains("403"), "{err}");
 }
 
-/// Standard base64 with padding, as a Basic `Authorization` carries credentials.
-fn base64(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            let sextet = A[((n >> (18 - 6 * i)) & 63) as usize] as char;
-            out.push(if i <= c.len() { sextet } else { '=' });
-        }
-    }
-    out
-}
-
 /// The token issuer's log lines since line `from` (one JSON object each).
 fn issuer_lines(key: &str, from: usize) -> Vec<serde_json::Value> {
     log_lines(key).into_iter().skip(from).collect()
@@ -512,14 +489,14 @@ fn issuer_lines(key: &str, from: usize) -> Vec<serde_json::Value> {
 fn upstream_credentials_read_as_the_operator_s_account_and_nothing_of_them_leaves_for_anyone_else()
 {
     let password = var("TEST_PASSWORD");
-    let basic = base64(alice().as_bytes());
+    let basic = registry_proxy::users::base64(alice().as_bytes());
     let accounts =
         json!({"hub.registry.test": {"username": var("TEST_USER"), "password": password}})
             .to_string();
     // refused to start while anyone could read as the account
     let open = Miniflare::start(json!({"UPSTREAM_CREDENTIALS": accounts}));
     let r = curl(&open.url("docker.example.test", "/v2/"), &[]);
-    assert_eq!((r.status, error_code(&r)), (500, "UNKNOWN".into()));
+    assert_eq!((r.status, r.error_code()), (500, "UNKNOWN".into()));
     let message = r.text();
     assert!(
         message.contains("UPSTREAM_CREDENTIALS") && message.contains("PUBLIC_UPSTREAM_CREDENTIALS"),

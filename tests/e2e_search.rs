@@ -19,13 +19,6 @@ fn searches_for(from: usize, n: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn error_code(r: &Resp) -> String {
-    r.json()["errors"][0]["code"]
-        .as_str()
-        .unwrap_or("")
-        .to_string()
-}
-
 #[test]
 #[ignore = "needs the e2e harness: tests/run.sh"]
 fn docker_and_podman_search_through_the_proxy_with_the_query_as_sent() {
@@ -109,7 +102,7 @@ fn a_search_answer_passes_as_the_service_gave_it_and_bad_queries_never_reach_it(
     assert_eq!(r.header("x-ratelimit-remaining"), Some("0"));
     let r = curl(&url("docker.example.test", "q=cutshort"), &[]);
     assert_eq!(
-        (r.status, error_code(&r)),
+        (r.status, r.error_code()),
         (502, "UNAVAILABLE".into()),
         "{}",
         r.text()
@@ -170,7 +163,7 @@ fn a_search_answer_passes_as_the_service_gave_it_and_bad_queries_never_reach_it(
     ] {
         let r = curl(&url(host, query), &[]);
         assert_eq!(
-            (r.status, error_code(&r)),
+            (r.status, r.error_code()),
             (status, code.into()),
             "{host} {query}: {}",
             r.text()
@@ -212,7 +205,7 @@ fn with_proxy_users_a_search_needs_a_login_and_docker_search_sends_it() {
     let from = log_lines("SEARCH_LOG").len();
     let path = "/v1/search?q=nginx&n=17";
     let r = curl(&mf.url("docker.example.test", path), &[]);
-    assert_eq!((r.status, error_code(&r)), (401, "UNAUTHORIZED".into()));
+    assert_eq!((r.status, r.error_code()), (401, "UNAUTHORIZED".into()));
     assert!(r
         .header("www-authenticate")
         .is_some_and(|w| w.contains("/v2/auth")));
