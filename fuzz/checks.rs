@@ -224,7 +224,8 @@ pub fn config(data: &[u8]) {
         }
         Err(ProxyError::Config { var, reason }) => {
             assert!(names.contains(&var));
-            for p in &passwords {
+            // (other vars' errors quote their own values, which may hold anything)
+            for p in passwords.iter().filter(|_| var == "UPSTREAM_CREDENTIALS") {
                 assert!(!reason.contains(p.as_str()), "{var}: {reason}");
             }
         }
