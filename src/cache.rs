@@ -6,16 +6,32 @@
 
 use crate::classify::Resource;
 use crate::config::Binding;
+use crate::credentials::Credentials;
 use crate::error::ProxyError;
 use crate::plan::{Access, Forward, Reference};
 
 /// The Cache API keeps no object over 512 MB (Cloudflare's limit per object).
 pub const CACHE_API_MAX_BYTES: u64 = 512 * 1000 * 1000;
 
-/// An answer at most this large is kept by reading it whole (hashed, then stored) while the
-/// client gets it through a native `tee()`, which buffers for the slower branch at most this
-/// much; a larger one is passed to the client and the store in lockstep (docs/architecture.md).
-pub const WHOLE_MAX_BYTES: u64 = 16 << 20;
+/// `CACHE_VERIFY_MAX_BYTES` unset: the largest answer kept in the Cache API. The Worker
+/// hashes what it keeps there (the Cache API checks nothing), which costs CPU in proportion to
+/// the bytes; at this size a keep costs less than 5 ms more than passing the answer through,
+/// so the free plan's 10 ms per request holds (`npm run bench`; README, "Limits and costs").
+pub const VERIFY_MAX_DEFAULT: u64 = 1 << 20;
+
+/// The CPU the Worker spends on a MiB it keeps in the Cache API (its second `GET`, the hash,
+/// the put), as measured in workerd (`npm run bench`): what a store line says a larger answer
+/// would have cost.
+pub const VERIFY_MS_PER_MIB: f64 = 2.0;
+
+/// A manifest is kept by reading it whole from a native `tee()` of the client's copy, which
+/// buffers at most its size for the slower branch: up to `CACHE_VERIFY_MAX_BYTES` and never
+/// more than this, distribution's limit for a manifest.
+pub const MANIFEST_MAX_BYTES: u64 = 4 << 20;
+
+/// The header a kept answer carries its length in (the store's own `Content-Length` may
+/// describe a body cut short; store.js writes it).
+pub const KEPT_LENGTH: &str = "x-registry-proxy-length";
 
 /// `CACHE`: where answers are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,6 +223,134 @@ pub fn confirmed_digest(header: Option<&str>) -> Option<&str> {
     header.map(str::trim).filter(|d| keepable_digest(d))
 }
 
+/// What the upstream said to the confirming `HEAD`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heard {
+    /// It answered with this status.
+    Status(u16),
+    /// It could not be reached, or did not answer within the time to response headers.
+    Unavailable,
+    /// Any other failure of the request (a bad redirect, the proxy's own).
+    Failed,
+}
+
+impl Heard {
+    /// The upstream cannot answer now (unreachable, out of time, 5xx, 429), as opposed to
+    /// refusing the client (401, 403, 404 are its answer): only then may a stale answer stand
+    /// in for it.
+    pub fn cannot_answer(self) -> bool {
+        match self {
+            Heard::Status(s) => unavailable(s),
+            Heard::Unavailable => true,
+            Heard::Failed => false,
+        }
+    }
+}
+
+/// What becomes of a request for a kept digest once the upstream was asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Then {
+    /// The kept answer, as `Hit` or `Stale`.
+    Serve(Verdict),
+    /// The upstream's 401, answered with the proxy's challenge (one upstream request less per
+    /// client that asks before it has a token).
+    Challenge,
+    /// Upstream as if nothing were kept, for the upstream's own answer.
+    Upstream,
+    /// The upstream's failure, as the proxy's error.
+    Fail,
+}
+
+/// A kept digest: served on the upstream's yes; while the upstream cannot answer, as stale if
+/// `stale_stands` (see `stale_stands`); else the upstream's own answer.
+pub fn for_digest(heard: Heard, stale_stands: bool) -> Then {
+    match heard {
+        Heard::Status(s) if confirms(s) => Then::Serve(Verdict::Hit),
+        h if h.cannot_answer() && stale_stands => Then::Serve(Verdict::Stale),
+        Heard::Status(401) => Then::Challenge,
+        Heard::Status(_) => Then::Upstream,
+        Heard::Unavailable | Heard::Failed => Then::Fail,
+    }
+}
+
+/// What becomes of a tag pulled here before, once the upstream was asked (`HEAD` by tag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForTag<'a> {
+    /// The digest the upstream just named: its manifest from the store (HIT), else fetched and
+    /// kept (MISS).
+    ByDigest(&'a str),
+    /// The record's digest, from the store as STALE (if it is not kept: `for_tag` again
+    /// without it).
+    Stale(&'a str),
+    Challenge,
+    Upstream,
+    Fail,
+}
+
+/// A tag: `named` is the `Docker-Content-Digest` of the upstream's answer (if keepable),
+/// `stale` the record's digest if it may stand in (`stale_tag`).
+pub fn for_tag<'a>(heard: Heard, named: Option<&'a str>, stale: Option<&'a str>) -> ForTag<'a> {
+    if let (true, Some(d)) = (heard.cannot_answer(), stale) {
+        return ForTag::Stale(d);
+    }
+    match heard {
+        Heard::Status(200) => named.map_or(ForTag::Upstream, ForTag::ByDigest),
+        Heard::Status(401) => ForTag::Challenge,
+        Heard::Status(_) => ForTag::Upstream,
+        Heard::Unavailable | Heard::Failed => ForTag::Fail,
+    }
+}
+
+/// `CACHE_STALE_SECONDS` in ms (0: stale answers are off).
+pub fn stale_ms(stale_seconds: Option<u32>) -> f64 {
+    stale_seconds.map_or(0.0, |s| f64::from(s) * 1000.0)
+}
+
+/// Whether a stale answer may stand in for the upstream's: the operator allows them
+/// (`stale_ms` > 0) and `vouched(ms)` says the upstream's last yes to these credentials for the
+/// repository, and to the digest being there, is no older than that.
+pub fn stale_stands(stale_ms: f64, vouched: impl FnOnce(f64) -> bool) -> bool {
+    stale_ms > 0.0 && vouched(stale_ms)
+}
+
+/// The digest of a tag's record that may stand in for the upstream's answer: the record is no
+/// older than the stale age at `now`, and `stale_stands` for its digest.
+pub fn stale_tag(
+    record: &str,
+    now: f64,
+    stale_ms: f64,
+    vouched: impl FnOnce(&str, f64) -> bool,
+) -> Option<&str> {
+    let (digest, at) = parse_tag_record(record)?;
+    (now - at <= stale_ms && stale_stands(stale_ms, |ms| vouched(digest, ms))).then_some(digest)
+}
+
+/// Whose yes the upstream gave, the key of the isolate's memory of it: the `Authorization`
+/// as it went upstream (none: anonymous), or the proxy itself for its users (their access was
+/// decided by users.rs).
+pub fn yes_of(credentials: Credentials, authorization: Option<&str>) -> Option<&str> {
+    match credentials {
+        Credentials::Proxy => Some("proxy"),
+        c => authorization.filter(|a| c.keeps_authorization(a)),
+    }
+}
+
+/// The length a kept answer goes to the client with, or `None` if it has none to trust (it is
+/// then not served): the length it was kept with, or for a 206 its range's, which must be of
+/// that length. A store may keep a body whose stream ended early as if it were complete, and
+/// a short one must fail the client's transfer, not look whole.
+pub fn served_length(kept: Option<&str>, content_range: Option<&str>) -> Option<u64> {
+    let total = kept?.trim().parse::<u64>().ok()?;
+    let Some(range) = content_range else {
+        return Some(total);
+    };
+    // bytes FIRST-LAST/TOTAL
+    let (span, of) = range.trim().strip_prefix("bytes ")?.split_once('/')?;
+    let (first, last) = span.split_once('-')?;
+    let (first, last) = (first.parse::<u64>().ok()?, last.parse::<u64>().ok()?);
+    (of.parse::<u64>().ok()? == total && last >= first && last < total).then(|| last - first + 1)
+}
+
 /// The answer header and log field that say where an answer came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -251,16 +395,53 @@ impl Place {
     }
 }
 
-/// `CACHE_BUCKET_MIN_BYTES`: blobs of at least this many bytes go to the R2 bucket when one is
-/// bound (unset: only those the Cache API cannot keep, over 512 MB; 0: every blob).
-pub fn parse_bucket_min(raw: Option<&str>) -> Result<u64, ProxyError> {
+/// How many bytes may be kept where, from the vars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// `CACHE_VERIFY_MAX_BYTES`: the largest answer kept in the Cache API (the Worker hashes
+    /// it: CPU per byte).
+    pub verify_max: u64,
+    /// `CACHE_BUCKET_MIN_BYTES`, if set: blobs of at least this size go to the R2 bucket.
+    pub bucket_min: Option<u64>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            verify_max: VERIFY_MAX_DEFAULT,
+            bucket_min: None,
+        }
+    }
+}
+
+impl Limits {
+    pub fn from_vars(
+        verify_max: Option<&str>,
+        bucket_min: Option<&str>,
+    ) -> Result<Self, ProxyError> {
+        Ok(Limits {
+            verify_max: bytes_var("CACHE_VERIFY_MAX_BYTES", verify_max)?
+                .unwrap_or(VERIFY_MAX_DEFAULT),
+            bucket_min: bytes_var("CACHE_BUCKET_MIN_BYTES", bucket_min)?,
+        })
+    }
+
+    /// From which size blobs go to a bound bucket: as set, else every blob the Cache API does
+    /// not keep (R2 checks the digest itself, so a blob there costs the Worker no CPU per byte).
+    pub fn bucket_from(&self) -> u64 {
+        self.bucket_min.unwrap_or(self.verify_max.saturating_add(1))
+    }
+}
+
+/// A size var: a whole number of bytes up to the Cache API's limit.
+fn bytes_var(var: &'static str, raw: Option<&str>) -> Result<Option<u64>, ProxyError> {
     let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else {
-        return Ok(CACHE_API_MAX_BYTES + 1);
+        return Ok(None);
     };
     match raw.parse::<u64>() {
-        Ok(n) if n <= CACHE_API_MAX_BYTES => Ok(n),
+        Ok(n) if n <= CACHE_API_MAX_BYTES => Ok(Some(n)),
         _ => Err(ProxyError::Config {
-            var: "CACHE_BUCKET_MIN_BYTES",
+            var,
             reason: format!(
                 "{raw:?} is not a whole number of bytes from 0 to {CACHE_API_MAX_BYTES} (the Cache API's limit)"
             ),
@@ -280,29 +461,202 @@ pub fn bucket_bound(binding: Binding) -> Result<bool, ProxyError> {
     }
 }
 
-/// Whether an upstream answer of this status and length is kept, and where, or why not.
-/// `bucket` is the size from which blobs go to the bound R2 bucket (`None`: none is bound).
+/// How an answer gets into the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fill {
+    /// Read whole from a native `tee()` of the client's copy, hashed, then put: manifests
+    /// (Docker Hub counts every manifest `GET` as a pull, so one is never asked twice), at most
+    /// `MANIFEST_MAX_BYTES`.
+    Tee,
+    /// A second `GET` of the answer's final URL (after the upstream's redirects, so the
+    /// registry is not asked twice), started at once and run in `waitUntil` into the store:
+    /// the client's copy is the upstream's body untouched, and no store paces it. Blobs into
+    /// the bucket (native end to end: R2 checks the digest), and blobs of at most
+    /// `HASH_BESIDE_MAX` into the Cache API (read whole, hashed, then put).
+    Refetch,
+    /// The same, started once the client's copy has ended: a blob the Worker hashes that is
+    /// larger than `HASH_BESIDE_MAX` (streamed into the Cache API through a hash), so that
+    /// hashing it never takes the isolate's thread from the client's copy (which is watched
+    /// through a native pipe for it: ~0.3 ms per MiB, next to the hash's ~2).
+    RefetchAfter,
+}
+
+/// The largest blob hashed while its client's copy runs, read whole (`Fill::Refetch`); a larger
+/// one waits for it and is streamed.
+pub const HASH_BESIDE_MAX: u64 = VERIFY_MAX_DEFAULT;
+
+/// Where and how an answer is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keeping {
+    pub place: Place,
+    pub fill: Fill,
+}
+
+/// Why an answer is not kept: the store line's `reason`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotKept {
+    Status,
+    NoLength,
+    NoDigest,
+    /// Over the Cache API's 512 MB, with no bucket to take it.
+    OverCacheApi {
+        kind: Kind,
+    },
+    /// Keeping it in the Cache API would cost the Worker more CPU than the operator allows:
+    /// `bucket` says whether a bucket is bound (its `CACHE_BUCKET_MIN_BYTES` leaves a gap).
+    Unverified {
+        kind: Kind,
+        bytes: u64,
+        max: u64,
+        bucket: bool,
+    },
+    /// Being kept by another request of this isolate already.
+    Twice,
+    /// Too much being kept at once in this isolate.
+    Busy,
+    /// What the store or the second fetch said.
+    Failed(String),
+}
+
+impl std::fmt::Display for NotKept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mib = |b: u64| b as f64 / (1 << 20) as f64;
+        match self {
+            NotKept::Status => f.write_str("not a 200"),
+            NotKept::NoLength => f.write_str("no Content-Length"),
+            NotKept::NoDigest => f.write_str("no sha256 Docker-Content-Digest to check it by"),
+            NotKept::OverCacheApi { kind: Kind::Blob } => f.write_str(
+                "larger than the Cache API keeps (an R2 bucket bound as CACHE_BUCKET would keep it)",
+            ),
+            NotKept::OverCacheApi { kind: Kind::Manifest } => {
+                f.write_str("larger than a manifest is kept")
+            }
+            NotKept::Unverified {
+                kind,
+                bytes,
+                max,
+                bucket,
+            } => {
+                write!(
+                    f,
+                    "{:.1} MiB: hashing it to keep it in the Cache API would cost the Worker about {:.0} ms of CPU, over CACHE_VERIFY_MAX_BYTES ({max}); ",
+                    mib(*bytes),
+                    mib(*bytes) * VERIFY_MS_PER_MIB,
+                )?;
+                match (kind, bucket) {
+                    (Kind::Manifest, _) => f.write_str("raise it to keep such manifests"),
+                    (Kind::Blob, true) => write!(f, "set CACHE_BUCKET_MIN_BYTES to at most {bytes} to keep it in the R2 bucket, which checks digests itself"),
+                    (Kind::Blob, false) => f.write_str("bind an R2 bucket as CACHE_BUCKET (it checks digests itself), or raise CACHE_VERIFY_MAX_BYTES on the paid plan"),
+                }
+            }
+            NotKept::Twice => f.write_str("being kept by another request"),
+            NotKept::Busy => f.write_str("too much being kept at once"),
+            NotKept::Failed(why) => f.write_str(why),
+        }
+    }
+}
+
+/// Whether an upstream answer of this status and length is kept, where and how, or why not.
+/// `bucket`: whether an R2 bucket is bound.
 pub fn keep(
     status: u16,
     length: Option<u64>,
     kind: Kind,
-    bucket: Option<u64>,
-) -> Result<Place, &'static str> {
+    limits: Limits,
+    bucket: bool,
+) -> Result<Keeping, NotKept> {
     if status != 200 {
-        return Err("not a 200");
+        return Err(NotKept::Status);
     }
-    let Some(n) = length else {
-        return Err("no Content-Length");
-    };
-    match bucket {
-        Some(min) if kind == Kind::Blob && n >= min.min(CACHE_API_MAX_BYTES + 1) => {
-            Ok(Place::Bucket)
+    let n = length.ok_or(NotKept::NoLength)?;
+    if kind == Kind::Manifest {
+        return if n > MANIFEST_MAX_BYTES {
+            Err(NotKept::OverCacheApi { kind })
+        } else if n > limits.verify_max {
+            Err(NotKept::Unverified {
+                kind,
+                bytes: n,
+                max: limits.verify_max,
+                bucket: false,
+            })
+        } else {
+            Ok(Keeping {
+                place: Place::CacheApi,
+                fill: Fill::Tee,
+            })
+        };
+    }
+    if bucket && n >= limits.bucket_from().min(CACHE_API_MAX_BYTES + 1) {
+        return Ok(Keeping {
+            place: Place::Bucket,
+            fill: Fill::Refetch,
+        });
+    }
+    if n > CACHE_API_MAX_BYTES {
+        return Err(NotKept::OverCacheApi { kind });
+    }
+    if n > limits.verify_max {
+        return Err(NotKept::Unverified {
+            kind,
+            bytes: n,
+            max: limits.verify_max,
+            bucket,
+        });
+    }
+    Ok(Keeping {
+        place: Place::CacheApi,
+        fill: if n > HASH_BESIDE_MAX {
+            Fill::RefetchAfter
+        } else {
+            Fill::Refetch
+        },
+    })
+}
+
+/// What an isolate is keeping at once. Keeping holds memory only in the whole reads of
+/// `Fill::Tee` (the answer's size, for the slower branch) and a window per refetch, so this
+/// bounds it to about 64 MiB of an isolate's 128 MB; and one key is never kept twice at once
+/// (of concurrent cold pulls of a layer, the first is kept, the others pass through).
+#[derive(Debug, Default)]
+pub struct InFlight {
+    keys: Vec<String>,
+    whole_bytes: u64,
+    refetches: u32,
+}
+
+/// The answers read whole at once in an isolate, together.
+pub const WHOLE_TOGETHER: u64 = 48 << 20;
+/// The refetches at once in an isolate (each holds a window of a few MiB while hashing).
+pub const REFETCHES_TOGETHER: u32 = 6;
+
+impl InFlight {
+    /// Room for keeping `length` bytes under `key` this way, or why not.
+    pub fn admit(&mut self, key: &str, how: Keeping, length: u64) -> Result<(), NotKept> {
+        if self.keys.iter().any(|k| k == key) {
+            return Err(NotKept::Twice);
         }
-        _ if n > CACHE_API_MAX_BYTES && kind == Kind::Blob => Err(
-            "larger than the Cache API keeps (an R2 bucket bound as CACHE_BUCKET would keep it)",
-        ),
-        _ if n > CACHE_API_MAX_BYTES => Err("larger than the Cache API keeps"),
-        _ => Ok(Place::CacheApi),
+        match how.fill {
+            Fill::Tee if self.whole_bytes + length > WHOLE_TOGETHER => return Err(NotKept::Busy),
+            Fill::Refetch | Fill::RefetchAfter if self.refetches >= REFETCHES_TOGETHER => {
+                return Err(NotKept::Busy)
+            }
+            Fill::Tee => self.whole_bytes += length,
+            Fill::Refetch | Fill::RefetchAfter => self.refetches += 1,
+        }
+        self.keys.push(key.to_string());
+        Ok(())
+    }
+
+    /// The keep of `key` is over (kept or not).
+    pub fn release(&mut self, key: &str, how: Keeping, length: u64) {
+        let Some(i) = self.keys.iter().position(|k| k == key) else {
+            return;
+        };
+        self.keys.swap_remove(i);
+        match how.fill {
+            Fill::Tee => self.whole_bytes = self.whole_bytes.saturating_sub(length),
+            Fill::Refetch | Fill::RefetchAfter => self.refetches = self.refetches.saturating_sub(1),
+        }
     }
 }
 
@@ -502,60 +856,183 @@ mod tests {
         assert!(!keepable_digest(&D[..70]));
     }
 
-    #[test]
-    fn only_whole_200s_within_the_limit_are_kept() {
-        let (b, m) = (Kind::Blob, Kind::Manifest);
-        assert_eq!(keep(200, Some(10), b, None), Ok(Place::CacheApi));
-        assert_eq!(
-            keep(200, Some(CACHE_API_MAX_BYTES), b, None),
-            Ok(Place::CacheApi)
-        );
-        let e = keep(200, Some(CACHE_API_MAX_BYTES + 1), b, None).unwrap_err();
-        assert!(e.contains("CACHE_BUCKET"), "{e}");
-        assert!(keep(200, Some(CACHE_API_MAX_BYTES + 1), m, None).is_err());
-        assert!(keep(200, None, b, None).is_err());
-        assert!(keep(206, Some(10), b, None).is_err());
-        assert!(keep(404, Some(10), b, None).is_err());
-    }
-
-    #[test]
-    fn blobs_from_the_bucket_size_go_to_the_bucket_and_manifests_never() {
-        let (b, m) = (Kind::Blob, Kind::Manifest);
-        // bound, the default size: what the Cache API cannot keep
-        let default = Some(CACHE_API_MAX_BYTES + 1);
-        assert_eq!(
-            keep(200, Some(CACHE_API_MAX_BYTES), b, default),
-            Ok(Place::CacheApi)
-        );
-        assert_eq!(keep(200, Some(1 << 30), b, default), Ok(Place::Bucket));
-        assert_eq!(keep(200, Some(50 << 30), b, default), Ok(Place::Bucket));
-        assert!(keep(200, Some(1 << 30), m, default).is_err());
-        // a lower size moves smaller blobs there too
-        assert_eq!(keep(200, Some(999), b, Some(1000)), Ok(Place::CacheApi));
-        assert_eq!(keep(200, Some(1000), b, Some(1000)), Ok(Place::Bucket));
-        assert_eq!(keep(200, Some(0), b, Some(0)), Ok(Place::Bucket));
-        assert_eq!(keep(200, Some(1000), m, Some(0)), Ok(Place::CacheApi));
-        // a size above the Cache API's limit still takes what the Cache API cannot
-        assert_eq!(
-            keep(200, Some(CACHE_API_MAX_BYTES + 1), b, Some(u64::MAX)),
-            Ok(Place::Bucket)
-        );
-        assert!(keep(206, Some(1 << 30), b, default).is_err());
-    }
-
-    #[test]
-    fn the_bucket_size_var_is_bytes_up_to_the_cache_api_limit() {
-        assert_eq!(parse_bucket_min(None), Ok(CACHE_API_MAX_BYTES + 1));
-        assert_eq!(parse_bucket_min(Some("")), Ok(CACHE_API_MAX_BYTES + 1));
-        assert_eq!(parse_bucket_min(Some(" 0 ")), Ok(0));
-        assert_eq!(parse_bucket_min(Some("104857600")), Ok(100 << 20));
-        for bad in ["-1", "100MB", "512000001", "1e6"] {
-            let e = parse_bucket_min(Some(bad)).unwrap_err().to_string();
-            assert!(
-                e.contains("CACHE_BUCKET_MIN_BYTES") && e.contains(bad),
-                "{e}"
-            );
+    fn limits(verify_max: u64, bucket_min: Option<u64>) -> Limits {
+        Limits {
+            verify_max,
+            bucket_min,
         }
+    }
+
+    const CACHE: Keeping = Keeping {
+        place: Place::CacheApi,
+        fill: Fill::Refetch,
+    };
+    const BUCKET: Keeping = Keeping {
+        place: Place::Bucket,
+        fill: Fill::Refetch,
+    };
+    const TEE: Keeping = Keeping {
+        place: Place::CacheApi,
+        fill: Fill::Tee,
+    };
+
+    const AFTER: Keeping = Keeping {
+        place: Place::CacheApi,
+        fill: Fill::RefetchAfter,
+    };
+
+    #[test]
+    fn by_default_only_what_the_worker_can_hash_cheaply_is_kept_in_the_cache_api() {
+        let (b, m, d) = (Kind::Blob, Kind::Manifest, Limits::default());
+        assert_eq!(keep(200, Some(10), b, d, false), Ok(CACHE));
+        assert_eq!(keep(200, Some(VERIFY_MAX_DEFAULT), b, d, false), Ok(CACHE));
+        // a larger blob passes, the reason saying what it would cost and what to set
+        let e = keep(200, Some(200 << 20), b, d, false).unwrap_err();
+        assert_eq!(
+            e,
+            NotKept::Unverified {
+                kind: b,
+                bytes: 200 << 20,
+                max: VERIFY_MAX_DEFAULT,
+                bucket: false
+            }
+        );
+        let why = e.to_string();
+        for needle in [
+            "200.0 MiB",
+            "400 ms",
+            "CACHE_BUCKET",
+            "CACHE_VERIFY_MAX_BYTES",
+        ] {
+            assert!(why.contains(needle), "{needle}: {why}");
+        }
+        // manifests are read whole from a tee, never asked twice, within the same limit
+        assert_eq!(keep(200, Some(5000), m, d, false), Ok(TEE));
+        assert_eq!(keep(200, Some(VERIFY_MAX_DEFAULT), m, d, false), Ok(TEE));
+        let e = keep(200, Some(VERIFY_MAX_DEFAULT + 1), m, d, false).unwrap_err();
+        assert!(!e.to_string().contains("CACHE_BUCKET"), "{e}");
+        assert_eq!(keep(200, None, b, d, false), Err(NotKept::NoLength));
+        assert_eq!(keep(206, Some(10), b, d, false), Err(NotKept::Status));
+        assert_eq!(keep(404, Some(10), m, d, false), Err(NotKept::Status));
+    }
+
+    #[test]
+    fn the_operator_may_let_the_worker_hash_more_up_to_the_cache_api_limit() {
+        let (b, m) = (Kind::Blob, Kind::Manifest);
+        let paid = limits(CACHE_API_MAX_BYTES, None);
+        // a large one is hashed once the client's copy has ended
+        assert_eq!(keep(200, Some(200 << 20), b, paid, false), Ok(AFTER));
+        assert_eq!(
+            keep(200, Some(HASH_BESIDE_MAX + 1), b, paid, false),
+            Ok(AFTER)
+        );
+        assert_eq!(keep(200, Some(HASH_BESIDE_MAX), b, paid, false), Ok(CACHE));
+        assert_eq!(
+            keep(200, Some(CACHE_API_MAX_BYTES), b, paid, false),
+            Ok(AFTER)
+        );
+        let e = keep(200, Some(CACHE_API_MAX_BYTES + 1), b, paid, false).unwrap_err();
+        assert!(e.to_string().contains("CACHE_BUCKET"), "{e}");
+        // a manifest is never read whole past distribution's limit for one
+        assert_eq!(keep(200, Some(MANIFEST_MAX_BYTES), m, paid, false), Ok(TEE));
+        assert_eq!(
+            keep(200, Some(MANIFEST_MAX_BYTES + 1), m, paid, false),
+            Err(NotKept::OverCacheApi { kind: m })
+        );
+        // 0: nothing in the Cache API but what is empty
+        assert!(keep(200, Some(1), b, limits(0, None), false).is_err());
+        assert!(keep(200, Some(1), m, limits(0, None), false).is_err());
+        assert_eq!(keep(200, Some(0), m, limits(0, None), false), Ok(TEE));
+    }
+
+    #[test]
+    fn with_a_bucket_every_blob_the_cache_api_would_not_keep_goes_there() {
+        let (b, m, d) = (Kind::Blob, Kind::Manifest, Limits::default());
+        assert_eq!(keep(200, Some(VERIFY_MAX_DEFAULT), b, d, true), Ok(CACHE));
+        assert_eq!(
+            keep(200, Some(VERIFY_MAX_DEFAULT + 1), b, d, true),
+            Ok(BUCKET)
+        );
+        assert_eq!(keep(200, Some(50 << 30), b, d, true), Ok(BUCKET));
+        // manifests never
+        assert_eq!(
+            keep(200, Some(1000), m, limits(1000, Some(0)), true),
+            Ok(TEE)
+        );
+        // CACHE_BUCKET_MIN_BYTES moves smaller blobs there too
+        let low = limits(VERIFY_MAX_DEFAULT, Some(1000));
+        assert_eq!(keep(200, Some(999), b, low, true), Ok(CACHE));
+        assert_eq!(keep(200, Some(1000), b, low, true), Ok(BUCKET));
+        assert_eq!(keep(200, Some(0), b, limits(0, Some(0)), true), Ok(BUCKET));
+        // one above the verify size leaves a gap, which the reason names
+        let gap = limits(VERIFY_MAX_DEFAULT, Some(100 << 20));
+        let e = keep(200, Some(50 << 20), b, gap, true).unwrap_err();
+        assert!(e.to_string().contains("CACHE_BUCKET_MIN_BYTES"), "{e}");
+        // what the Cache API cannot keep goes to the bucket whatever the size says
+        let high = limits(VERIFY_MAX_DEFAULT, Some(CACHE_API_MAX_BYTES));
+        assert_eq!(
+            keep(200, Some(CACHE_API_MAX_BYTES + 1), b, high, true),
+            Ok(BUCKET)
+        );
+        assert_eq!(keep(206, Some(1 << 30), b, d, true), Err(NotKept::Status));
+        // without a bucket the size var changes nothing
+        assert!(keep(200, Some(1000 << 20), b, low, false).is_err());
+    }
+
+    #[test]
+    fn the_size_vars_are_bytes_up_to_the_cache_api_limit() {
+        assert_eq!(Limits::from_vars(None, None), Ok(Limits::default()));
+        assert_eq!(
+            Limits::from_vars(Some(" "), Some("")),
+            Ok(Limits::default())
+        );
+        assert_eq!(
+            Limits::from_vars(Some("0"), Some(" 104857600 ")),
+            Ok(limits(0, Some(100 << 20)))
+        );
+        assert_eq!(Limits::default().bucket_from(), VERIFY_MAX_DEFAULT + 1);
+        assert_eq!(limits(7, Some(3)).bucket_from(), 3);
+        for var in ["CACHE_VERIFY_MAX_BYTES", "CACHE_BUCKET_MIN_BYTES"] {
+            for bad in ["-1", "100MB", "512000001", "1e6"] {
+                let r = if var == "CACHE_VERIFY_MAX_BYTES" {
+                    Limits::from_vars(Some(bad), None)
+                } else {
+                    Limits::from_vars(None, Some(bad))
+                };
+                let e = r.unwrap_err().to_string();
+                assert!(e.contains(var) && e.contains(bad), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_isolate_keeps_one_copy_of_a_key_and_a_bounded_amount_at_once() {
+        let mut f = InFlight::default();
+        assert_eq!(f.admit("a", CACHE, 10), Ok(()));
+        // the same layer pulled twice at once: the second passes through
+        assert_eq!(f.admit("a", CACHE, 10), Err(NotKept::Twice));
+        assert_eq!(f.admit("a", TEE, 10), Err(NotKept::Twice));
+        f.release("a", CACHE, 10);
+        assert_eq!(f.admit("a", CACHE, 10), Ok(()));
+        for i in 1..REFETCHES_TOGETHER {
+            assert_eq!(f.admit(&format!("r{i}"), BUCKET, 1 << 30), Ok(()));
+        }
+        assert_eq!(f.admit("one more", CACHE, 1), Err(NotKept::Busy));
+        // whole reads count their bytes
+        assert_eq!(f.admit("m1", TEE, WHOLE_TOGETHER - 5), Ok(()));
+        assert_eq!(f.admit("m2", TEE, 6), Err(NotKept::Busy));
+        assert_eq!(f.admit("m2", TEE, 5), Ok(()));
+        f.release("m1", TEE, WHOLE_TOGETHER - 5);
+        assert_eq!(f.admit("m3", TEE, 1000), Ok(()));
+        f.release("r1", BUCKET, 1 << 30);
+        assert_eq!(f.admit("one more", CACHE, 1), Ok(()));
+        // a release of what was never admitted changes nothing
+        f.release("nothing", TEE, WHOLE_TOGETHER);
+        assert_eq!(
+            f.admit("m4", TEE, WHOLE_TOGETHER - 1005 + 1),
+            Err(NotKept::Busy)
+        );
+        assert_eq!(f.admit("m4", TEE, WHOLE_TOGETHER - 1005), Ok(()));
     }
 
     #[test]
@@ -608,10 +1085,107 @@ mod tests {
     fn only_an_upstream_that_cannot_answer_lets_a_stale_answer_stand() {
         for s in [500, 502, 503, 504, 429] {
             assert!(unavailable(s), "{s}");
+            assert!(Heard::Status(s).cannot_answer(), "{s}");
         }
         for s in [200, 307, 401, 403, 404] {
             assert!(!unavailable(s), "{s}");
+            assert!(!Heard::Status(s).cannot_answer(), "{s}");
         }
+        assert!(Heard::Unavailable.cannot_answer());
+        assert!(!Heard::Failed.cannot_answer());
+        assert!(!stale_stands(0.0, |_| true));
+        assert!(!stale_stands(1000.0, |_| false));
+        assert!(stale_stands(1000.0, |ms| ms == 1000.0));
+        assert_eq!(stale_ms(None), 0.0);
+        assert_eq!(stale_ms(Some(60)), 60_000.0);
+    }
+
+    #[test]
+    fn a_kept_digest_is_served_on_the_upstream_s_yes_and_else_its_answer_stands() {
+        use Then::*;
+        for s in [200, 307, 302] {
+            assert_eq!(for_digest(Heard::Status(s), false), Serve(Verdict::Hit));
+            assert_eq!(for_digest(Heard::Status(s), true), Serve(Verdict::Hit));
+        }
+        // a refusal is the upstream's answer, stale or not
+        assert_eq!(for_digest(Heard::Status(401), true), Challenge);
+        for s in [403, 404] {
+            assert_eq!(for_digest(Heard::Status(s), true), Upstream, "{s}");
+        }
+        // it cannot answer: stale only where that may stand
+        for h in [Heard::Status(503), Heard::Status(429), Heard::Unavailable] {
+            assert_eq!(for_digest(h, true), Serve(Verdict::Stale), "{h:?}");
+        }
+        assert_eq!(for_digest(Heard::Status(503), false), Upstream);
+        assert_eq!(for_digest(Heard::Unavailable, false), Fail);
+        assert_eq!(for_digest(Heard::Failed, true), Fail);
+    }
+
+    #[test]
+    fn a_tag_is_served_by_the_digest_the_upstream_names_or_its_record_while_it_cannot() {
+        use ForTag::*;
+        let (d, old) = (Some(D), Some("sha256:old"));
+        assert_eq!(for_tag(Heard::Status(200), d, old), ByDigest(D));
+        // a 200 that names no keepable digest: the GET goes upstream
+        assert_eq!(for_tag(Heard::Status(200), None, None), Upstream);
+        assert_eq!(for_tag(Heard::Status(401), d, old), Challenge);
+        assert_eq!(for_tag(Heard::Status(404), d, old), Upstream);
+        for h in [Heard::Status(502), Heard::Status(429), Heard::Unavailable] {
+            assert_eq!(for_tag(h, None, old), Stale("sha256:old"), "{h:?}");
+        }
+        assert_eq!(for_tag(Heard::Status(502), None, None), Upstream);
+        assert_eq!(for_tag(Heard::Unavailable, None, None), Fail);
+        assert_eq!(for_tag(Heard::Failed, None, old), Fail);
+    }
+
+    #[test]
+    fn a_tag_record_stands_in_only_young_enough_and_vouched_for() {
+        let record = tag_record(D, 10_000.0);
+        let yes = |d: &str, ms: f64| d == D && ms == 5000.0;
+        assert_eq!(stale_tag(&record, 15_000.0, 5000.0, yes), Some(D));
+        assert_eq!(stale_tag(&record, 15_001.0, 5000.0, yes), None);
+        assert_eq!(stale_tag(&record, 12_000.0, 5000.0, |_, _| false), None);
+        assert_eq!(stale_tag(&record, 12_000.0, 0.0, |_, _| true), None);
+        assert_eq!(stale_tag("junk", 12_000.0, 5000.0, |_, _| true), None);
+    }
+
+    #[test]
+    fn a_yes_is_keyed_by_the_credentials_as_they_went_upstream() {
+        let basic = Some("Basic YWxpY2U6eA==");
+        let bearer = Some("Bearer t");
+        assert_eq!(yes_of(Credentials::Client, basic), basic);
+        assert_eq!(yes_of(Credentials::Client, None), None);
+        // a password for another registry never went: anonymous
+        assert_eq!(yes_of(Credentials::Anonymous, basic), None);
+        assert_eq!(yes_of(Credentials::Anonymous, bearer), bearer);
+        // proxy users: the proxy's own identity, whatever the client sent
+        assert_eq!(yes_of(Credentials::Proxy, bearer), Some("proxy"));
+        assert_eq!(yes_of(Credentials::Proxy, None), Some("proxy"));
+    }
+
+    #[test]
+    fn a_kept_answer_goes_with_the_length_it_was_kept_with() {
+        assert_eq!(served_length(Some("1000"), None), Some(1000));
+        assert_eq!(
+            served_length(Some("1000"), Some("bytes 10-19/1000")),
+            Some(10)
+        );
+        assert_eq!(
+            served_length(Some("1000"), Some("bytes 0-999/1000")),
+            Some(1000)
+        );
+        // a range of another length, past the end, or unparsable: not served
+        for range in [
+            "bytes 10-19/999",
+            "bytes 10-1000/1000",
+            "bytes 19-10/1000",
+            "bytes */1000",
+            "items 0-1/1000",
+        ] {
+            assert_eq!(served_length(Some("1000"), Some(range)), None, "{range}");
+        }
+        assert_eq!(served_length(None, None), None);
+        assert_eq!(served_length(Some("x"), None), None);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use crate::access::Policy;
 use crate::accounts::Accounts;
-use crate::cache::{parse_bucket_min, parse_stale, CacheMode};
+use crate::cache::{parse_stale, CacheMode, Limits};
 use crate::error::ProxyError;
 use crate::landing::Landing;
 use crate::log::LogLevel;
@@ -45,8 +45,8 @@ pub struct Config {
     pub cache: CacheMode,
     /// `CACHE_STALE_SECONDS`: answers from the store while the upstream cannot give its own.
     pub stale_seconds: Option<u32>,
-    /// `CACHE_BUCKET_MIN_BYTES`: blobs of at least this size go to the R2 bucket, if bound.
-    pub bucket_min_bytes: u64,
+    /// `CACHE_VERIFY_MAX_BYTES`, `CACHE_BUCKET_MIN_BYTES`: what is kept where, by size.
+    pub cache_limits: Limits,
     /// Who may use the proxy for what (access.rs).
     pub policy: Policy,
     /// `PROXY_USERS`: when set, only they may (users.rs).
@@ -180,7 +180,10 @@ impl Config {
         }
         let cache = CacheMode::parse(present("CACHE").as_deref())?;
         let stale_seconds = parse_stale(present("CACHE_STALE_SECONDS").as_deref())?;
-        let bucket_min_bytes = parse_bucket_min(present("CACHE_BUCKET_MIN_BYTES").as_deref())?;
+        let cache_limits = Limits::from_vars(
+            present("CACHE_VERIFY_MAX_BYTES").as_deref(),
+            present("CACHE_BUCKET_MIN_BYTES").as_deref(),
+        )?;
         let policy = Policy::from_vars(present, &registries)?;
         let users = Users::from_vars(present, &registries)?;
         let restricted = users.is_some() || policy.allow.is_some() || policy.ips.is_some();
@@ -191,7 +194,7 @@ impl Config {
             accounts,
             policy,
             users,
-            bucket_min_bytes,
+            cache_limits,
             cache,
             stale_seconds,
             routes,

@@ -78,6 +78,74 @@ impl<V: Clone> Memo<V> {
     }
 }
 
+/// The upstream's recent yeses: when it accepted credentials for a repository, and when it
+/// served or confirmed a digest there.
+#[derive(Debug)]
+pub struct Yeses {
+    accepted: Memo<f64>,
+    confirmed: Memo<f64>,
+}
+
+impl Default for Yeses {
+    fn default() -> Self {
+        Yeses {
+            accepted: Memo::new(1024),
+            confirmed: Memo::new(8192),
+        }
+    }
+}
+
+impl Yeses {
+    /// The upstream's yes at `now` to `authorization` (as it went upstream) for `repository`,
+    /// and to `digest` being there, if any; kept for `stale_ms` when that is longer than their
+    /// windows (`ACCEPTED_MS`, `CONFIRMED_MS`).
+    pub fn vouch(
+        &mut self,
+        now: f64,
+        upstream: &str,
+        repository: &str,
+        authorization: Option<&str>,
+        digest: Option<&str>,
+        stale_ms: f64,
+    ) {
+        let key = accepted_key(upstream, repository, authorization);
+        self.accepted
+            .put(&key, now, now + ACCEPTED_MS.max(stale_ms), now);
+        if let Some(d) = digest {
+            let key = confirmed_key(upstream, repository, d);
+            self.confirmed
+                .put(&key, now, now + CONFIRMED_MS.max(stale_ms), now);
+        }
+    }
+
+    /// Whether at `now` the upstream accepted these credentials for the repository within
+    /// `accepted_ms` and has shown the digest to be in it within `confirmed_ms`: then it need
+    /// not be asked again, or its answer may be done without while it cannot give one (the
+    /// stale age).
+    #[allow(clippy::too_many_arguments)]
+    pub fn vouched(
+        &mut self,
+        now: f64,
+        upstream: &str,
+        repository: &str,
+        authorization: Option<&str>,
+        digest: &str,
+        accepted_ms: f64,
+        confirmed_ms: f64,
+    ) -> bool {
+        let within = |at: Option<f64>, ms: f64| at.is_some_and(|at| at > now - ms);
+        within(
+            self.accepted
+                .get(&accepted_key(upstream, repository, authorization), now),
+            accepted_ms,
+        ) && within(
+            self.confirmed
+                .get(&confirmed_key(upstream, repository, digest), now),
+            confirmed_ms,
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,5 +186,76 @@ mod tests {
         assert_ne!(a, accepted_key("https://r", "library/x", None));
         let d = confirmed_key("https://r", "library/x", "sha256:ab");
         assert_ne!(d, confirmed_key("https://r", "library/y", "sha256:ab"));
+    }
+
+    #[test]
+    fn a_yes_stands_for_its_credentials_repository_and_digest_only() {
+        let mut y = Yeses::default();
+        let (r, d) = ("https://r", "sha256:ab");
+        y.vouch(0.0, r, "library/x", Some("Bearer t"), Some(d), 0.0);
+        let v = |y: &mut Yeses, now, repo, auth, digest| {
+            y.vouched(now, r, repo, auth, digest, ACCEPTED_MS, CONFIRMED_MS)
+        };
+        assert!(v(&mut y, 1000.0, "library/x", Some("Bearer t"), d));
+        assert!(!v(&mut y, 1000.0, "library/x", Some("Bearer u"), d));
+        assert!(!v(&mut y, 1000.0, "library/x", None, d));
+        assert!(!v(&mut y, 1000.0, "library/y", Some("Bearer t"), d));
+        assert!(!v(
+            &mut y,
+            1000.0,
+            "library/x",
+            Some("Bearer t"),
+            "sha256:cd"
+        ));
+        // the client's yes lasts a minute, the digest's an hour
+        assert!(!v(
+            &mut y,
+            ACCEPTED_MS + 1.0,
+            "library/x",
+            Some("Bearer t"),
+            d
+        ));
+        y.vouch(ACCEPTED_MS, r, "library/x", Some("Bearer t"), None, 0.0);
+        assert!(v(
+            &mut y,
+            ACCEPTED_MS + 1.0,
+            "library/x",
+            Some("Bearer t"),
+            d
+        ));
+        assert!(!v(
+            &mut y,
+            CONFIRMED_MS + 1.0,
+            "library/x",
+            Some("Bearer t"),
+            d
+        ));
+    }
+
+    #[test]
+    fn with_stale_answers_on_a_yes_is_kept_for_the_stale_age() {
+        let mut y = Yeses::default();
+        let day = 24.0 * 3600.0 * 1000.0;
+        y.vouch(0.0, "https://r", "x", None, Some("sha256:ab"), day);
+        // not fresh enough to go without asking, but within the stale age
+        assert!(!y.vouched(
+            2.0 * CONFIRMED_MS,
+            "https://r",
+            "x",
+            None,
+            "sha256:ab",
+            ACCEPTED_MS,
+            CONFIRMED_MS
+        ));
+        assert!(y.vouched(
+            2.0 * CONFIRMED_MS,
+            "https://r",
+            "x",
+            None,
+            "sha256:ab",
+            day,
+            day
+        ));
+        assert!(!y.vouched(day + 1.0, "https://r", "x", None, "sha256:ab", day, day));
     }
 }

@@ -68,9 +68,9 @@ fn alice() -> String {
 #[ignore = "needs the e2e harness: tests/run.sh"]
 fn a_warm_pull_asks_the_upstream_only_heads_and_ranges_come_from_the_store() {
     let repo = format!("library/{}", unique("warm"));
-    // a 20 MiB layer: larger than what is kept by reading it whole (the lockstep path)
+    // a 20 MiB layer, kept in the Cache API as on the paid plan (hashed by the Worker)
     let (layout, digest) = push_unique(&var("HUB_URL"), &alice(), &repo, 20);
-    let mf = Miniflare::start(json!({}));
+    let mf = Miniflare::start(paid_plan());
     let reference = format!("{}/{repo}:latest", mf.host("docker.example.test"));
     let digests = blob_digests(&layout, &digest);
     // the blob storage's requests for this image's own blobs (other tests pull at the same
@@ -91,6 +91,10 @@ fn a_warm_pull_asks_the_upstream_only_heads_and_ranges_come_from_the_store() {
     assert_eq!(skopeo_pull(&reference, None), digest);
     let cold = asked_since("HUB_LOG", &repo, before);
     assert!(cold.iter().any(|r| r.method == "GET"), "{cold:?}");
+    // every blob is kept after its answer (in waitUntil)
+    for d in &digests {
+        mf.store_lines(d, 1);
+    }
     let cdn_cold = cdn();
     assert!(
         cdn_cold >= 2,
@@ -337,10 +341,15 @@ fn get_blob(mf: &Miniflare, path: &str) -> Option<(u16, Vec<u8>, String)> {
     ))
 }
 
+/// The Cache API keeping 20 MiB blobs too (the paid plan's setting: the Worker hashes them).
+fn paid_plan() -> serde_json::Value {
+    json!({"CACHE_VERIFY_MAX_BYTES": (32u64 << 20).to_string()})
+}
+
 #[test]
 #[ignore = "needs the e2e harness: tests/run.sh"]
 fn a_wrong_or_cut_body_is_never_kept_and_the_next_pull_is_right() {
-    wrong_or_cut_bodies_are_never_kept(&Miniflare::start(json!({})), "cache");
+    wrong_or_cut_bodies_are_never_kept(&Miniflare::start(paid_plan()), "cache");
 }
 
 #[test]
@@ -351,56 +360,148 @@ fn a_wrong_or_cut_body_is_never_kept_in_the_bucket() {
     wrong_or_cut_bodies_are_never_kept(&Miniflare::start_with_bucket(every_blob, &dir), "bucket");
 }
 
+/// A blob of the fault server (`/v2/flaky/<seed>/<how>/blobs/<digest>`): `seed` repeated,
+/// 1000 bytes or 20 MiB for a seed that starts with "big".
+fn flaky(seed: &str) -> (Vec<u8>, String) {
+    let size = if seed.starts_with("big") {
+        20 << 20
+    } else {
+        1000
+    };
+    let good: Vec<u8> = seed.as_bytes().iter().copied().cycle().take(size).collect();
+    let digest = format!("sha256:{}", sha256_hex(&good));
+    (good, digest)
+}
+
 /// Through `mf`, whose store keeps blobs in `place` (`cache` or `bucket`), the fault server's
-/// flaky blobs: other bytes, then cut short, then right.
+/// flaky blobs: other bytes, then cut short, then right. The proxy's second GET of each gets
+/// what the client got.
 fn wrong_or_cut_bodies_are_never_kept(mf: &Miniflare, place: &str) {
-    // small (kept by reading it whole) and 20 MiB (kept in lockstep with the client)
+    // small and 20 MiB (several chunks of the Cache API's hashing loop)
     for seed in [unique("small"), unique("big")] {
-        let size = if seed.starts_with("big") {
-            20 << 20
-        } else {
-            1000
-        };
-        let good: Vec<u8> = seed.as_bytes().iter().copied().cycle().take(size).collect();
-        let digest = format!("sha256:{}", sha256_hex(&good));
-        let path = format!("/v2/flaky/{seed}/blobs/{digest}");
+        let (good, digest) = flaky(&seed);
+        let path = |how: &str| format!("/v2/flaky/{seed}/{how}/blobs/{digest}");
         // 1: other bytes of the right length reach the client (it checks the digest), and
         // are not kept
-        let (status, body, cache) = get_blob(mf, &path).expect("first answer");
-        assert_eq!((status, body.len()), (200, size), "{seed}");
+        let (status, body, cache) = get_blob(mf, &path("wrong")).expect("first answer");
+        assert_eq!((status, body.len()), (200, good.len()), "{seed}");
         assert_ne!(body, good);
         assert_eq!(cache, "MISS");
+        let lines = mf.store_lines(&digest, 1);
         // 2: cut short: the client's transfer fails, nothing kept
         assert!(
-            get_blob(mf, &path).is_none(),
+            get_blob(mf, &path("cut")).is_none(),
             "{seed}: a cut body arrived whole"
         );
+        let lines = [lines, mf.store_lines(&digest, 2)[1..].to_vec()].concat();
         // 3: the right bytes, kept; 4: from the store
-        let (status, body, cache) = get_blob(mf, &path).expect("third answer");
+        let (status, body, cache) = get_blob(mf, &path("right")).expect("third answer");
         assert_eq!((status, cache.as_str()), (200, "MISS"), "{seed}");
         assert_eq!(body, good);
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        let (status, body, cache) = get_blob(mf, &path).expect("fourth answer");
+        let lines = [lines, mf.store_lines(&digest, 3)[2..].to_vec()].concat();
+        let (status, body, cache) = get_blob(mf, &path("right")).expect("fourth answer");
         assert_eq!((status, cache.as_str()), (200, "HIT"), "{seed}");
         assert_eq!(body, good);
-        let lines: Vec<_> = mf
-            .log_lines()
-            .into_iter()
-            .filter(|l| l["event"] == "store" && l["digest"] == digest.as_str())
-            .collect();
         let reasons: Vec<_> = lines
             .iter()
             .map(|l| l["reason"].as_str().unwrap_or(""))
             .collect();
         assert_eq!(lines.len(), 3, "{seed}: {lines:?}");
-        assert!(reasons[0].contains("not sha256:"), "{seed}: {reasons:?}");
-        assert!(
-            reasons[1].contains("cut short") || reasons[1].contains("of"),
-            "{seed}: {reasons:?}"
-        );
+        assert!(lines[..2].iter().all(|l| l["stored"] == false), "{lines:?}");
+        if place == "bucket" {
+            // R2 checked the digest and took nothing of a cut stream
+            assert!(
+                reasons[..2].iter().all(|r| r.contains("R2 bucket refused")),
+                "{reasons:?}"
+            );
+        } else {
+            assert!(reasons[0].contains("not sha256:"), "{seed}: {reasons:?}");
+            assert!(reasons[1].contains("cut short"), "{seed}: {reasons:?}");
+        }
         assert_eq!(lines[2]["stored"], true, "{seed}: {lines:?}");
         assert_eq!(lines[2]["place"], place, "{seed}: {lines:?}");
     }
+}
+
+#[test]
+#[ignore = "needs the e2e harness: tests/run.sh"]
+fn two_cold_pulls_of_one_layer_at_once_both_succeed_and_one_copy_is_kept() {
+    for (mf, place) in [
+        (Miniflare::start(paid_plan()), "cache"),
+        (
+            Miniflare::start_with_bucket(json!({}), &tempdir("r2")),
+            "bucket",
+        ),
+    ] {
+        // the upstream takes about 2 s for it: the two requests overlap
+        let seed = unique("big");
+        let (good, digest) = flaky(&seed);
+        let path = format!("/v2/flaky/{seed}/slow/blobs/{digest}");
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(|| get_blob(&mf, &path));
+            let b = s.spawn(|| get_blob(&mf, &path));
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        let mut verdicts = vec![];
+        for got in [a, b] {
+            let (status, body, cache) = got.expect("a transfer failed");
+            assert_eq!(status, 200, "{place}");
+            assert!(body == good, "{place}: other bytes");
+            verdicts.push(cache);
+        }
+        // one is kept, the other passes as the upstream sent it
+        verdicts.sort();
+        assert_eq!(verdicts, ["BYPASS", "MISS"], "{place}");
+        let lines = mf.store_lines(&digest, 2);
+        let kept: Vec<_> = lines.iter().filter(|l| l["stored"] == true).collect();
+        assert_eq!(kept.len(), 1, "{place}: {lines:?}");
+        assert_eq!(kept[0]["place"], place, "{lines:?}");
+        // the other request's line says why it kept nothing
+        assert!(
+            lines
+                .iter()
+                .any(|l| l["reason"] == "being kept by another request"),
+            "{place}: {lines:?}"
+        );
+        let (status, body, cache) = get_blob(&mf, &path).expect("the third answer");
+        assert_eq!((status, cache.as_str()), (200, "HIT"), "{place}");
+        assert!(body == good);
+    }
+}
+
+#[test]
+#[ignore = "needs the e2e harness: tests/run.sh"]
+fn by_default_a_layer_the_worker_would_spend_too_much_cpu_on_passes_unkept() {
+    let mf = Miniflare::start(json!({}));
+    // 1000 bytes: kept
+    let seed = unique("small");
+    let (good, digest) = flaky(&seed);
+    let path = format!("/v2/flaky/{seed}/right/blobs/{digest}");
+    assert_eq!(get_blob(&mf, &path).unwrap().2, "MISS");
+    assert_eq!(mf.store_lines(&digest, 1)[0]["stored"], true);
+    let (_, body, cache) = get_blob(&mf, &path).unwrap();
+    assert_eq!((body == good, cache.as_str()), (true, "HIT"));
+    // 20 MiB: passed through, the store line saying what it would cost and what to set
+    let seed = unique("big");
+    let (good, digest) = flaky(&seed);
+    let path = format!("/v2/flaky/{seed}/right/blobs/{digest}");
+    for _ in 0..2 {
+        let (status, body, cache) = get_blob(&mf, &path).unwrap();
+        assert_eq!((status, cache.as_str()), (200, "BYPASS"));
+        assert!(body == good);
+    }
+    let lines = mf.store_lines(&digest, 2);
+    let reason = lines[0]["reason"].as_str().unwrap_or("");
+    assert_eq!(lines[0]["stored"], false, "{lines:?}");
+    for needle in ["20.0 MiB", "CACHE_VERIFY_MAX_BYTES", "CACHE_BUCKET"] {
+        assert!(reason.contains(needle), "{needle}: {reason}");
+    }
+    let line = mf
+        .log_lines()
+        .into_iter()
+        .find(|l| l["path"] == path.as_str() && l.get("event").is_none())
+        .unwrap();
+    assert_eq!(line["cache"], "BYPASS", "{line}");
 }
 
 #[test]
@@ -611,11 +712,10 @@ fn a_layer_kept_in_the_bucket_serves_every_data_center_and_only_whom_the_upstrea
     let first = Miniflare::start_with_bucket(vars.clone(), &r2);
     let reference = format!("{}/{repo}:latest", first.host("docker.example.test"));
     assert_eq!(skopeo_pull(&reference, Some(&alice())), digest);
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    let kept: Vec<_> = first
-        .log_lines()
-        .into_iter()
-        .filter(|l| l["event"] == "store" && l["stored"] == true)
+    let kept: Vec<_> = [&big, &digests[0]]
+        .iter()
+        .flat_map(|d| first.store_lines(d, 1))
+        .filter(|l| l["stored"] == true)
         .collect();
     let place = |d: &str| {
         kept.iter()

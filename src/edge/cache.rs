@@ -1,27 +1,29 @@
 //! The cache phase: between the access phase and the upstream, a request the core calls
 //! cacheable (cache.rs) is answered from the store once the upstream has confirmed it with a
-//! `HEAD` of the client's own, and an upstream answer worth keeping is kept as it passes to
-//! the client (store.js: the bytes never enter wasm).
+//! `HEAD` of the client's own, and an upstream answer worth keeping is kept after it (store.js:
+//! the bytes never enter wasm). One function per kind of request; the core decides each step.
 
 use super::entry::Exchange;
 use super::memo;
-use super::respond::{self, has, header};
+use super::respond::{self, has, header, new_headers, set};
 use super::upstream;
 use super::vars;
 use crate::cache::{
-    byte_range, cacheable, confirmed_digest, confirms, keep as keepable, parse_tag_record,
-    tag_record, unavailable, ByteRange, CacheMode, Cacheable, Keys, Kind, Place, Verdict,
-    WHOLE_MAX_BYTES,
+    byte_range, cacheable, confirmed_digest, confirms, for_digest, for_tag, keep as keepable,
+    served_length, stale_ms, stale_stands, stale_tag, tag_record, yes_of, ByteRange, CacheMode,
+    Cacheable, Fill, ForTag, Heard, InFlight, Keeping, Keys, Kind, NotKept, Place, Then, Verdict,
+    KEPT_LENGTH,
 };
 use crate::challenge;
 use crate::error::ProxyError;
-use crate::log::{iso8601, Outcome, StoreLog};
+use crate::log::{iso8601, LogLevel, Outcome, StoreLog};
 use crate::memo::{ACCEPTED_MS, CONFIRMED_MS};
 use crate::plan::{Access, Forward, Reference};
+use std::cell::RefCell;
 use worker::js_sys::Promise;
 use worker::wasm_bindgen::{self, closure::Closure, JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::web_sys::{self, Response};
+use worker::web_sys::{self, Headers, Response};
 use worker::{js_sys, Context};
 
 #[wasm_bindgen::prelude::wasm_bindgen(module = "/src/edge/store.js")]
@@ -30,28 +32,44 @@ extern "C" {
     fn lookup_js(key: &str, range: Option<String>) -> Promise;
     #[wasm_bindgen(js_name = fromBucket)]
     fn from_bucket(bucket: &JsValue, name: &str, offset: f64, length: f64, suffix: f64) -> Promise;
+    #[wasm_bindgen(js_name = served)]
+    fn served_js(hit: &Response, verdict: &str, length: f64) -> Response;
     fn record(ctx: &JsValue, key: &str, body: &str);
     fn recorded(key: &str) -> Promise;
-    #[allow(clippy::too_many_arguments)]
-    #[wasm_bindgen(js_name = keep)]
-    fn keep_js(
+    #[wasm_bindgen(js_name = keepTee)]
+    fn keep_tee(
         ctx: &JsValue,
         upstream: &Response,
         key: &str,
         digest: &str,
         length: f64,
-        whole: f64,
         done: &JsValue,
-        bucket: &JsValue,
     ) -> Option<Response>;
-    fn served(hit: &Response, verdict: &str) -> Option<Response>;
+    #[allow(clippy::too_many_arguments)]
+    #[wasm_bindgen(js_name = keepRefetched)]
+    fn keep_refetched(
+        ctx: &JsValue,
+        start: &JsValue,
+        upstream: &Response,
+        key: &str,
+        digest: &str,
+        length: f64,
+        bucket: &JsValue,
+        after: bool,
+        done: &JsValue,
+    ) -> Option<Response>;
+}
+
+thread_local! {
+    /// What this isolate is keeping now (cache.rs `InFlight`).
+    static IN_FLIGHT: RefCell<InFlight> = RefCell::new(InFlight::default());
 }
 
 /// What the cache phase found.
 pub enum Lookup {
     /// The answer: from the store, or the upstream's refusal of the confirming `HEAD`.
     Answered(Response, Outcome),
-    /// Not stored: the upstream's answer is to be kept as it passes.
+    /// Not stored: the upstream's answer is to be kept after it passes.
     Miss(Keep),
     /// Nothing to do with the store.
     Bypass,
@@ -66,6 +84,234 @@ pub struct Keep {
     tag_record: Option<String>,
 }
 
+/// The cache lookup phase.
+pub async fn lookup(x: &mut Exchange, f: &Forward<'_>) -> Result<Lookup, ProxyError> {
+    match cacheable(x.config.cache, f) {
+        // most requests: nothing more is read or made for them here
+        Cacheable::Bypass => Ok(Lookup::Bypass),
+        Cacheable::VersionCheck => version_check(x, f),
+        Cacheable::Digest { kind, digest } => by_digest(x, f, kind, digest).await,
+        Cacheable::Tag { tag } => by_tag(x, f, &tag).await,
+    }
+}
+
+/// An anonymous `/v2/`: the upstream's challenge to anonymous clients, if remembered.
+fn version_check(x: &mut Exchange, f: &Forward<'_>) -> Result<Lookup, ProxyError> {
+    if has(&x.req.headers(), "authorization") {
+        return Ok(Lookup::Bypass);
+    }
+    let Some(www) = memo::challenge(&f.route.upstream.base) else {
+        return Ok(Lookup::Bypass);
+    };
+    let Some(ours) = challenge::for_client(Some(&www), f.route, &x.origin())? else {
+        return Ok(Lookup::Bypass);
+    };
+    x.trace.cache = Some(Verdict::Hit);
+    Ok(Lookup::Answered(
+        respond::challenge(&ours)?,
+        Outcome::Challenge,
+    ))
+}
+
+/// A blob or manifest by digest: from the store (or the bucket) once the upstream says yes to
+/// this client for it, or recently did.
+async fn by_digest(
+    x: &mut Exchange,
+    f: &Forward<'_>,
+    kind: Kind,
+    digest: String,
+) -> Result<Lookup, ProxyError> {
+    let range = header(&x.req.headers(), "range");
+    let origin = x.origin();
+    let keys = keys(&origin, f);
+    let hit = match stored(&keys.content(kind, &digest), range.clone()).await {
+        Some(hit) => Some(hit),
+        // not in this data center's cache: in the bucket, if one is bound
+        None => match (kind, vars::bucket(&x.env)) {
+            (Kind::Blob, Some(b)) => {
+                in_bucket(&b, &keys.object(kind, &digest), range.as_deref()).await
+            }
+            _ => None,
+        },
+    };
+    let Some(hit) = hit else {
+        return Ok(miss(x, kind, Some(digest), None));
+    };
+    let asker = Asker::of(x, f);
+    // the upstream's yes of a moment ago to this client for this repository, and to this
+    // digest being there, stands; else it is asked
+    let (then, answer) = if asker.vouched(&digest, ACCEPTED_MS, CONFIRMED_MS) {
+        (Then::Serve(Verdict::Hit), None)
+    } else {
+        let answer = upstream::confirm(x, f).await;
+        let stale = stale_ms(x.config.stale_seconds);
+        let stands = stale_stands(stale, |ms| asker.vouched(&digest, ms, ms));
+        let then = for_digest(heard(&answer), stands);
+        if then == Then::Serve(Verdict::Hit) {
+            asker.vouch(Some(&digest), stale);
+        }
+        (then, Some(answer))
+    };
+    if let Then::Serve(verdict) = then {
+        return Ok(match served(&hit, verdict) {
+            Some(resp) => {
+                x.trace.cache = Some(verdict);
+                Lookup::Answered(resp, Outcome::Cached)
+            }
+            None => miss(x, kind, Some(digest), None),
+        });
+    }
+    discard(&hit);
+    refused(x, f, then, answer)
+}
+
+/// A manifest by tag: if the tag was pulled here before, a `HEAD` names its digest and the
+/// store answers by digest; the first time, the `GET` goes upstream.
+async fn by_tag(x: &mut Exchange, f: &Forward<'_>, tag: &str) -> Result<Lookup, ProxyError> {
+    let origin = x.origin();
+    let keys = keys(&origin, f);
+    let tag_key = keys.tag(repository_of(f), tag);
+    let Some(last) = JsFuture::from(recorded(&tag_key))
+        .await
+        .ok()
+        .and_then(|v| v.as_string())
+    else {
+        // the tag's first pull here: a HEAD could only find nothing
+        return Ok(miss(x, Kind::Manifest, None, Some(tag_key)));
+    };
+    let asker = Asker::of(x, f);
+    let answer = upstream::confirm(x, f).await;
+    let heard = heard(&answer);
+    let named = match &answer {
+        Ok((head, _)) => header(&head.headers(), "docker-content-digest"),
+        Err(_) => None,
+    };
+    let named = confirmed_digest(named.as_deref());
+    let stale = stale_ms(x.config.stale_seconds);
+    let now = js_sys::Date::now();
+    let stale_digest = heard
+        .cannot_answer()
+        .then(|| stale_tag(&last, now, stale, |d, ms| asker.vouched(d, ms, ms)))
+        .flatten();
+    let mut then = for_tag(heard, named, stale_digest);
+    if let ForTag::Stale(d) = then {
+        // the last digest seen for the tag, if its manifest is still kept
+        if let Some(resp) = stored_manifest(&keys, d, Verdict::Stale).await {
+            x.trace.cache = Some(Verdict::Stale);
+            return Ok(Lookup::Answered(resp, Outcome::Cached));
+        }
+        then = for_tag(heard, named, None);
+    }
+    let digest = match then {
+        ForTag::ByDigest(d) => d,
+        ForTag::Challenge => return refused(x, f, Then::Challenge, Some(answer)),
+        ForTag::Fail => return refused(x, f, Then::Fail, Some(answer)),
+        ForTag::Upstream | ForTag::Stale(_) => return refused(x, f, Then::Upstream, Some(answer)),
+    };
+    asker.vouch(Some(digest), stale);
+    if stale > 0.0 {
+        record(ctx(&x.ctx), &tag_key, &tag_record(digest, now));
+    }
+    Ok(match stored_manifest(&keys, digest, Verdict::Hit).await {
+        Some(resp) => {
+            x.trace.cache = Some(Verdict::Hit);
+            Lookup::Answered(resp, Outcome::Cached)
+        }
+        None => miss(x, Kind::Manifest, None, Some(tag_key)),
+    })
+}
+
+fn miss(
+    x: &mut Exchange,
+    kind: Kind,
+    digest: Option<String>,
+    tag_record: Option<String>,
+) -> Lookup {
+    x.trace.cache = Some(Verdict::Miss);
+    Lookup::Miss(Keep {
+        kind,
+        digest,
+        tag_record,
+    })
+}
+
+/// What the confirming `HEAD` came to.
+fn heard(answer: &Result<(Response, u16), ProxyError>) -> Heard {
+    match answer {
+        Ok((_, status)) => Heard::Status(*status),
+        Err(ProxyError::Unreachable { .. } | ProxyError::Timeout { .. }) => Heard::Unavailable,
+        Err(_) => Heard::Failed,
+    }
+}
+
+/// A kept answer the upstream did not confirm: its 401 with the proxy's challenge, its
+/// failure as the proxy's error, else the request goes upstream for the upstream's own answer.
+fn refused(
+    x: &mut Exchange,
+    f: &Forward<'_>,
+    then: Then,
+    answer: Option<Result<(Response, u16), ProxyError>>,
+) -> Result<Lookup, ProxyError> {
+    x.trace.cache = Some(Verdict::Bypass);
+    match (then, answer) {
+        (Then::Fail, Some(Err(e))) => Err(e),
+        (Then::Challenge, Some(Ok((head, _)))) => {
+            let www = header(&head.headers(), "www-authenticate");
+            Ok(
+                match challenge::for_client(www.as_deref(), f.route, &x.origin())? {
+                    Some(ours) => Lookup::Answered(respond::challenge(&ours)?, Outcome::Challenge),
+                    None => Lookup::Bypass,
+                },
+            )
+        }
+        _ => Ok(Lookup::Bypass),
+    }
+}
+
+/// The upstream's yes a request stands on: to whom (its credentials as they went upstream)
+/// for which repository.
+struct Asker<'f> {
+    base: &'f str,
+    repository: &'f str,
+    authorization: Option<String>,
+}
+
+impl<'f> Asker<'f> {
+    fn of(x: &Exchange, f: &'f Forward<'_>) -> Self {
+        let authorization = match f.credentials {
+            // nothing of the client's goes: not even read
+            crate::credentials::Credentials::Proxy => None,
+            _ => header(&x.req.headers(), "authorization"),
+        };
+        Asker {
+            base: &f.route.upstream.base,
+            repository: repository_of(f),
+            authorization: yes_of(f.credentials, authorization.as_deref()).map(str::to_string),
+        }
+    }
+
+    fn vouch(&self, digest: Option<&str>, stale_ms: f64) {
+        memo::vouch(
+            self.base,
+            self.repository,
+            self.authorization.as_deref(),
+            digest,
+            stale_ms,
+        );
+    }
+
+    fn vouched(&self, digest: &str, accepted_ms: f64, confirmed_ms: f64) -> bool {
+        memo::vouched(
+            self.base,
+            self.repository,
+            self.authorization.as_deref(),
+            digest,
+            accepted_ms,
+            confirmed_ms,
+        )
+    }
+}
+
 fn keys<'a>(origin: &'a str, f: &'a Forward<'_>) -> Keys<'a> {
     Keys {
         origin,
@@ -73,253 +319,8 @@ fn keys<'a>(origin: &'a str, f: &'a Forward<'_>) -> Keys<'a> {
     }
 }
 
-/// The cache lookup phase.
-pub async fn lookup(x: &mut Exchange, f: &Forward<'_>) -> Result<Lookup, ProxyError> {
-    let cacheable = cacheable(x.config.cache, f);
-    if cacheable == Cacheable::Bypass {
-        // most requests: nothing more is read or made for them here
-        return Ok(Lookup::Bypass);
-    }
-    let origin = x.origin();
-    let keys = keys(&origin, f);
-    match cacheable {
-        Cacheable::Bypass => Ok(Lookup::Bypass),
-        Cacheable::VersionCheck => {
-            if has(&x.req.headers(), "authorization") {
-                return Ok(Lookup::Bypass);
-            }
-            let base = f.route.upstream.base.as_str();
-            let Some(www) = memo::challenge(base) else {
-                return Ok(Lookup::Bypass);
-            };
-            match challenge::for_client(Some(&www), f.route, &origin)? {
-                Some(ours) => {
-                    x.trace.cache = Some(Verdict::Hit);
-                    Ok(Lookup::Answered(
-                        respond::challenge(&ours)?,
-                        Outcome::Challenge,
-                    ))
-                }
-                None => Ok(Lookup::Bypass),
-            }
-        }
-        Cacheable::Digest { kind, digest } => {
-            let range = header(&x.req.headers(), "range");
-            let miss = |x: &mut Exchange, digest| {
-                x.trace.cache = Some(Verdict::Miss);
-                Ok(Lookup::Miss(Keep {
-                    kind,
-                    digest: Some(digest),
-                    tag_record: None,
-                }))
-            };
-            let bucket = (kind == Kind::Blob).then(|| vars::bucket(&x.env)).flatten();
-            let hit = match stored(&keys.content(kind, &digest), range.clone()).await {
-                Some(hit) => Some(hit),
-                // not in this data center's cache: in the bucket, if one is bound
-                None => match &bucket {
-                    Some(b) => in_bucket(b, &keys.object(kind, &digest), range.as_deref()).await,
-                    None => None,
-                },
-            };
-            let Some(hit) = hit else {
-                return miss(x, digest);
-            };
-            let (base, repository) = (f.route.upstream.base.as_str(), repository_of(f));
-            let auth = upstream_authorization(x, f);
-            // the upstream's yes of a moment ago to this client for this repository, and to
-            // this digest being there, stands; else it is asked
-            let mut verdict = Verdict::Hit;
-            if !memo::vouched(
-                base,
-                repository,
-                auth.as_deref(),
-                &digest,
-                ACCEPTED_MS,
-                CONFIRMED_MS,
-            ) {
-                match upstream::confirm(x, f).await {
-                    Ok((_, status)) if confirms(status) => memo::vouch(
-                        base,
-                        repository,
-                        auth.as_deref(),
-                        Some(&digest),
-                        stale_ms(x),
-                    ),
-                    // the upstream cannot answer: its yes of no longer ago than the stale age
-                    // stands in for it, if the operator allows
-                    answer
-                        if cannot_answer(&answer)
-                            && stale_vouched(x, base, repository, auth.as_deref(), &digest) =>
-                    {
-                        verdict = Verdict::Stale
-                    }
-                    Ok((head, status)) => {
-                        discard(&hit);
-                        if let Some(refused) = refused(x, f, &head, status)? {
-                            return Ok(refused);
-                        }
-                        x.trace.cache = Some(Verdict::Bypass);
-                        return Ok(Lookup::Bypass);
-                    }
-                    Err(e) => {
-                        discard(&hit);
-                        return Err(e);
-                    }
-                }
-            }
-            match served(&hit, verdict.as_str()) {
-                Some(resp) => {
-                    x.trace.cache = Some(verdict);
-                    Ok(Lookup::Answered(resp, Outcome::Cached))
-                }
-                None => miss(x, digest),
-            }
-        }
-        Cacheable::Tag { tag } => {
-            let repository = repository_of(f);
-            let tag_key = keys.tag(repository, &tag);
-            let miss = |tag_key| Keep {
-                kind: Kind::Manifest,
-                digest: None,
-                tag_record: Some(tag_key),
-            };
-            let Some(last) = JsFuture::from(recorded(&tag_key))
-                .await
-                .ok()
-                .and_then(|v| v.as_string())
-            else {
-                // the tag's first pull here: a HEAD could only find nothing
-                x.trace.cache = Some(Verdict::Miss);
-                return Ok(Lookup::Miss(miss(tag_key)));
-            };
-            let base = f.route.upstream.base.as_str();
-            let auth = upstream_authorization(x, f);
-            let answer = upstream::confirm(x, f).await;
-            if cannot_answer(&answer) {
-                // the last digest seen for the tag, if the operator allows and it is recent
-                if let Some((d, at)) = parse_tag_record(&last) {
-                    let fresh = js_sys::Date::now() - at <= stale_ms(x);
-                    if fresh && stale_vouched(x, base, repository, auth.as_deref(), d) {
-                        let key = keys.content(Kind::Manifest, d);
-                        if let Some(resp) = stored(&key, None)
-                            .await
-                            .as_ref()
-                            .and_then(|hit| served(hit, Verdict::Stale.as_str()))
-                        {
-                            x.trace.cache = Some(Verdict::Stale);
-                            return Ok(Lookup::Answered(resp, Outcome::Cached));
-                        }
-                    }
-                }
-            }
-            let (head, status) = answer?;
-            let digest = header(&head.headers(), "docker-content-digest");
-            let digest = match confirmed_digest(digest.as_deref()) {
-                Some(d) if status == 200 => {
-                    memo::vouch(base, repository, auth.as_deref(), Some(d), stale_ms(x));
-                    if x.config.stale_seconds.is_some() {
-                        record(ctx(&x.ctx), &tag_key, &tag_record(d, js_sys::Date::now()));
-                    }
-                    d.to_string()
-                }
-                _ if status == 401 => match refused(x, f, &head, status)? {
-                    Some(refused) => return Ok(refused),
-                    None => {
-                        x.trace.cache = Some(Verdict::Bypass);
-                        return Ok(Lookup::Bypass);
-                    }
-                },
-                _ => {
-                    x.trace.cache = Some(Verdict::Bypass);
-                    return Ok(Lookup::Bypass);
-                }
-            };
-            match stored(&keys.content(Kind::Manifest, &digest), None)
-                .await
-                .as_ref()
-                .and_then(|hit| served(hit, Verdict::Hit.as_str()))
-            {
-                Some(resp) => {
-                    x.trace.cache = Some(Verdict::Hit);
-                    Ok(Lookup::Answered(resp, Outcome::Cached))
-                }
-                None => {
-                    x.trace.cache = Some(Verdict::Miss);
-                    Ok(Lookup::Miss(miss(tag_key)))
-                }
-            }
-        }
-    }
-}
-
-/// A 401 to the confirming `HEAD` answered with the proxy's challenge, as the `GET`'s would
-/// be (one upstream request less per client that asks before it has a token).
-fn refused(
-    x: &mut Exchange,
-    f: &Forward<'_>,
-    head: &Response,
-    status: u16,
-) -> Result<Option<Lookup>, ProxyError> {
-    if status != 401 {
-        return Ok(None);
-    }
-    let www = header(&head.headers(), "www-authenticate");
-    let Some(ours) = challenge::for_client(www.as_deref(), f.route, &x.origin())? else {
-        return Ok(None);
-    };
-    x.trace.cache = Some(Verdict::Bypass);
-    Ok(Some(Lookup::Answered(
-        respond::challenge(&ours)?,
-        Outcome::Challenge,
-    )))
-}
-
-/// The stale age in ms (0: stale answers are off).
-fn stale_ms(x: &Exchange) -> f64 {
-    x.config
-        .stale_seconds
-        .map_or(0.0, |s| f64::from(s) * 1000.0)
-}
-
-/// The confirming `HEAD` found the upstream unable to answer (unreachable, out of time, 5xx,
-/// 429), as opposed to refusing the client.
-fn cannot_answer(answer: &Result<(Response, u16), ProxyError>) -> bool {
-    match answer {
-        Ok((_, status)) => unavailable(*status),
-        Err(e) => matches!(
-            e,
-            ProxyError::Unreachable { .. } | ProxyError::Timeout { .. }
-        ),
-    }
-}
-
-/// Whether a stale answer may stand in for the upstream's: the operator allows them, and the
-/// upstream's last yes to these credentials for this repository, and to the digest being
-/// there, is no older than the stale age.
-fn stale_vouched(
-    x: &Exchange,
-    base: &str,
-    repository: &str,
-    authorization: Option<&str>,
-    digest: &str,
-) -> bool {
-    let ms = stale_ms(x);
-    ms > 0.0 && memo::vouched(base, repository, authorization, digest, ms, ms)
-}
-
 fn repository_of<'f>(f: &'f Forward<'_>) -> &'f str {
     f.repository.as_ref().map_or("", |r| r.name.as_str())
-}
-
-/// The client's `Authorization` as it goes upstream (none if the plan's credentials drop it):
-/// whose yes the upstream gave.
-fn upstream_authorization(x: &Exchange, f: &Forward<'_>) -> Option<String> {
-    if f.credentials == crate::credentials::Credentials::Proxy {
-        // the proxy's own identity upstream: its users' access was checked by users.rs
-        return Some("proxy".into());
-    }
-    header(&x.req.headers(), "authorization").filter(|a| f.credentials.keeps_authorization(a))
 }
 
 /// A repository read the upstream answered with a yes, passed on as it was: the client is
@@ -338,14 +339,7 @@ pub fn passed(x: &Exchange, f: &Forward<'_>, resp: &Response, status: u16) {
         }
         _ => None,
     };
-    let auth = upstream_authorization(x, f);
-    memo::vouch(
-        &f.route.upstream.base,
-        &repo.name,
-        auth.as_deref(),
-        digest.as_deref(),
-        stale_ms(x),
-    );
+    Asker::of(x, f).vouch(digest.as_deref(), stale_ms(x.config.stale_seconds));
 }
 
 /// The client response of a request the cache had to do with but did not answer or keep:
@@ -354,8 +348,13 @@ pub fn labelled(x: &Exchange, resp: Response) -> Response {
     if x.trace.cache != Some(Verdict::Bypass) {
         return resp;
     }
+    label(resp, Verdict::Bypass)
+}
+
+/// The same answer with `X-Proxy-Cache: <verdict>` (its body untouched).
+fn label(resp: Response, verdict: Verdict) -> Response {
     let relabelled = respond::copy_headers(&resp.headers()).and_then(|h| {
-        let _ = h.set("x-proxy-cache", Verdict::Bypass.as_str());
+        set(&h, "x-proxy-cache", verdict.as_str())?;
         respond::rebuild(&resp, resp.status(), &h)
     });
     relabelled.unwrap_or(resp)
@@ -364,6 +363,12 @@ pub fn labelled(x: &Exchange, resp: Response) -> Response {
 async fn stored(key: &str, range: Option<String>) -> Option<Response> {
     let v = JsFuture::from(lookup_js(key, range)).await.ok()?;
     v.is_object().then(|| v.unchecked_into())
+}
+
+/// A kept manifest, served as `verdict`.
+async fn stored_manifest(keys: &Keys<'_>, digest: &str, verdict: Verdict) -> Option<Response> {
+    let hit = stored(&keys.content(Kind::Manifest, digest), None).await?;
+    served(&hit, verdict)
 }
 
 async fn in_bucket(bucket: &JsValue, name: &str, range: Option<&str>) -> Option<Response> {
@@ -382,20 +387,52 @@ async fn in_bucket(bucket: &JsValue, name: &str, range: Option<&str>) -> Option<
     v.is_object().then(|| v.unchecked_into())
 }
 
+/// The client's copy of a kept answer (`X-Proxy-Cache: <verdict>`), with the length it was
+/// kept with (cache.rs `served_length`), or `None` if it has none to trust. A range the kept
+/// bytes do not have is the store's own answer (416).
+fn served(hit: &Response, verdict: Verdict) -> Option<Response> {
+    let status = hit.status();
+    let length = if status == 200 || status == 206 {
+        let headers = hit.headers();
+        let kept = header(&headers, KEPT_LENGTH);
+        let range = header(&headers, "content-range");
+        match served_length(kept.as_deref(), range.as_deref()) {
+            Some(n) => n as f64,
+            None => {
+                discard(hit);
+                return None;
+            }
+        }
+    } else {
+        f64::NAN
+    };
+    Some(served_js(hit, verdict.as_str(), length))
+}
+
 fn discard(resp: &Response) {
     if let Some(body) = resp.body() {
         let _ = body.cancel();
     }
 }
 
-/// The upstream's answer to a miss, kept as it passes to the client when it is whole and of
-/// its digest; else passed on as it is (the reason in the log).
+/// Where the upstream's answer to a miss came from (a blob's second `GET` goes there).
+pub struct Source<'a> {
+    pub status: u16,
+    /// The URL after the upstream's redirects (`None`: the forward's own).
+    pub from: Option<&'a str>,
+    /// The headers that went there.
+    pub headers: &'a Headers,
+}
+
+/// The upstream's answer to a miss, passed to the client while it is kept when it is whole
+/// and of its digest (cache.rs `keep` decides where and how); else passed on as it is (the
+/// reason in the log).
 pub fn keep(
     x: &mut Exchange,
     f: &Forward<'_>,
     plan: Keep,
     resp: Response,
-    status: u16,
+    reply: Source<'_>,
 ) -> Response {
     let headers = resp.headers();
     let length = header(&headers, "content-length").and_then(|l| l.trim().parse::<u64>().ok());
@@ -409,69 +446,115 @@ pub fn keep(
         Kind::Blob => vars::bucket(&x.env),
         Kind::Manifest => None,
     };
-    let from = bucket.as_ref().map(|_| x.config.bucket_min_bytes);
-    let why_not = keepable(status, length, plan.kind, from).and_then(|place| {
-        digest
-            .map(|_| place)
-            .ok_or("no sha256 Docker-Content-Digest to check it by")
-    });
-    let (Ok(place), Some(digest), Some(length)) = (why_not, digest, length) else {
-        x.trace.cache = Some(Verdict::Bypass);
-        if let Err(reason) = why_not {
-            if status == 200 {
-                store_line(x, digest, reason);
+    let how = keepable(
+        reply.status,
+        length,
+        plan.kind,
+        x.config.cache_limits,
+        bucket.is_some(),
+    )
+    .and_then(|how| digest.map(|_| how).ok_or(NotKept::NoDigest));
+    let (how, digest, length) = match (how, digest, length) {
+        (Ok(how), Some(d), Some(n)) => (how, d, n),
+        (how, digest, _) => {
+            x.trace.cache = Some(Verdict::Bypass);
+            if let (Err(why), 200) = (how, reply.status) {
+                store_line(x, digest, None, Some(&why.to_string()));
             }
+            return resp;
         }
-        return resp;
     };
-    let auth = upstream_authorization(x, f);
-    memo::vouch(
-        &f.route.upstream.base,
-        repository_of(f),
-        auth.as_deref(),
-        Some(digest),
-        stale_ms(x),
-    );
+    Asker::of(x, f).vouch(Some(digest), stale_ms(x.config.stale_seconds));
     let origin = x.origin();
     let keys = keys(&origin, f);
-    let (key, bucket, place) = match (place, bucket) {
-        (Place::Bucket, Some(bucket)) => (keys.object(plan.kind, digest), bucket, Place::Bucket),
-        _ => (
-            keys.content(plan.kind, digest),
-            JsValue::UNDEFINED,
-            Place::CacheApi,
-        ),
+    let key = match how.place {
+        Place::Bucket => keys.object(plan.kind, digest),
+        Place::CacheApi => keys.content(plan.kind, digest),
     };
-    let ctx: &JsValue = ctx(&x.ctx);
+    // a blob's second GET goes with the Authorization that went where its answer came from
+    let refetch = match how.fill {
+        Fill::Tee => None,
+        Fill::Refetch | Fill::RefetchAfter => match refetch_headers(reply.headers) {
+            Ok(headers) => Some(headers),
+            Err(e) => {
+                x.trace.cache = Some(Verdict::Bypass);
+                store_line(x, Some(digest), Some(how.place), Some(&e.to_string()));
+                return resp;
+            }
+        },
+    };
+    if let Err(why) = IN_FLIGHT.with(|k| k.borrow_mut().admit(&key, how, length)) {
+        x.trace.cache = Some(Verdict::Bypass);
+        store_line(x, Some(digest), Some(how.place), Some(&why.to_string()));
+        return resp;
+    }
+    let ctx = ctx(&x.ctx);
     if let Some(record_key) = &plan.tag_record {
         record(ctx, record_key, &tag_record(digest, js_sys::Date::now()));
     }
-    let done = {
-        let line = StoreLine {
-            host: x.url.host_str().unwrap_or("").to_string(),
-            path: x.url.path().to_string(),
-            digest: digest.to_string(),
-            place,
-            level: x.config.log_level,
+    let done = done(x, &key, digest, how, length);
+    let Some(headers) = refetch else {
+        return match keep_tee(ctx, &resp, &key, digest, length as f64, &done) {
+            Some(kept) => kept,
+            // it cannot be kept now (done said why): the upstream's answer as it is
+            None => {
+                x.trace.cache = Some(Verdict::Bypass);
+                resp
+            }
         };
-        Closure::once_into_js(move |reason: JsValue| line.write(reason.as_string()))
     };
-    match keep_js(
+    // to where the client's answer came from, after the registry's redirects, so that the
+    // registry is not asked twice
+    let url = reply.from.unwrap_or(&f.url).to_string();
+    let ms = x.config.timeout_ms;
+    let start = Closure::once_into_js(move || -> JsValue {
+        upstream::fetch(&url, "GET", &headers, None, ms).into()
+    });
+    let bucket = match how.place {
+        Place::Bucket => bucket.unwrap_or(JsValue::UNDEFINED),
+        Place::CacheApi => JsValue::UNDEFINED,
+    };
+    let after = how.fill == Fill::RefetchAfter;
+    let watched = keep_refetched(
         ctx,
+        &start,
         &resp,
         &key,
         digest,
         length as f64,
-        WHOLE_MAX_BYTES as f64,
-        &done,
         &bucket,
-    ) {
-        Some(kept) => kept,
-        None => {
-            x.trace.cache = Some(Verdict::Bypass);
-            resp
-        }
+        after,
+        &done,
+    );
+    // the client's copy watched for its end, or the upstream's body untouched
+    watched.unwrap_or_else(|| label(resp, Verdict::Miss))
+}
+
+/// The headers of a blob's second `GET`: the `Authorization` that went where the client's
+/// answer came from, and nothing else of the client's.
+fn refetch_headers(sent: &Headers) -> Result<Headers, ProxyError> {
+    let headers = new_headers()?;
+    if let Some(auth) = header(sent, "authorization") {
+        set(&headers, "authorization", &auth)?;
     }
+    Ok(headers)
+}
+
+/// What store.js calls once a keep is over: `null` when kept, else why not. It frees the
+/// isolate's room for it and writes the store line.
+fn done(x: &Exchange, key: &str, digest: &str, how: Keeping, length: u64) -> JsValue {
+    let line = StoreLine {
+        host: x.url.host_str().unwrap_or("").to_string(),
+        path: x.url.path().to_string(),
+        digest: digest.to_string(),
+        place: how.place,
+        level: x.config.log_level,
+    };
+    let key = key.to_string();
+    Closure::once_into_js(move |reason: JsValue| {
+        IN_FLIGHT.with(|k| k.borrow_mut().release(&key, how, length));
+        line.write(reason.as_string().as_deref());
+    })
 }
 
 fn ctx(ctx: &Context) -> &JsValue {
@@ -484,40 +567,55 @@ struct StoreLine {
     path: String,
     digest: String,
     place: Place,
-    level: crate::log::LogLevel,
+    level: LogLevel,
 }
 
 impl StoreLine {
-    fn write(&self, reason: Option<String>) {
-        let line = StoreLog {
-            event: "store",
-            time: &iso8601(js_sys::Date::now()),
-            host: &self.host,
-            path: &self.path,
-            digest: Some(&self.digest),
-            place: Some(self.place.name()),
-            stored: reason.is_none(),
-            reason: reason.as_deref(),
-        };
-        if self.level.wants_store() {
-            web_sys::console::log_1(&JsValue::from_str(&line.to_json()));
-        }
+    fn write(&self, reason: Option<&str>) {
+        write_store_line(
+            self.level,
+            &self.host,
+            &self.path,
+            Some(&self.digest),
+            Some(self.place),
+            reason,
+        );
     }
 }
 
 /// An answer that was not kept, and why.
-fn store_line(x: &Exchange, digest: Option<&str>, reason: &str) {
+fn store_line(x: &Exchange, digest: Option<&str>, place: Option<Place>, reason: Option<&str>) {
+    let host = x.url.host_str().unwrap_or("");
+    write_store_line(
+        x.config.log_level,
+        host,
+        x.url.path(),
+        digest,
+        place,
+        reason,
+    );
+}
+
+fn write_store_line(
+    level: LogLevel,
+    host: &str,
+    path: &str,
+    digest: Option<&str>,
+    place: Option<Place>,
+    reason: Option<&str>,
+) {
+    if !level.wants_store() {
+        return;
+    }
     let line = StoreLog {
         event: "store",
         time: &iso8601(js_sys::Date::now()),
-        host: x.url.host_str().unwrap_or(""),
-        path: x.url.path(),
+        host,
+        path,
         digest,
-        place: None,
-        stored: false,
-        reason: Some(reason),
+        place: place.map(Place::name),
+        stored: reason.is_none(),
+        reason,
     };
-    if x.config.log_level.wants_store() {
-        web_sys::console::log_1(&JsValue::from_str(&line.to_json()));
-    }
+    web_sys::console::log_1(&JsValue::from_str(&line.to_json()));
 }

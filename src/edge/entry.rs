@@ -163,15 +163,25 @@ async fn process(x: &mut Exchange) -> worker::Result<Response> {
             cache::Lookup::Bypass => None,
         };
         // upstream request
-        let (resp, status) = upstream::forward(x, &forward).await?;
+        let upstream::Reply {
+            resp,
+            status,
+            from,
+            headers,
+        } = upstream::forward(x, &forward).await?;
         if status == 401 && forward.credentials == Credentials::Proxy {
             proxy_users::refused(&forward);
         }
-        // upstream response, kept as it passes on a miss
+        // upstream response, kept after it on a miss
         let (resp, outcome) = rewrite::answer(x, &forward, resp, status).await?;
         Ok(match keep {
             Some(keep) if outcome == Outcome::Proxied => {
-                let resp = cache::keep(x, &forward, keep, resp, status);
+                let source = cache::Source {
+                    status,
+                    from: from.as_deref(),
+                    headers: &headers,
+                };
+                let resp = cache::keep(x, &forward, keep, resp, source);
                 (cache::labelled(x, resp), outcome)
             }
             _ => {

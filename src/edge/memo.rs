@@ -1,7 +1,7 @@
-//! The isolate's memory between requests (memo.rs): upstream challenges to anonymous clients
-//! and anonymous token answers, each for a bounded time.
+//! The isolate's memory between requests (memo.rs): upstream challenges to anonymous clients,
+//! anonymous token answers and the upstream's recent yeses, each for a bounded time.
 
-use crate::memo::{accepted_key, confirmed_key, Memo, ACCEPTED_MS, CHALLENGE_MS, CONFIRMED_MS};
+use crate::memo::{Memo, Yeses, CHALLENGE_MS};
 use std::cell::RefCell;
 use worker::js_sys;
 
@@ -9,8 +9,7 @@ thread_local! {
     static CHALLENGES: RefCell<Memo<String>> = RefCell::new(Memo::new(32));
     static TOKENS: RefCell<Memo<String>> = RefCell::new(Memo::new(256));
     /// When the upstream said yes, per credentials and repository, and per digest there.
-    static ACCEPTED: RefCell<Memo<f64>> = RefCell::new(Memo::new(1024));
-    static CONFIRMED: RefCell<Memo<f64>> = RefCell::new(Memo::new(8192));
+    static YESES: RefCell<Yeses> = RefCell::new(Yeses::default());
 }
 
 fn now() -> f64 {
@@ -43,7 +42,7 @@ pub fn remember_token(key: &str, body: String, for_ms: f64) {
 }
 
 /// The upstream's yes to `authorization` (as it went upstream) for `repository`, and to
-/// `digest` being there, if any; kept for `stale_ms` when that is longer than their windows.
+/// `digest` being there (memo.rs `Yeses`).
 pub fn vouch(
     base: &str,
     repository: &str,
@@ -51,31 +50,14 @@ pub fn vouch(
     digest: Option<&str>,
     stale_ms: f64,
 ) {
-    let t = now();
-    ACCEPTED.with(|m| {
-        m.borrow_mut().put(
-            &accepted_key(base, repository, authorization),
-            t,
-            t + ACCEPTED_MS.max(stale_ms),
-            t,
-        )
+    YESES.with(|y| {
+        y.borrow_mut()
+            .vouch(now(), base, repository, authorization, digest, stale_ms)
     });
-    if let Some(d) = digest {
-        CONFIRMED.with(|m| {
-            m.borrow_mut().put(
-                &confirmed_key(base, repository, d),
-                t,
-                t + CONFIRMED_MS.max(stale_ms),
-                t,
-            )
-        });
-    }
 }
 
-/// Whether the upstream accepted these credentials for the repository within `accepted_ms`
-/// and has shown the digest to be in it within `confirmed_ms`: then it need not be asked
-/// again (`ACCEPTED_MS`, `CONFIRMED_MS`), or its answer may be done without while it cannot
-/// give one (the stale age).
+/// Whether the upstream's yes to these credentials and this digest in the repository is
+/// recent enough (memo.rs `Yeses::vouched`).
 pub fn vouched(
     base: &str,
     repository: &str,
@@ -84,19 +66,15 @@ pub fn vouched(
     accepted_ms: f64,
     confirmed_ms: f64,
 ) -> bool {
-    let t = now();
-    let within = |at: Option<f64>, ms: f64| at.is_some_and(|at| at > t - ms);
-    within(
-        ACCEPTED.with(|m| {
-            m.borrow_mut()
-                .get(&accepted_key(base, repository, authorization), t)
-        }),
-        accepted_ms,
-    ) && within(
-        CONFIRMED.with(|m| {
-            m.borrow_mut()
-                .get(&confirmed_key(base, repository, digest), t)
-        }),
-        confirmed_ms,
-    )
+    YESES.with(|y| {
+        y.borrow_mut().vouched(
+            now(),
+            base,
+            repository,
+            authorization,
+            digest,
+            accepted_ms,
+            confirmed_ms,
+        )
+    })
 }

@@ -3,19 +3,29 @@
 // answers are kept, where, under which key, and when one is served is decided in Rust
 // (src/cache.rs).
 
-// In the Cache API an answer is kept in two entries: its bytes under `<key>/<nonce>`, a fresh
-// nonce per put, and under `<key>` the nonce, written only once the bytes are complete and of
-// their digest. A put that failed (cut short, another digest) may still leave its bytes in a
-// store that takes a stream that ended early as complete, but never under a nonce that is
-// named. R2 needs none of it: its put checks the sha256 and is whole or nothing.
+// In the Cache API an answer read whole (a manifest, a small blob) is put under `<key>` once its
+// bytes are complete and of their digest: the put is given those bytes, never a stream. A large
+// one is streamed into the store, and a store may keep a stream that ended early or failed as if
+// it were complete: so it is kept in two entries, its bytes under `<key>/<nonce>` (a fresh nonce
+// per put) and under `<key>` the nonce, written only once the bytes were complete and of their
+// digest. A failed put's bytes may remain, but never under a nonce that is named. R2 needs none
+// of it: its put checks the sha256 and is whole or nothing.
 
 const RECORD = { "cache-control": "public, max-age=31536000" };
+// the length an answer was kept with (src/cache.rs KEPT_LENGTH)
+const LENGTH = "x-registry-proxy-length";
 
 /** The kept answer for `key`, or `undefined`; `range` is the client's `Range`, if any. */
 export async function lookup(key, range) {
   try {
     const named = await caches.default.match(key);
     if (named === undefined) return undefined;
+    if (named.headers.has(LENGTH)) {
+      // kept whole under its own name
+      if (range == null) return named;
+      named.body?.cancel().catch(() => {});
+      return await caches.default.match(new Request(key, { headers: { range } }));
+    }
     const nonce = (await named.text()).trim();
     if (!/^[0-9a-f-]{36}$/.test(nonce)) return undefined;
     const init = range == null ? undefined : { headers: { range } };
@@ -24,8 +34,6 @@ export async function lookup(key, range) {
     return undefined;
   }
 }
-
-const LENGTH = "x-registry-proxy-length";
 
 /**
  * The blob kept in the R2 `bucket` under `name`, shaped as a Cache API hit (`served` takes
@@ -74,29 +82,18 @@ export async function fromBucket(bucket, name, offset, length, suffix) {
 }
 
 /**
- * The client's copy of a kept answer (`X-Proxy-Cache: <verdict>`: HIT or STALE), or
- * `undefined` if it has no usable length: it goes with
- * the length it was kept with, because a store may keep a body whose stream ended early as if
- * it were complete, and a short one must fail the client's transfer, not look whole.
+ * The client's copy of a kept answer (`X-Proxy-Cache: <verdict>`), with `length` bytes (decided
+ * by src/cache.rs `served_length`: the length it was kept with, so that a store read that ends
+ * early fails the client's transfer instead of looking whole); NaN: the store's own answer as
+ * it is (a 416).
  */
-export function served(hit, verdict) {
+export function served(hit, verdict, length) {
   const headers = new Headers(hit.headers);
   headers.delete("cache-control");
   headers.delete(LENGTH);
   headers.set("x-proxy-cache", verdict);
-  // a range the kept bytes do not have: the store's own answer (416)
-  if (hit.status !== 200 && hit.status !== 206) {
+  if (Number.isNaN(length) || hit.body === null) {
     return new Response(hit.body, { status: hit.status, headers });
-  }
-  const total = Number(hit.headers.get(LENGTH));
-  const range = hit.headers.get("content-range");
-  // bytes FIRST-LAST/TOTAL
-  const m = range === null ? null : /^bytes (\d+)-(\d+)\/(\d+)$/.exec(range);
-  const length = m === null ? total : Number(m[2]) - Number(m[1]) + 1;
-  const known = hit.headers.get(LENGTH) !== null && Number.isSafeInteger(length);
-  if (!known || hit.body === null || (m !== null && Number(m[3]) !== total)) {
-    hit.body?.cancel().catch(() => {});
-    return undefined;
   }
   const body = new FixedLengthStream(length);
   hit.body.pipeTo(body.writable).catch(() => {});
@@ -118,46 +115,64 @@ export async function recorded(key) {
   }
 }
 
-// What keeping may hold at once in an isolate (which has 128 MB in all): answers read whole
-// (each at most `whole` bytes) up to this many bytes together, and this many larger ones in
-// lockstep, each with at most WINDOW bytes in flight per branch. An answer over the limits,
-// or one the same isolate is keeping already, passes through unkept.
-const WHOLE_TOGETHER = 48 << 20;
-const LOCKSTEP_TOGETHER = 4;
-const WINDOW = 1 << 20;
-const CHUNK = 1 << 20;
-const keeping = new Set();
-let wholeBytes = 0;
-let large = 0;
+// Keeping. Which answers are kept, where and how, and how many at once, is decided in Rust
+// (src/cache.rs `keep`, `InFlight`); `done(reason)` tells it the outcome once known: `null` when
+// kept, else why not.
 
-/** Why an answer of `length` bytes under `key` cannot be kept now, or `null`. */
-function busy(key, length, whole) {
-  if (keeping.has(key)) return "being kept by another request";
-  if (length <= whole) {
-    return wholeBytes + length > WHOLE_TOGETHER ? "too much being kept at once" : null;
+const CHUNK = 1 << 20;
+
+/** The headers an answer is kept with. */
+function keptHeaders(upstream, digest, length) {
+  const kept = new Headers();
+  for (const name of ["content-type", "etag"]) {
+    const value = upstream.headers.get(name);
+    if (value !== null) kept.set(name, value);
   }
-  return large >= LOCKSTEP_TOGETHER ? "too many large answers being kept at once" : null;
+  kept.set("docker-content-digest", digest);
+  kept.set("content-length", String(length));
+  kept.set(LENGTH, String(length));
+  kept.set("cache-control", "public, max-age=31536000, immutable");
+  return kept;
 }
 
 /**
- * The client's copy of `upstream` (a 200 with a `Content-Length` of `length` bytes, checked
- * by the caller), while the same bytes are kept under `key` if their sha256 is `digest`
- * (`sha256:<hex>`). A body cut short or of another digest is never kept, and a cut one
- * fails the client's transfer (it has a length). `done(reason)` is called once the outcome
- * is known: `null` when kept, else why not. `undefined` (and `done` with the reason) when it
- * cannot be kept now: the upstream's answer goes as it is.
- *
- * At most `whole` bytes: a native tee(), the store's branch read whole, hashed, then put; the
- * tee buffers for the slower branch at most the answer's size. Larger: the upstream is read
- * in lockstep with the client and the store (at most WINDOW bytes in flight to each), so a
- * slow client slows the upstream instead of filling memory.
- *
- * Into the R2 `bucket` when one is given (`key` is then the object's name), else the Cache API.
+ * A manifest (`length` bytes, at most a few MiB): the client's copy of `upstream` through a
+ * native tee(), whose other branch is read whole, hashed and put into the Cache API under
+ * `key` if its sha256 is `digest`. `undefined` if it cannot be streamed (done says why).
  */
-export function keep(ctx, upstream, key, digest, length, whole, done, bucket) {
-  const why = busy(key, length, whole);
-  if (why !== null) {
-    done(why);
+export function keepTee(ctx, upstream, key, digest, length, done) {
+  let client;
+  try {
+    client = new FixedLengthStream(length);
+  } catch (e) {
+    done(`cannot stream ${length} bytes: ${e}`);
+    return undefined;
+  }
+  const [toClient, toStore] = upstream.body.tee();
+  toClient.pipeTo(client.writable).catch(() => {});
+  const sink = wholeSink(key, keptHeaders(upstream, digest, length));
+  ctx.waitUntil(settled(whole(toStore, sink, digest, length), sink, done));
+  const headers = new Headers(upstream.headers);
+  headers.set("x-proxy-cache", "MISS");
+  return new Response(client.readable, { status: upstream.status, headers });
+}
+
+/**
+ * A blob: `start()` makes a second GET of it (src/edge/upstream.rs `fetch`: a promise of the
+ * Response, of `null` if it failed, of `undefined` if it timed out), kept under `key` in the R2
+ * `bucket` if one is given (R2 checks the sha256 and keeps all or nothing: the bytes never pass
+ * through JavaScript), else in the Cache API once their sha256 is `digest`. The client's copy
+ * is `upstream`'s body: untouched (`undefined` is returned, and nothing here paces it), or,
+ * with `after`, piped natively to the client and the second GET started only once that copy
+ * has ended (the returned Response), so that hashing never shares the isolate's thread with it.
+ */
+export function keepRefetched(ctx, start, upstream, key, digest, length, bucket, after, done) {
+  const kept = keptHeaders(upstream, digest, length);
+  // into the bucket natively; into the Cache API read whole (small) or streamed and hashed
+  const sink = bucket != null ? bucketSink(bucket, key, digest, kept)
+    : after ? cacheSink(key, kept) : wholeSink(key, kept);
+  if (!after) {
+    ctx.waitUntil(settled(refetched(start(), sink, digest, length), sink, done));
     return undefined;
   }
   let client;
@@ -167,45 +182,48 @@ export function keep(ctx, upstream, key, digest, length, whole, done, bucket) {
     done(`cannot stream ${length} bytes: ${e}`);
     return undefined;
   }
-  const small = length <= whole;
-  keeping.add(key);
-  if (small) wholeBytes += length;
-  else large += 1;
-  const stored = new Headers();
-  for (const name of ["content-type", "docker-content-digest", "etag"]) {
-    const value = upstream.headers.get(name);
-    if (value !== null) stored.set(name, value);
-  }
-  stored.set("docker-content-digest", digest);
-  stored.set("content-length", String(length));
-  stored.set(LENGTH, String(length));
-  stored.set("cache-control", "public, max-age=31536000, immutable");
-  const sink = bucket == null ? cacheSink(key, stored) : bucketSink(bucket, key, digest, stored);
-  let outcome;
-  if (small) {
-    const [toClient, toStore] = upstream.body.tee();
-    toClient.pipeTo(client.writable).catch(() => {});
-    outcome = keepWhole(toStore, sink, digest, length);
-  } else {
-    outcome = keepInLockstep(upstream.body, client.writable, sink, digest, length);
-  }
-  const named = outcome.then(async (reason) => {
-    if (reason !== null) {
-      await sink.discard().catch(() => {});
-      return reason;
-    }
-    await sink.commit();
-    return null;
-  });
-  const finished = named.finally(() => {
-    keeping.delete(key);
-    if (small) wholeBytes -= length;
-    else large -= 1;
-  });
-  ctx.waitUntil(finished.then(done, (e) => done(String(e))));
+  // once the client has its copy (or went away): the second GET
+  const copied = upstream.body.pipeTo(client.writable).catch(() => {});
+  const outcome = copied.then(() => refetched(start(), sink, digest, length));
+  ctx.waitUntil(settled(outcome, sink, done));
   const headers = new Headers(upstream.headers);
   headers.set("x-proxy-cache", "MISS");
   return new Response(client.readable, { status: upstream.status, headers });
+}
+
+async function refetched(fetched, sink, digest, length) {
+  const resp = await fetched;
+  if (resp == null) {
+    return resp === null ? "the second fetch failed" : "the second fetch timed out";
+  }
+  const got = resp.headers.get("content-length");
+  if (resp.status !== 200 || Number(got) !== length || resp.body === null) {
+    resp.body?.cancel().catch(() => {});
+    return `the second fetch got ${resp.status} with ${got} bytes, not 200 with ${length}`;
+  }
+  if (sink.verifies) {
+    try {
+      await sink.put(resp.body);
+      return null;
+    } catch (e) {
+      return `${sink.refused} (cut short or not ${digest}): ${e}`;
+    }
+  }
+  return sink.whole ? whole(resp.body, sink, digest, length) : hashed(resp.body, sink, digest, length);
+}
+
+/** Once `outcome` (the reason it was not kept, or null) is known: named or discarded. */
+function settled(outcome, sink, done) {
+  return outcome
+    .then(async (reason) => {
+      if (reason !== null) {
+        await sink.discard().catch(() => {});
+        return reason;
+      }
+      await sink.commit();
+      return null;
+    })
+    .then(done, (e) => done(String(e)));
 }
 
 /**
@@ -216,9 +234,22 @@ function cacheSink(key, headers) {
   const nonce = crypto.randomUUID();
   const bytes = `${key}/${nonce}`;
   return {
+    verifies: false,
     put: (body) => caches.default.put(bytes, new Response(body, { headers })),
     commit: () => caches.default.put(key, new Response(nonce, { headers: RECORD })),
     discard: () => caches.default.delete(bytes),
+    refused: "the Cache API refused it",
+  };
+}
+
+/** The Cache API for bytes read whole and checked: put under `key` itself. */
+function wholeSink(key, headers) {
+  return {
+    whole: true,
+    verifies: false,
+    put: (bytes) => caches.default.put(key, new Response(bytes, { headers })),
+    commit: async () => {},
+    discard: async () => {},
     refused: "the Cache API refused it",
   };
 }
@@ -234,6 +265,7 @@ function bucketSink(bucket, name, digest, headers) {
     httpMetadata: headers.has("content-type") ? { contentType: headers.get("content-type") } : {},
   };
   return {
+    verifies: true,
     put: (body) => bucket.put(name, body, options),
     commit: async () => {},
     discard: async () => {},
@@ -241,7 +273,8 @@ function bucketSink(bucket, name, digest, headers) {
   };
 }
 
-async function keepWhole(body, sink, digest, length) {
+/** A manifest's branch or a small blob's second GET: read whole, hashed, put. */
+async function whole(body, sink, digest, length) {
   let bytes;
   try {
     bytes = await new Response(body).arrayBuffer();
@@ -255,103 +288,54 @@ async function keepWhole(body, sink, digest, length) {
   if (got !== digest) {
     return `the upstream's body is ${got}, not ${digest}`;
   }
-  await sink.put(bytes);
+  try {
+    await sink.put(bytes);
+  } catch (e) {
+    return `${sink.refused}: ${e}`;
+  }
   return null;
 }
 
 /**
- * A writer that lets up to `limit` bytes be in flight (written, not yet taken by the reader)
- * before `ready` waits: the reader's pace, without a round trip per chunk. `taken` settles
- * once the reader has the chunk.
+ * A blob's second GET into the Cache API: read in large chunks (workerd's readAtLeast of a BYOB
+ * reader: the loop's cost is per chunk), each written to a crypto.DigestStream and the store
+ * (which waits for the store to take it: flat memory), and the store's stream closed only once
+ * the digest is right, so that other bytes are never put at all.
  */
-function windowed(writer, limit) {
-  const pending = [];
-  let inflight = 0;
-  let failed = null;
-  const wait = async () => {
-    while (inflight > limit && pending.length > 0) await pending.shift();
-    if (failed !== null) throw failed;
-  };
-  return {
-    write(chunk) {
-      if (failed !== null) return { taken: Promise.reject(failed), ready: Promise.reject(failed) };
-      const n = chunk.byteLength;
-      inflight += n;
-      const taken = writer.write(chunk);
-      pending.push(taken.then(() => { inflight -= n; }, (e) => { failed ??= e; }));
-      return { taken, ready: wait() };
-    },
-    async close() {
-      await Promise.all(pending.splice(0));
-      if (failed !== null) throw failed;
-      await writer.close();
-    },
-    abort(reason) {
-      return writer.abort(reason).catch(() => {});
-    },
-  };
-}
-
-async function keepInLockstep(body, clientSide, sink, digest, length) {
+async function hashed(body, sink, digest, length) {
   const store = new FixedLengthStream(length);
-  const hasher = new crypto.DigestStream("SHA-256");
   const put = sink.put(store.readable);
-  // large reads (workerd's readAtLeast of a BYOB reader): the loop's cost is per chunk; and
-  // their buffers are used again once every branch has taken them, so that a large answer
-  // leaves no garbage of its size behind for the collector
+  const writer = store.writable.getWriter();
+  const hasher = new crypto.DigestStream("SHA-256");
+  const hash = hasher.getWriter();
   const reader = body.getReader({ mode: "byob" });
-  const spare = [];
-  const buffer = () => {
-    const b = spare.pop();
-    return b !== undefined && b.byteLength === CHUNK ? b : new ArrayBuffer(CHUNK);
-  };
-  const client = windowed(clientSide.getWriter(), WINDOW);
-  const kept = windowed(store.writable.getWriter(), WINDOW);
-  const hash = windowed(hasher.getWriter(), WINDOW);
-  // A client that goes away stops getting bytes and the store goes on (within waitUntil's
-  // time); a store that fails stops being written and the client goes on.
-  let clientGone = false;
-  let storeFailed = null;
-  const refused = (e) => { storeFailed ??= `${sink.refused}: ${e}`; };
-  put.catch(refused);
+  let failed = null;
+  put.catch((e) => { failed ??= `${sink.refused}: ${e}`; });
   try {
     for (;;) {
       let chunk;
       try {
-        chunk = await reader.readAtLeast(CHUNK / 4, new Uint8Array(buffer()));
+        chunk = await reader.readAtLeast(CHUNK / 4, new Uint8Array(CHUNK));
       } catch {
         throw new Error("the upstream's body was cut short");
       }
       const value = chunk.value;
       if (value !== undefined && value.byteLength > 0) {
-        const hashed = hash.write(value);
-        const toClient = clientGone ? null : client.write(value);
-        const toStore = storeFailed !== null ? null : kept.write(value);
-        const all = [hashed, toClient, toStore].filter((w) => w !== null);
-        Promise.all(all.map((w) => w.taken)).then(() => spare.push(value.buffer), () => {});
-        await Promise.all([
-          hashed.ready,
-          toClient?.ready.catch(() => { clientGone = true; }),
-          toStore?.ready.catch(refused),
-        ]);
-        if (clientGone && storeFailed !== null) throw new Error(storeFailed);
+        await Promise.all([hash.write(value), writer.write(value)]);
       }
+      if (failed !== null) throw new Error(failed);
       if (chunk.done) break;
     }
-    if (!clientGone) await client.close().catch(() => {});
-    if (storeFailed !== null) throw new Error(storeFailed);
     await hash.close();
     const got = "sha256:" + hex(await hasher.digest);
     if (got !== digest) throw new Error(`the upstream's body is ${got}, not ${digest}`);
-    await kept.close();
+    await writer.close();
     await put;
-    return null;
+    return failed;
   } catch (e) {
-    const reason = e instanceof Error ? e.message : String(e);
-    // a client still reading fails too: its length is not reached
-    client.abort(reason);
-    kept.abort(reason);
-    hash.abort(reason);
+    const reason = failed ?? (e instanceof Error ? e.message : String(e));
+    writer.abort(reason).catch(() => {});
+    hash.abort(reason).catch(() => {});
     reader.cancel(reason).catch(() => {});
     await put.catch(() => {});
     return reason;

@@ -28,8 +28,8 @@ pub struct Outgoing<'a> {
     pub upstream: &'a str,
 }
 
-/// The upstream request phase of a forward: the answer and its status.
-pub async fn forward(x: &mut Exchange, f: &Forward<'_>) -> Result<(Response, u16), ProxyError> {
+/// The upstream request phase of a forward: the answer, its status, and where it came from.
+pub async fn forward(x: &mut Exchange, f: &Forward<'_>) -> Result<Reply, ProxyError> {
     let headers = headers_for(x, f)?;
     proxy_authorization(x, f, &headers).await?;
     let body = if f.body {
@@ -38,7 +38,7 @@ pub async fn forward(x: &mut Exchange, f: &Forward<'_>) -> Result<(Response, u16
         None
     };
     let base = f.route.upstream.base.as_str();
-    send(
+    reply(
         x,
         Outgoing {
             url: &f.url,
@@ -127,8 +127,24 @@ fn headers_for(x: &Exchange, f: &Forward<'_>) -> Result<Headers, ProxyError> {
     Ok(headers)
 }
 
+/// An upstream's final answer, and the request it answered.
+pub struct Reply {
+    pub resp: Response,
+    pub status: u16,
+    /// The URL the answer came from when redirects were followed to it (`None`: the request's
+    /// own), and the headers that went there: what a second `GET` of the same bytes asks.
+    pub from: Option<String>,
+    pub headers: Headers,
+}
+
 /// Sends a request, following its redirects if asked to: the final answer and its status.
 pub async fn send(x: &mut Exchange, out: Outgoing<'_>) -> Result<(Response, u16), ProxyError> {
+    let r = reply(x, out).await?;
+    Ok((r.resp, r.status))
+}
+
+/// `send`, saying where the answer came from.
+async fn reply(x: &mut Exchange, out: Outgoing<'_>) -> Result<Reply, ProxyError> {
     let timeout_ms = x.config.timeout_ms;
     let sent = fetch(
         out.url,
@@ -139,9 +155,14 @@ pub async fn send(x: &mut Exchange, out: Outgoing<'_>) -> Result<(Response, u16)
     );
     let (resp, status) = settle(x, JsFuture::from(sent).await, out.upstream)?;
     if !(out.follow && is_redirect(status)) {
-        return Ok((resp, status));
+        return Ok(Reply {
+            resp,
+            status,
+            from: None,
+            headers: out.headers,
+        });
     }
-    follow(x, resp, &out).await
+    follow(x, resp, out).await
 }
 
 /// Follows redirects by hand from `resp`, the redirect that answered `out`: at most
@@ -149,8 +170,8 @@ pub async fn send(x: &mut Exchange, out: Outgoing<'_>) -> Result<(Response, u16)
 async fn follow(
     x: &mut Exchange,
     mut resp: Response,
-    out: &Outgoing<'_>,
-) -> Result<(Response, u16), ProxyError> {
+    out: Outgoing<'_>,
+) -> Result<Reply, ProxyError> {
     let bad = |reason: String| ProxyError::BadRedirect {
         upstream: out.upstream.to_string(),
         reason,
@@ -178,7 +199,12 @@ async fn follow(
         );
         let (answer, status) = settle(x, JsFuture::from(sent).await, out.upstream)?;
         if !is_redirect(status) {
-            return Ok((answer, status));
+            return Ok(Reply {
+                resp: answer,
+                status,
+                from: Some(next.into()),
+                headers: stripped.unwrap_or(out.headers),
+            });
         }
         resp = answer;
         current = next;
@@ -212,7 +238,13 @@ fn settle(
 /// One fetch, redirects not followed, raced against `ms` to response headers (never to the
 /// end of the body). The promise resolves to the `Response`, to `null` if the fetch failed,
 /// or to `undefined` if the time ran out first; it never rejects.
-fn fetch(url: &str, method: &str, headers: &Headers, body: Option<&JsValue>, ms: u32) -> Promise {
+pub fn fetch(
+    url: &str,
+    method: &str,
+    headers: &Headers,
+    body: Option<&JsValue>,
+    ms: u32,
+) -> Promise {
     let init = web_sys::RequestInit::new();
     if method != "GET" {
         // GET is the default: one string less across the boundary on the hot path

@@ -465,6 +465,37 @@ impl Miniflare {
     pub fn log_lines(&self) -> Vec<serde_json::Value> {
         worker_log_lines(self.log.to_str().unwrap())
     }
+
+    /// The store lines for `digest` once there are `n` of them (a keep ends after its
+    /// response, in `waitUntil`): waits for them, up to 30 s, then fails saying what it saw.
+    pub fn store_lines(&self, digest: &str, n: usize) -> Vec<serde_json::Value> {
+        let lines = || -> Vec<serde_json::Value> {
+            self.log_lines()
+                .into_iter()
+                .filter(|l| l["event"] == "store" && l["digest"] == digest)
+                .collect()
+        };
+        wait_for(&format!("{n} store lines for {digest}"), || {
+            let l = lines();
+            (l.len() >= n).then_some(l)
+        })
+    }
+}
+
+/// Polls `ready` every 50 ms until it gives a value, for at most 30 s: for what happens after
+/// a response (a keep in `waitUntil`, a log line), never a fixed sleep.
+pub fn wait_for<T>(what: &str, mut ready: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(v) = ready() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited 30 s for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 impl Drop for Miniflare {

@@ -21,11 +21,13 @@ faults: an open registry (`/v2/` answers 200) whose repositories are named for a
           redirect-relative 307 to a relative path on this host, which answers like `ok`
           redirect-cdn    307 to the blob server (another origin, as a CDN is)
           challenge-basic 401 with a Basic challenge
-          flaky           /v2/flaky/<seed>/blobs/<digest>: the blob whose content is <seed>
-                          repeated (1000 bytes; 20 MiB for a seed that starts with "big"), with
-                          Content-Length: the first GET of a path answers other bytes of that
-                          length, the second half of them and closes, every later one the
-                          right bytes; HEAD answers 200 with the length
+          flaky           /v2/flaky/<seed>/<how>/blobs/<digest>: the blob whose content is
+                          <seed> repeated (1000 bytes; 20 MiB for a seed that starts with
+                          "big"), with Content-Length, every GET alike (the proxy's second GET
+                          of a blob it keeps gets what the client got): <how> "wrong" answers
+                          other bytes of that length, "cut" half of them and closes, "slow" the
+                          right bytes over about 2 s, anything else the right bytes; HEAD
+                          answers 200 with the length. GETs per path are counted in the log
 token-down: /v2/ answers 401 with a Bearer challenge whose realm (--down-realm) refuses
         connections.
 token-file: /v2/ answers 401 with a Bearer challenge whose realm is a file:// URL.
@@ -163,8 +165,8 @@ class Handler(socketserver.StreamRequestHandler):
         if fault == "reset":
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             return
-        if fault == "flaky" and len(parts) > 5 and parts[4] == "blobs":
-            return self.flaky(method, path, parts[3])
+        if fault == "flaky" and len(parts) > 6 and parts[5] == "blobs":
+            return self.flaky(method, parts[3], parts[4])
         if fault == "challenge-basic":
             return self.send(401, "Unauthorized", [
                 ("Content-Type", "application/json"), ("Www-Authenticate", 'Basic realm="faults"')],
@@ -194,7 +196,7 @@ class Handler(socketserver.StreamRequestHandler):
                   b'{"errors":[{"code":"NAME_UNKNOWN","message":"unknown fault"}]}')
 
 
-    def flaky(self, method, path, seed):
+    def flaky(self, method, seed, how):
         size = 20 << 20 if seed.startswith("big") else 1000
         good = (seed.encode() * (size // max(len(seed), 1) + 1))[:size]
         head = ["HTTP/1.1 200 OK", "Content-Type: application/octet-stream",
@@ -202,12 +204,16 @@ class Handler(socketserver.StreamRequestHandler):
         self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode())
         if method == "HEAD":
             return self.wfile.flush()
-        with self.server.lock:
-            n = self.server.served[path] = self.server.served.get(path, 0) + 1
-        if n == 1:
-            self.wfile.write(good[:-1] + bytes([good[-1] ^ 1]))  # the wrong bytes
-        elif n == 2:
-            self.wfile.write(good[: size // 2])  # cut short
+        if how == "wrong":
+            self.wfile.write(good[:-1] + bytes([good[-1] ^ 1]))
+        elif how == "cut":
+            self.wfile.write(good[: size // 2])
+        elif how == "slow":
+            step = max(size // 20, 1)
+            for i in range(0, size, step):
+                self.wfile.write(good[i:i + step])
+                self.wfile.flush()
+                time.sleep(0.1)
         else:
             self.wfile.write(good)
         self.wfile.flush()
@@ -229,7 +235,6 @@ def main():
     srv = Server(("127.0.0.1", cfg.port), Handler)
     srv.cfg = cfg
     srv.lock = threading.Lock()
-    srv.served = {}  # GETs per path (flaky)
     print("fault upstream (%s) on 127.0.0.1:%d" % (cfg.mode, cfg.port), flush=True)
     srv.serve_forever()
 
