@@ -613,50 +613,61 @@ pub fn keep(
     })
 }
 
-/// What an isolate is keeping at once. Keeping holds memory only in the whole reads of
-/// `Fill::Tee` (the answer's size, for the slower branch) and a window per refetch, so this
-/// bounds it to about 64 MiB of an isolate's 128 MB; and one key is never kept twice at once
-/// (of concurrent cold pulls of a layer, the first is kept, the others pass through).
+/// What an isolate is keeping at once. Keeping holds memory only in whole reads (the answer's
+/// size) and a window per streamed refetch, so this bounds it to a few MiB of an isolate's
+/// 128 MB; and one key is never kept twice at once (of concurrent cold pulls of a layer, the
+/// first is kept, the others pass through). A keep that never said it ended (its `waitUntil`
+/// was cancelled) gives its room back after `IN_FLIGHT_MS`.
 #[derive(Debug, Default)]
 pub struct InFlight {
-    keys: Vec<String>,
-    whole_bytes: u64,
-    refetches: u32,
+    /// Key, how, length, since (ms).
+    keeps: Vec<(String, Keeping, u64, f64)>,
 }
 
 /// The answers read whole at once in an isolate, together.
 pub const WHOLE_TOGETHER: u64 = 48 << 20;
-/// The refetches at once in an isolate (each holds a window of a few MiB while hashing).
-pub const REFETCHES_TOGETHER: u32 = 6;
+/// The second `GET`s at once in an isolate.
+pub const REFETCHES_TOGETHER: usize = 6;
+/// How long a keep holds its room at most: longer than any `waitUntil` may run after its
+/// response (30 s) plus the slowest client's copy the Worker waits for.
+pub const IN_FLIGHT_MS: f64 = 60.0 * 60.0 * 1000.0;
 
 impl InFlight {
-    /// Room for keeping `length` bytes under `key` this way, or why not.
-    pub fn admit(&mut self, key: &str, how: Keeping, length: u64) -> Result<(), NotKept> {
-        if self.keys.iter().any(|k| k == key) {
+    /// Room at `now` for keeping `length` bytes under `key` this way, or why not.
+    pub fn admit(&mut self, key: &str, how: Keeping, length: u64, now: f64) -> Result<(), NotKept> {
+        self.keeps
+            .retain(|(_, _, _, since)| now - since < IN_FLIGHT_MS);
+        if self.keeps.iter().any(|(k, ..)| k == key) {
             return Err(NotKept::Twice);
         }
-        match how.fill {
-            Fill::Tee if self.whole_bytes + length > WHOLE_TOGETHER => return Err(NotKept::Busy),
-            Fill::Refetch | Fill::RefetchAfter if self.refetches >= REFETCHES_TOGETHER => {
-                return Err(NotKept::Busy)
+        let busy = match how.fill {
+            Fill::Tee => {
+                let whole: u64 = self
+                    .keeps
+                    .iter()
+                    .filter(|(_, h, ..)| h.fill == Fill::Tee)
+                    .map(|(_, _, n, _)| n)
+                    .sum();
+                whole + length > WHOLE_TOGETHER
             }
-            Fill::Tee => self.whole_bytes += length,
-            Fill::Refetch | Fill::RefetchAfter => self.refetches += 1,
+            Fill::Refetch | Fill::RefetchAfter => {
+                self.keeps
+                    .iter()
+                    .filter(|(_, h, ..)| h.fill != Fill::Tee)
+                    .count()
+                    >= REFETCHES_TOGETHER
+            }
+        };
+        if busy {
+            return Err(NotKept::Busy);
         }
-        self.keys.push(key.to_string());
+        self.keeps.push((key.to_string(), how, length, now));
         Ok(())
     }
 
     /// The keep of `key` is over (kept or not).
-    pub fn release(&mut self, key: &str, how: Keeping, length: u64) {
-        let Some(i) = self.keys.iter().position(|k| k == key) else {
-            return;
-        };
-        self.keys.swap_remove(i);
-        match how.fill {
-            Fill::Tee => self.whole_bytes = self.whole_bytes.saturating_sub(length),
-            Fill::Refetch | Fill::RefetchAfter => self.refetches = self.refetches.saturating_sub(1),
-        }
+    pub fn release(&mut self, key: &str) {
+        self.keeps.retain(|(k, ..)| k != key);
     }
 }
 
@@ -1008,31 +1019,36 @@ mod tests {
     #[test]
     fn an_isolate_keeps_one_copy_of_a_key_and_a_bounded_amount_at_once() {
         let mut f = InFlight::default();
-        assert_eq!(f.admit("a", CACHE, 10), Ok(()));
+        let t = 1000.0;
+        assert_eq!(f.admit("a", CACHE, 10, t), Ok(()));
         // the same layer pulled twice at once: the second passes through
-        assert_eq!(f.admit("a", CACHE, 10), Err(NotKept::Twice));
-        assert_eq!(f.admit("a", TEE, 10), Err(NotKept::Twice));
-        f.release("a", CACHE, 10);
-        assert_eq!(f.admit("a", CACHE, 10), Ok(()));
+        assert_eq!(f.admit("a", CACHE, 10, t), Err(NotKept::Twice));
+        assert_eq!(f.admit("a", TEE, 10, t), Err(NotKept::Twice));
+        f.release("a");
+        assert_eq!(f.admit("a", CACHE, 10, t), Ok(()));
         for i in 1..REFETCHES_TOGETHER {
-            assert_eq!(f.admit(&format!("r{i}"), BUCKET, 1 << 30), Ok(()));
+            assert_eq!(f.admit(&format!("r{i}"), BUCKET, 1 << 30, t), Ok(()));
         }
-        assert_eq!(f.admit("one more", CACHE, 1), Err(NotKept::Busy));
+        assert_eq!(f.admit("one more", AFTER, 1, t), Err(NotKept::Busy));
         // whole reads count their bytes
-        assert_eq!(f.admit("m1", TEE, WHOLE_TOGETHER - 5), Ok(()));
-        assert_eq!(f.admit("m2", TEE, 6), Err(NotKept::Busy));
-        assert_eq!(f.admit("m2", TEE, 5), Ok(()));
-        f.release("m1", TEE, WHOLE_TOGETHER - 5);
-        assert_eq!(f.admit("m3", TEE, 1000), Ok(()));
-        f.release("r1", BUCKET, 1 << 30);
-        assert_eq!(f.admit("one more", CACHE, 1), Ok(()));
+        assert_eq!(f.admit("m1", TEE, WHOLE_TOGETHER - 5, t), Ok(()));
+        assert_eq!(f.admit("m2", TEE, 6, t), Err(NotKept::Busy));
+        assert_eq!(f.admit("m2", TEE, 5, t), Ok(()));
+        f.release("m1");
+        assert_eq!(f.admit("m3", TEE, 1000, t), Ok(()));
+        f.release("r1");
+        assert_eq!(f.admit("one more", CACHE, 1, t), Ok(()));
         // a release of what was never admitted changes nothing
-        f.release("nothing", TEE, WHOLE_TOGETHER);
+        f.release("nothing");
         assert_eq!(
-            f.admit("m4", TEE, WHOLE_TOGETHER - 1005 + 1),
+            f.admit("m4", TEE, WHOLE_TOGETHER - 1005 + 1, t),
             Err(NotKept::Busy)
         );
-        assert_eq!(f.admit("m4", TEE, WHOLE_TOGETHER - 1005), Ok(()));
+        assert_eq!(f.admit("m4", TEE, WHOLE_TOGETHER - 1005, t), Ok(()));
+        // keeps that never said they ended give their room back in time
+        let later = t + IN_FLIGHT_MS;
+        assert_eq!(f.admit("a", CACHE, 10, later), Ok(()));
+        assert_eq!(f.admit("m5", TEE, WHOLE_TOGETHER, later), Ok(()));
     }
 
     #[test]

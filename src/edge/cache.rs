@@ -11,7 +11,7 @@ use super::vars;
 use crate::cache::{
     byte_range, cacheable, confirmed_digest, confirms, for_digest, for_tag, keep as keepable,
     served_length, stale_ms, stale_stands, stale_tag, tag_record, yes_of, ByteRange, CacheMode,
-    Cacheable, Fill, ForTag, Heard, InFlight, Keeping, Keys, Kind, NotKept, Place, Then, Verdict,
+    Cacheable, Fill, ForTag, Heard, InFlight, Keys, Kind, NotKept, Place, Then, Verdict,
     KEPT_LENGTH,
 };
 use crate::challenge;
@@ -483,16 +483,17 @@ pub fn keep(
             }
         },
     };
-    if let Err(why) = IN_FLIGHT.with(|k| k.borrow_mut().admit(&key, how, length)) {
+    let now = js_sys::Date::now();
+    if let Err(why) = IN_FLIGHT.with(|k| k.borrow_mut().admit(&key, how, length, now)) {
         x.trace.cache = Some(Verdict::Bypass);
         store_line(x, Some(digest), Some(how.place), Some(&why.to_string()));
         return resp;
     }
     let ctx = ctx(&x.ctx);
     if let Some(record_key) = &plan.tag_record {
-        record(ctx, record_key, &tag_record(digest, js_sys::Date::now()));
+        record(ctx, record_key, &tag_record(digest, now));
     }
-    let done = done(x, &key, digest, how, length);
+    let done = done(x, &key, digest, how.place);
     let Some(headers) = refetch else {
         return match keep_tee(ctx, &resp, &key, digest, length as f64, &done) {
             Some(kept) => kept,
@@ -542,17 +543,17 @@ fn refetch_headers(sent: &Headers) -> Result<Headers, ProxyError> {
 
 /// What store.js calls once a keep is over: `null` when kept, else why not. It frees the
 /// isolate's room for it and writes the store line.
-fn done(x: &Exchange, key: &str, digest: &str, how: Keeping, length: u64) -> JsValue {
+fn done(x: &Exchange, key: &str, digest: &str, place: Place) -> JsValue {
     let line = StoreLine {
         host: x.url.host_str().unwrap_or("").to_string(),
         path: x.url.path().to_string(),
         digest: digest.to_string(),
-        place: how.place,
+        place,
         level: x.config.log_level,
     };
     let key = key.to_string();
     Closure::once_into_js(move |reason: JsValue| {
-        IN_FLIGHT.with(|k| k.borrow_mut().release(&key, how, length));
+        IN_FLIGHT.with(|k| k.borrow_mut().release(&key));
         line.write(reason.as_string().as_deref());
     })
 }

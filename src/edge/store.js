@@ -141,20 +141,32 @@ function keptHeaders(upstream, digest, length) {
  * `key` if its sha256 is `digest`. `undefined` if it cannot be streamed (done says why).
  */
 export function keepTee(ctx, upstream, key, digest, length, done) {
-  let client;
-  try {
-    client = new FixedLengthStream(length);
-  } catch (e) {
-    done(`cannot stream ${length} bytes: ${e}`);
-    return undefined;
-  }
+  const client = clientCopy(upstream, length, done);
+  if (client === undefined) return undefined;
   const [toClient, toStore] = upstream.body.tee();
   toClient.pipeTo(client.writable).catch(() => {});
   const sink = wholeSink(key, keptHeaders(upstream, digest, length));
   ctx.waitUntil(settled(whole(toStore, sink, digest, length), sink, done));
+  return client.response;
+}
+
+/**
+ * The client's copy of `upstream` (`length` bytes, `X-Proxy-Cache: MISS`) through a native
+ * FixedLengthStream, whose writable side is to be fed; `undefined` if it cannot be made (done
+ * says why).
+ */
+function clientCopy(upstream, length, done) {
+  let stream;
+  try {
+    stream = new FixedLengthStream(length);
+  } catch (e) {
+    done(`cannot stream ${length} bytes: ${e}`);
+    return undefined;
+  }
   const headers = new Headers(upstream.headers);
   headers.set("x-proxy-cache", "MISS");
-  return new Response(client.readable, { status: upstream.status, headers });
+  const response = new Response(stream.readable, { status: upstream.status, headers });
+  return { writable: stream.writable, response };
 }
 
 /**
@@ -175,20 +187,13 @@ export function keepRefetched(ctx, start, upstream, key, digest, length, bucket,
     ctx.waitUntil(settled(refetched(start(), sink, digest, length), sink, done));
     return undefined;
   }
-  let client;
-  try {
-    client = new FixedLengthStream(length);
-  } catch (e) {
-    done(`cannot stream ${length} bytes: ${e}`);
-    return undefined;
-  }
+  const client = clientCopy(upstream, length, done);
+  if (client === undefined) return undefined;
   // once the client has its copy (or went away): the second GET
   const copied = upstream.body.pipeTo(client.writable).catch(() => {});
   const outcome = copied.then(() => refetched(start(), sink, digest, length));
   ctx.waitUntil(settled(outcome, sink, done));
-  const headers = new Headers(upstream.headers);
-  headers.set("x-proxy-cache", "MISS");
-  return new Response(client.readable, { status: upstream.status, headers });
+  return client.response;
 }
 
 async function refetched(fetched, sink, digest, length) {
@@ -311,11 +316,14 @@ async function hashed(body, sink, digest, length) {
   const reader = body.getReader({ mode: "byob" });
   let failed = null;
   put.catch((e) => { failed ??= `${sink.refused}: ${e}`; });
+  // one buffer, read into again once the hash and the store have taken its bytes: a large
+  // answer leaves no garbage of its size behind for the collector (which would show as memory)
+  let buffer = new ArrayBuffer(CHUNK);
   try {
     for (;;) {
       let chunk;
       try {
-        chunk = await reader.readAtLeast(CHUNK / 4, new Uint8Array(CHUNK));
+        chunk = await reader.readAtLeast(CHUNK / 4, new Uint8Array(buffer));
       } catch {
         throw new Error("the upstream's body was cut short");
       }
@@ -323,6 +331,8 @@ async function hashed(body, sink, digest, length) {
       if (value !== undefined && value.byteLength > 0) {
         await Promise.all([hash.write(value), writer.write(value)]);
       }
+      // the read took the buffer over (BYOB): its bytes are in `value`
+      buffer = value?.buffer ?? new ArrayBuffer(CHUNK);
       if (failed !== null) throw new Error(failed);
       if (chunk.done) break;
     }
