@@ -9,6 +9,7 @@
     bench.py cpu ...               workerd CPU per request: subjects alternating, N rounds, key=value
     bench.py blob ...              GET a blob N times with curl, median MB/s, key=value
     bench.py mem ...               GET a blob once while sampling a pid's RSS, key=value
+    bench.py keep ...              workerd CPU of cold GETs that keep a blob (store sink), key=value
     bench.py wrangler-config ...   a copy of wrangler.toml without [build], main = the copy
     bench.py report RESULTS        the tables and the key=value lines
 
@@ -592,6 +593,256 @@ def cmd_mem(a):
         emit("blob_mem_samples_%s" % s, n)
 
 
+# --- keep: what keeping a blob costs workerd, subjects alternating ------------------------------
+
+PUTS = ("cache-put", "r2-put")
+
+
+class Tail:
+    """New whole lines of a log file since the last read (the file may not exist yet)."""
+
+    def __init__(self, path):
+        self.path = path
+        self.offset = os.path.getsize(path) if path and os.path.exists(path) else 0
+
+    def lines(self):
+        if not self.path or not os.path.exists(self.path):
+            return []
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            data = f.read()
+        end = data.rfind(b"\n") + 1
+        self.offset += end
+        return data[:end].decode("utf-8", "replace").splitlines()
+
+
+def json_lines(lines, marker=None):
+    out = []
+    for line in lines:
+        if marker is not None and marker not in line:
+            continue
+        i = line.find("{")
+        if i < 0:
+            continue
+        try:
+            out.append(json.loads(line[i:]))
+        except ValueError:
+            pass
+    return out
+
+
+class KeepSubject:
+    def __init__(self, spec, sink_only):
+        # NAME=PID=SINK_LOG=WORKERD_LOG=URL
+        self.name, pid, sink_log, worker_log, self.url = spec.split("=", 4)
+        self.pid = int(pid)
+        self.sink = Tail(sink_log)
+        # what answers with the blob and writes the proxy's store lines; a sink-only subject
+        # (the bare store Worker) answers with a few bytes and is judged by the sink alone
+        self.sink_only = self.name in sink_only
+        self.log = None if self.sink_only else Tail(worker_log)
+        self.ops = {}   # the sink's operations since the last take_ops()
+
+    def drain_sink(self):
+        entries = json_lines(self.sink.lines())
+        for e in entries:
+            self.ops[e.get("kind", "?")] = self.ops.get(e.get("kind", "?"), 0) + 1
+        return entries
+
+    def take_ops(self):
+        self.drain_sink()
+        ops, self.ops = self.ops, {}
+        return ops
+
+
+def keep_get(a, subj, digest):
+    """One curl GET of the blob: (status, bytes, MB/s, X-Proxy-Cache or 'none', curl's exit)."""
+    cmd = ["curl", "-s", "-o", "/dev/null", "--max-time", str(a.max_time),
+           "-w", "%{http_code} %{size_download} %{speed_download} %header{x-proxy-cache}",
+           "-H", "Host: " + a.host, "-H", "Authorization: Bearer " + a.token,
+           "-H", "User-Agent: rp-bench", "%s/v2/%s/blobs/%s" % (subj.url, a.repo, digest)]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    parts = p.stdout.split()
+    try:
+        status, n, speed = int(parts[0]), int(parts[1]), float(parts[2])
+    except (IndexError, ValueError):
+        status, n, speed = 0, 0, 0.0
+    verdict = parts[3] if len(parts) > 3 else "none"
+    return status, n, speed / 1e6, verdict, p.returncode
+
+
+def keep_get_hashed(a, subj, size, digest):
+    """The same GET read and hashed here (the warm-up): (problem or None, X-Proxy-Cache)."""
+    status, hdrs, resp = request("GET", "%s/v2/%s/blobs/%s" % (subj.url, a.repo, digest),
+                                 {"Host": a.host, "Authorization": "Bearer " + a.token,
+                                  "User-Agent": "rp-bench"}, timeout=a.max_time, read=False)
+    h, n = hashlib.sha256(), 0
+    while True:
+        c = resp.read(1 << 20)
+        if not c:
+            break
+        h.update(c)
+        n += len(c)
+    verdict = hdrs.get("x-proxy-cache", "none")
+    got = "sha256:" + h.hexdigest()
+    if status != 200:
+        return "status %d" % status, verdict
+    if subj.sink_only:
+        return None, verdict
+    if n != size or got != digest:
+        return "%d bytes of digest %s (want %d, %s)" % (n, got, size, digest), verdict
+    return None, verdict
+
+
+def await_keep(a, subj, label, size, digest):
+    """After an answer labelled MISS: until a complete put of the blob's bytes reached the sink
+    and (for the proxy) its store line says it was kept, or fail after --keep-timeout."""
+    put = False
+    stored = subj.sink_only
+    deadline = time.monotonic() + a.keep_timeout
+    while True:
+        for e in subj.drain_sink():
+            if e.get("kind") in PUTS and e.get("complete") and e.get("bytes", 0) >= size:
+                put = True
+        if not stored:
+            for e in json_lines(subj.log.lines(), '"event":"store"'):
+                if e.get("digest") != digest:
+                    continue
+                if e.get("stored"):
+                    stored = True
+                else:
+                    die("keep %s %s: answered MISS but not kept: %s" % (label, subj.name, e.get("reason")))
+        if put and stored:
+            return
+        if time.monotonic() > deadline:
+            die("keep %s %s: answered MISS, but after %.0f s %s (sink log %s%s)"
+                % (label, subj.name, a.keep_timeout,
+                   "no store line says it was kept (LOG_LEVEL info or debug writes them)" if put
+                   else "no complete put of %d bytes reached the sink" % size, subj.sink.path,
+                   "" if subj.log is None else ", workerd log %s" % subj.log.path))
+        time.sleep(0.005)
+
+
+def cmd_keep(a):
+    """Round after round, for each size, the subjects in turn: R cold GETs one after another,
+    each waited for until what it keeps reached the sink; workerd CPU over the R / R."""
+    sizes = []
+    for spec in a.size:  # LABEL:BYTES:DIGEST:REQUESTS
+        label, size, rest = spec.split(":", 2)
+        digest, requests = rest.rsplit(":", 1)
+        sizes.append((label, int(size), digest, int(requests)))
+    subjects = [KeepSubject(spec, a.sink_only) for spec in a.subject]
+    res = {(lab, s.name): {"cpu": [], "mbps": [], "verdicts": {}, "errors": 0, "ops": {}, "n": 0,
+                           "reason": None, "reg": [], "busy": []}
+           for lab, _, _, _ in sizes for s in subjects}
+    log = open(a.log, "a")
+
+    def note_reasons(subj, label, digest):
+        # the proxy's store line for an answer it did not keep says why
+        if subj.log is None:
+            return
+        for e in json_lines(subj.log.lines(), '"event":"store"'):
+            if e.get("digest") == digest and not e.get("stored") and e.get("reason"):
+                res[(label, subj.name)]["reason"] = e["reason"]
+
+    # warm-up, not measured: a round's worth of GETs per size and subject (an isolate's first
+    # requests compile and tier up its code, in workerd's CPU: a first measured round was 2-4x
+    # the others), the first read and hashed here (the sha256 check), every keep waited for
+    for label, size, digest, requests in sizes:
+        for subj in subjects:
+            problem, verdict = keep_get_hashed(a, subj, size, digest)
+            if problem:
+                die("keep %s %s: the warm-up GET gave %s" % (label, subj.name, problem))
+            if verdict == "MISS":
+                await_keep(a, subj, label, size, digest)
+            for _ in range(requests - 1):
+                status, n, _, v, rc = keep_get(a, subj, digest)
+                if rc != 0 or status != 200 or not (subj.sink_only or n == size):
+                    die("keep %s %s: a warm-up GET gave curl exit %d, status %d, %d of %d bytes"
+                        % (label, subj.name, rc, status, n, size))
+                if v == "MISS":
+                    await_keep(a, subj, label, size, digest)
+            note_reasons(subj, label, digest)
+            subj.take_ops()
+            print("bench: keep warm-up %-6s %-6s %d GETs, %s, sha256 %s" % (
+                label, subj.name, requests, verdict,
+                "not ours to check (sink only)" if subj.sink_only else "ok"), file=sys.stderr, flush=True)
+    time.sleep(a.pause)
+
+    for rnd in range(1, a.rounds + 1):
+        for label, size, digest, requests in sizes:
+            for subj in subjects:
+                x = res[(label, subj.name)]
+                subj.take_ops()
+                cpu0, reg0, mach0 = proc_cpu(subj.pid), proc_cpu(a.registry_pid), machine_cpu()
+                speeds = []
+                for _ in range(requests):
+                    status, n, mbps, verdict, rc = keep_get(a, subj, digest)
+                    ok = rc == 0 and status == 200 and (subj.sink_only or n == size)
+                    if not ok:
+                        x["errors"] += 1
+                        warn("keep %s %s: curl exit %d, status %d, %d of %d bytes"
+                             % (label, subj.name, rc, status, n, size))
+                        continue
+                    x["verdicts"][verdict] = x["verdicts"].get(verdict, 0) + 1
+                    if not subj.sink_only:
+                        speeds.append(mbps)
+                    if verdict == "MISS":
+                        await_keep(a, subj, label, size, digest)
+                    note_reasons(subj, label, digest)
+                time.sleep(a.settle)  # the last keep's own end (its put's answer, the line)
+                cpu = 1000.0 * (proc_cpu(subj.pid) - cpu0) / requests
+                mach1 = machine_cpu()
+                if reg0 is not None:
+                    x["reg"].append(1000.0 * (proc_cpu(a.registry_pid) - reg0) / requests)
+                busy, total = mach1[0] - mach0[0], mach1[1] - mach0[1]
+                x["busy"].append(100.0 * busy / total if total else float("nan"))
+                for k, v in subj.take_ops().items():
+                    x["ops"][k] = x["ops"].get(k, 0) + v
+                x["n"] += requests
+                x["cpu"].append(cpu)
+                x["mbps"] += speeds
+                line = "bench: keep round %d/%d %-6s %-6s %8.2f ms CPU/request%s  %s" % (
+                    rnd, a.rounds, label, subj.name, cpu,
+                    "  %6.0f MB/s" % statistics.median(speeds) if speeds else "",
+                    ",".join(sorted(x["verdicts"])))
+                print(line, file=sys.stderr, flush=True)
+                log.write(line[len("bench: "):] + "\n")
+                time.sleep(a.pause)
+    log.close()
+
+    for label, size, _, requests in sizes:
+        for subj in subjects:
+            x, s = res[(label, subj.name)], subj.name
+            if x["cpu"]:
+                emit("keep_cpu_ms_%s_%s" % (label, s), statistics.median(x["cpu"]))
+                emit("keep_cpu_ms_min_%s_%s" % (label, s), min(x["cpu"]))
+                emit("keep_cpu_ms_max_%s_%s" % (label, s), max(x["cpu"]))
+                emit("keep_cpu_rounds_%s_%s" % (label, s), ",".join("%.2f" % v for v in x["cpu"]))
+            if x["mbps"]:
+                emit("keep_mbps_%s_%s" % (label, s), statistics.median(x["mbps"]))
+                emit("keep_mbps_min_%s_%s" % (label, s), min(x["mbps"]))
+                emit("keep_mbps_max_%s_%s" % (label, s), max(x["mbps"]))
+            if x["reg"]:
+                emit("keep_registry_cpu_ms_%s_%s" % (label, s), statistics.median(x["reg"]))
+            if x["busy"]:
+                emit("keep_machine_busy_pct_%s_%s" % (label, s), statistics.median(x["busy"]))
+            verdicts = x["verdicts"]
+            emit("keep_verdict_%s_%s" % (label, s), ",".join(sorted(verdicts)) or "none")
+            if len(verdicts) > 1:
+                emit("note_keep_verdicts_%s_%s" % (label, s),
+                     "keep %s %s: the answers' X-Proxy-Cache varied: %s" % (
+                         label, s, ", ".join("%s x%d" % kv for kv in sorted(verdicts.items()))))
+            if x["reason"]:
+                emit("keep_reason_%s_%s" % (label, s), x["reason"])
+            emit("keep_store_ops_%s_%s" % (label, s), ",".join(
+                "%s:%s" % (k, ("%.2f" % (v / x["n"])).rstrip("0").rstrip("."))
+                for k, v in sorted(x["ops"].items())) if x["n"] else "")
+            emit("keep_errors_%s_%s" % (label, s), x["errors"])
+            if x["errors"]:
+                warn("keep %s %s: %d answers were errors" % (label, s, x["errors"]))
+
+
 # --- wrangler config for the dry run ------------------------------------------------------------
 
 def cmd_wrangler_config(a):
@@ -641,13 +892,23 @@ def cmd_workerd_config(a):
         k, v = spec.split("=", 1)
         json.loads(v)
         binds.append("    (name = %s, json = %s)," % (capnp_str(k), capnp_str(v)))
+    # the store sink (bench/store_sink.py): the Cache API's operations and an R2 binding's go
+    # to it as HTTP
+    services, outbound = "", ""
+    if a.r2_bucket and not a.store_sink:
+        die("--r2-bucket needs --store-sink")
+    if a.store_sink:
+        services = "    (name = \"sink\", external = (address = %s, http = ())),\n" % capnp_str(a.store_sink)
+        outbound = "\n  cacheApiOutbound = \"sink\","
+        for name in a.r2_bucket:
+            binds.append("    (name = %s, r2Bucket = \"sink\")," % capnp_str(name))
     text = """# written by bench/run.sh
 using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (
   services = [
     (name = "main", worker = .subject),
-    (name = "net", network = (allow = ["public", "private", "local"])),
+%s    (name = "net", network = (allow = ["public", "private", "local"])),
   ],
   sockets = [ (name = "http", address = "127.0.0.1:%d", http = (), service = "main") ],
 );
@@ -658,9 +919,9 @@ const subject :Workerd.Worker = (
   bindings = [
 %s
   ],
-  globalOutbound = "net",
+  globalOutbound = "net",%s
 );
-""" % (a.port, code, capnp_str(a.compat_date), "\n".join(binds))
+""" % (services, a.port, code, capnp_str(a.compat_date), "\n".join(binds), outbound)
     with open(a.out, "w") as f:
         f.write(text)
 
@@ -752,11 +1013,100 @@ def ratio(a, b):
     return a / b if a is not None and b not in (None, 0) else None
 
 
+KEEP_SUBJECTS = ("off", "on", "paid", "r2", "store")
+
+
+def size_text(n):
+    return "%d MiB" % (n // MIB) if n % MIB == 0 else "%d bytes" % n
+
+
+def keep_table(kv, P, fmt):
+    """The "keeping a blob" table (cmd_keep's keys); returns its derived figures per size label:
+    {label: {"on_off": ms, "r2_store": ms, "r2_store_off": x, "paid_off": x, "r2_off": x}}."""
+    sizes = []
+    for spec in kv["meta_keep_sizes"].split(","):  # LABEL:BYTES
+        label, n = spec.split(":")
+        sizes.append((label, int(n)))
+    subjects = [s for s in kv.get("meta_keep_subjects", ",".join(KEEP_SUBJECTS)).split(",") if s]
+    small, large = kv.get("meta_keep_requests_small", "?"), kv.get("meta_keep_requests_large", "?")
+    rounds = kv.get("meta_keep_rounds", "?")
+    v = lambda key: num(kv, key)  # noqa: E731
+    sub = lambda x, y: None if x is None or y is None else x - y  # noqa: E731
+    derived = {}
+    for label, _ in sizes:
+        c = {s: v("keep_cpu_ms_%s_%s" % (label, s)) for s in subjects}
+        m = {s: v("keep_mbps_%s_%s" % (label, s)) for s in subjects}
+        share = sub(c.get("r2"), c.get("store"))
+        derived[label] = {"on_off": sub(c.get("on"), c.get("off")), "r2_store": share,
+                          "r2_store_off": ratio(share, c.get("off")),
+                          "paid_off": ratio(m.get("paid"), m.get("off")),
+                          "r2_off": ratio(m.get("r2"), m.get("off"))}
+    w = 10
+
+    def header(extra):
+        P("  %-24s" % "" + "".join("%*s" % (w, s) for s in subjects)
+          + "".join("%*s" % (max(w, len(e) + 2), e) for e in extra))
+
+    def row(label, values, spec, extra=()):
+        P("  %-24s" % label + "".join("%*s" % (w, fmt(values.get(s), spec)) for s in subjects)
+          + "".join("%*s" % (max(w, len(name) + 2), fmt(x, xs)) for name, x, xs in extra))
+
+    P("")
+    P("Keeping a blob: cold GETs, the store a sink that reads and drops (workerd CPU ms per request; "
+      "client MB/s)")
+    cpu_cols = ("on-off", "r2-store", "(r2-store)/off")
+    header(cpu_cols)
+    for label, n in sizes:
+        req = large if n > 4 * MIB else small
+        d = derived[label]
+        row("CPU ms, %s (x%s)" % (size_text(n), req),
+            {s: v("keep_cpu_ms_%s_%s" % (label, s)) for s in subjects}, ".2f",
+            zip(cpu_cols, (d["on_off"], d["r2_store"], d["r2_store_off"]), (".2f", ".2f", ".2f")))
+        row("  min of the rounds", {s: v("keep_cpu_ms_min_%s_%s" % (label, s)) for s in subjects}, ".2f")
+        row("  max of the rounds", {s: v("keep_cpu_ms_max_%s_%s" % (label, s)) for s in subjects}, ".2f")
+    mbps_cols = ("paid/off", "r2/off")
+    header(mbps_cols)
+    for label, n in sizes:
+        d = derived[label]
+        row("MB/s, %s" % size_text(n), {s: v("keep_mbps_%s_%s" % (label, s)) for s in subjects}, ".0f",
+            zip(mbps_cols, (d["paid_off"], d["r2_off"]), (".2f", ".2f")))
+    for label, n in sizes:
+        P("  %-24s" % ("X-Proxy-Cache, %s" % size_text(n))
+          + "".join("%*s" % (w, kv.get("keep_verdict_%s_%s" % (label, s), "-")) for s in subjects))
+    P("  (each subject its own workerd: off = the release build with CACHE=off, on = default vars,")
+    P("   paid = CACHE_VERIFY_MAX_BYTES=512000000, r2 = CACHE_BUCKET bound, all with the Cache API and")
+    P("   R2 sent to bench/store_sink.py (every match/get a miss); store = a bare Worker that GETs the")
+    P("   blob and puts its body into R2 (waitUntil), no proxy: the store's own cost; its answer is a")
+    P("   few bytes, so no MB/s. %s rounds; per round, size and subject, GETs one after another, each"
+      % rounds)
+    P("   waited for until what it keeps reached the sink; CPU per request = workerd CPU over them /")
+    P("   their number, waitUntil included; median of the rounds; MB/s: curl's, median of all GETs.")
+    P("   The default keeps blobs up to VERIFY_MAX_DEFAULT = %s bytes, src/cache.rs)"
+      % kv.get("meta_keep_verify_max_default", "?"))
+    for label, n in sizes:
+        ops = ["%s %s" % (s, kv.get("keep_store_ops_%s_%s" % (label, s)) or "none") for s in subjects]
+        P("  sink operations per GET, %s: %s" % (size_text(n), "; ".join(ops)))
+    for label, n in sizes:
+        P("  registry CPU ms per GET, machine busy %%, %s: %s" % (size_text(n), "; ".join(
+            "%s %s, %s%%" % (s, fmt(v("keep_registry_cpu_ms_%s_%s" % (label, s)), ".1f"),
+                             fmt(v("keep_machine_busy_pct_%s_%s" % (label, s)), ".0f")) for s in subjects)))
+    reasons = {}
+    for label, n in sizes:
+        for s in subjects:
+            r = kv.get("keep_reason_%s_%s" % (label, s))
+            if r:
+                reasons.setdefault((s, r), []).append(size_text(n))
+    for (s, r), where in reasons.items():
+        P("  %s, %s, not kept: %s" % (s, " and ".join(where), r))
+    return {"sizes": sizes, "derived": derived}
+
+
 def cmd_report(a):
     kv = load(a.results)
     subjects = [s for s in SUBJECTS if kv.get("subject_" + s) == "1"]
     workers = [s for s in subjects if s in WORKERS]
     quick = kv.get("meta_quick") == "1"
+    keep_only = kv.get("meta_keep_only") == "1"
     out = []
     P = out.append
     fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
@@ -777,7 +1127,8 @@ def cmd_report(a):
                 line += "%12s" % fmt(ratio(vals.get(x), vals.get(y)), ".2f")
             P(line)
 
-    P("registry-proxy benchmark%s: %s" % (" (--quick: small requests and CPU only)" if quick else "",
+    P("registry-proxy benchmark%s: %s" % (" (--quick: small requests and CPU only)" if quick
+                                          else " (--keep-only: keeping a blob only)" if keep_only else "",
                                           kv.get("meta_date", "?")))
     static = kv.get("meta_upstream") == "static"
     upstream = ("a static workerd (a fixed OCI index; --static-upstream)" if static
@@ -786,48 +1137,52 @@ def cmd_report(a):
       % (kv.get("meta_commit", "?"), " (uncommitted changes)" if kv.get("meta_dirty") == "1" else "",
          kv.get("meta_workerd", "?"), kv.get("meta_cpus", "?"), upstream))
     P("  rust   = %s" % kv.get("meta_rust", "?"))
-    if "js" in subjects:
-        P("  js     = %s" % kv.get("meta_js", "?"))
-    if "pass" in subjects:
-        P("  pass   = %s" % kv.get("meta_pass", "?"))
-    P("  direct = the %s itself, no proxy" % ("static upstream" if static else "registry"))
-    small_ratios = ratios_of((("rust", "js"), ("rust", "pass"), ("rust", "direct")), subjects)
-    conn, dur = kv.get("meta_connections", "?"), kv.get("meta_duration", "?")
-    rows = []
-    for name, label in (("manifest_get", "manifest GET"), ("manifest_head", "manifest HEAD"),
-                        ("v2", "/v2/ (401)")):
-        rows += [("%s req/s" % label, "%s_rps" % name, ".0f"),
-                 ("%s p50 ms" % label, "%s_p50_ms" % name, ".2f"),
-                 ("%s p99 ms" % label, "%s_p99_ms" % name, ".2f")]
-    table("Small requests: %s connections, %s s after a %s s warm-up (GET: wrk -t1 --latency; HEAD: "
-          "bench/loadgen, as wrk 4.1 cannot send HEAD); manifest with a Bearer token and docker's Accept"
-          % (conn, dur, kv.get("meta_warmup", "?")), subjects, rows, small_ratios)
-    busy = [num(kv, k) for k in kv if "_machine_busy_pct_" in k and not k.startswith("cpu_alt_")]
-    busy = [b for b in busy if b is not None]
-    gen = [num(kv, k) for k in kv if "_client_cpu_pct_" in k]
-    gen = [g for g in gen if g is not None]
-    if busy:
-        P("  (whole machine CPU busy during these runs: %.0f-%.0f%% of %s CPUs; load generator: at most %.0f%% of a CPU)"
-          % (min(busy), max(busy), kv.get("meta_cpus", "?"), max(gen) if gen else float("nan")))
+    if keep_only:
+        P("  (--keep-only: no small requests, CPU rounds, blob throughput, memory or wrangler dry run)")
+    else:
+        if "js" in subjects:
+            P("  js     = %s" % kv.get("meta_js", "?"))
+        if "pass" in subjects:
+            P("  pass   = %s" % kv.get("meta_pass", "?"))
+        P("  direct = the %s itself, no proxy" % ("static upstream" if static else "registry"))
+    if not keep_only:
+        small_ratios = ratios_of((("rust", "js"), ("rust", "pass"), ("rust", "direct")), subjects)
+        conn, dur = kv.get("meta_connections", "?"), kv.get("meta_duration", "?")
+        rows = []
+        for name, label in (("manifest_get", "manifest GET"), ("manifest_head", "manifest HEAD"),
+                            ("v2", "/v2/ (401)")):
+            rows += [("%s req/s" % label, "%s_rps" % name, ".0f"),
+                     ("%s p50 ms" % label, "%s_p50_ms" % name, ".2f"),
+                     ("%s p99 ms" % label, "%s_p99_ms" % name, ".2f")]
+        table("Small requests: %s connections, %s s after a %s s warm-up (GET: wrk -t1 --latency; HEAD: "
+              "bench/loadgen, as wrk 4.1 cannot send HEAD); manifest with a Bearer token and docker's Accept"
+              % (conn, dur, kv.get("meta_warmup", "?")), subjects, rows, small_ratios)
+        busy = [num(kv, k) for k in kv if "_machine_busy_pct_" in k and not k.startswith("cpu_alt_")]
+        busy = [b for b in busy if b is not None]
+        gen = [num(kv, k) for k in kv if "_client_cpu_pct_" in k]
+        gen = [g for g in gen if g is not None]
+        if busy:
+            P("  (whole machine CPU busy during these runs: %.0f-%.0f%% of %s CPUs; load generator: at most %.0f%% of a CPU)"
+              % (min(busy), max(busy), kv.get("meta_cpus", "?"), max(gen) if gen else float("nan")))
 
-    cpu_ratios = ratios_of((("rust", "js"), ("rust", "pass")), workers)
-    rounds, per_round = kv.get("meta_cpu_rounds", "?"), kv.get("meta_cpu_requests", "?")
-    table("workerd CPU (utime+stime from /proc) = CPU seconds per 1000 requests", workers,
-          [("manifest GET, alternating", "cpu_alt_ms_per_req", ".3f"),
-           ("  min of the rounds", "cpu_alt_ms_per_req_min", ".3f"),
-           ("  max of the rounds", "cpu_alt_ms_per_req_max", ".3f"),
-           ("  registry, same rounds", "cpu_alt_registry_ms_per_req", ".3f"),
-           ("  req/s, same rounds", "cpu_alt_rps", ".0f"),
-           ("manifest GET, req/s run", "cpu_ms_per_req", ".3f"),
-           ("manifest HEAD, req/s run", "cpu_ms_per_req_manifest_head", ".3f"),
-           ("/v2/ (401), req/s run", "cpu_ms_per_req_v2", ".3f")], cpu_ratios)
-    P("  (alternating: %s, %s rounds of %s manifest GETs each (bench/loadgen, %s connections), "
-      "median per subject;" % (" -> ".join(workers), rounds, per_round, conn))
-    P("   'req/s run': the same workerd's CPU during the small-request runs above)")
-    if "pass" in workers:
-        P("  (pass is the floor: what forwarding a request through any Worker costs)")
+        cpu_ratios = ratios_of((("rust", "js"), ("rust", "pass")), workers)
+        rounds, per_round = kv.get("meta_cpu_rounds", "?"), kv.get("meta_cpu_requests", "?")
+        table("workerd CPU (utime+stime from /proc) = CPU seconds per 1000 requests", workers,
+              [("manifest GET, alternating", "cpu_alt_ms_per_req", ".3f"),
+               ("  min of the rounds", "cpu_alt_ms_per_req_min", ".3f"),
+               ("  max of the rounds", "cpu_alt_ms_per_req_max", ".3f"),
+               ("  registry, same rounds", "cpu_alt_registry_ms_per_req", ".3f"),
+               ("  req/s, same rounds", "cpu_alt_rps", ".0f"),
+               ("manifest GET, req/s run", "cpu_ms_per_req", ".3f"),
+               ("manifest HEAD, req/s run", "cpu_ms_per_req_manifest_head", ".3f"),
+               ("/v2/ (401), req/s run", "cpu_ms_per_req_v2", ".3f")], cpu_ratios)
+        P("  (alternating: %s, %s rounds of %s manifest GETs each (bench/loadgen, %s connections), "
+          "median per subject;" % (" -> ".join(workers), rounds, per_round, conn))
+        P("   'req/s run': the same workerd's CPU during the small-request runs above)")
+        if "pass" in workers:
+            P("  (pass is the floor: what forwarding a request through any Worker costs)")
 
-    if not quick:
+    if not quick and not keep_only:
         blob_ratios = ratios_of((("rust", "pass"), ("rust", "js"), ("pass", "direct")), subjects)
         table("Blob GET throughput, MB/s (MB = 10^6 bytes; curl to /dev/null, byte count checked)", subjects,
               [("200 MiB, median of %s" % kv.get("meta_blob_runs", "?"), "blob_200mib_mbps", ".0f"),
@@ -836,6 +1191,8 @@ def cmd_report(a):
                ("1 GiB, one run", "blob_1gib_mbps", ".0f"),
                ("workerd CPU %, 200 MiB", "blob_200mib_workerd_cpu_pct", ".0f"),
                ("workerd CPU %, 1 GiB", "blob_1gib_workerd_cpu_pct", ".0f")], blob_ratios)
+    keep = keep_table(kv, P, fmt) if kv.get("meta_keep_sizes") and not quick else None
+    if not quick and not keep_only:
         table("workerd resident memory (VmRSS sampled every %s ms + VmHWM) during a 1 GiB blob GET, MiB"
               % kv.get("meta_mem_interval_ms", "?"), workers,
               [("idle before", "blob_mem_idle_mib", ".1f"), ("peak during", "blob_mem_peak_mib", ".1f"),
@@ -849,7 +1206,7 @@ def cmd_report(a):
         P("  %-28s%12s %s" % (label, v if v not in (None, "") else "-", unit if v else ""))
     size_line(".wasm raw", "wasm_raw_bytes", "bytes")
     size_line(".wasm gzip -9", "wasm_gzip_bytes", "bytes")
-    if not quick:
+    if not quick and not keep_only:
         size_line("wrangler upload total", "upload_total_kib", "KiB")
         size_line("wrangler upload gzip", "upload_gzip_kib", "KiB")
 
@@ -875,6 +1232,12 @@ def cmd_report(a):
     for lab in ("200mib", "1gib"):
         for x, y in (("rust", "pass"), ("rust", "js"), ("rust", "direct"), ("pass", "direct"), ("js", "direct")):
             put_ratio("blob_%s_ratio_%s_%s" % (lab, x, y), "blob_%s_mbps_%s" % (lab, x), "blob_%s_mbps_%s" % (lab, y))
+    for lab, d in (keep or {}).get("derived", {}).items():
+        for name, key in (("on_off", "keep_cpu_ms_on_minus_off_%s"), ("r2_store", "keep_cpu_ms_r2_minus_store_%s"),
+                          ("r2_store_off", "keep_cpu_ratio_r2_minus_store_off_%s"),
+                          ("paid_off", "keep_mbps_ratio_paid_off_%s"), ("r2_off", "keep_mbps_ratio_r2_off_%s")):
+            if d[name] is not None:
+                derived[key % lab] = d[name]
 
     # the performance goals of issue 10 (issue 4's, "at least the original's CPU and req/s",
     # were set aside: the per-request log line and timeout cost more than the original spends)
@@ -887,28 +1250,52 @@ def cmd_report(a):
             goals.append((key, "n/a", text + (" (%s)" % why if why else "")))
         else:
             goals.append((key, "pass" if ok else "FAIL", text))
+    unmeasured = "not measured: --quick" if quick else "not measured: --keep-only" if keep_only else None
     g = derived.get("cpu_alt_ms_per_req_ratio_rust_js")
     goal("goal_cpu_per_req", None if g is None else g <= 1.5,
          "workerd CPU per manifest GET rust <= 1.5 x js, alternating medians (ratio %s)" % fmt(g, ".2f"),
-         "no js baseline")
+         "not measured: --keep-only" if keep_only else "no js baseline")
     g = derived.get("blob_200mib_ratio_rust_pass")
     goal("goal_blob_throughput", None if g is None else g >= 0.95,
          "200 MiB blob MB/s rust >= 0.95 x pass-through Worker, alternating runs (ratio %s)" % fmt(g, ".2f"),
-         "not measured: --quick" if quick else None)
+         unmeasured)
     g = num(kv, "blob_mem_growth_mib_rust")
     goal("goal_mem_growth", None if g is None else g < 32,
          "workerd RSS growth over a 1 GiB blob < 32 MiB (%s MiB)" % fmt(g, ".1f"),
-         "not measured: --quick" if quick else None)
+         unmeasured)
     g = num(kv, "wasm_gzip_bytes")
     goal("goal_wasm_size", None if g is None else g < 200 * 1024,
          "index_bg.wasm gzip -9 < 200 KiB (%s bytes)" % fmt(g, ".0f"), "not measured")
+    # keeping a blob: the cold GET of a blob that is kept, against the same with CACHE=off
+    kd = (keep or {}).get("derived", {})
+    ksizes = (keep or {}).get("sizes", [])
+    unmeasured = "not measured: --quick" if quick else "not measured"
+    on_off = [(size_text(n), kd[lab]["on_off"]) for lab, n in ksizes]
+    g = None if not on_off or any(x is None for _, x in on_off) else all(x <= 5 for _, x in on_off)
+    goal("goal_keep_default_cpu", g,
+         "with default vars a cold blob GET costs <= 5 ms of workerd CPU above CACHE=off, on - off at %s (%s ms)"
+         % (", ".join(t for t, _ in on_off) or "each size", ", ".join(fmt(x, ".2f") for _, x in on_off) or "-"),
+         unmeasured)
+    big = max(ksizes, key=lambda x: x[1]) if ksizes else None
+    g = kd[big[0]]["r2_store_off"] if big else None
+    goal("goal_keep_r2_cpu", None if g is None else g <= 1.3,
+         "keeping a %s blob in R2 costs <= 1.3 x CACHE=off's workerd CPU, counting the proxy's share: "
+         "(r2 - store)/off (ratio %s)" % (size_text(big[1]) if big else "200 MiB", fmt(g, ".2f")), unmeasured)
+    paid, r2 = (kd[big[0]]["paid_off"], kd[big[0]]["r2_off"]) if big else (None, None)
+    g = None if paid is None or r2 is None else paid >= 0.9 and r2 >= 0.9
+    slow = [n for n, x in (("paid", paid), ("r2", r2)) if x is not None and x < 0.9]
+    goal("goal_keep_miss_speed", g,
+         "a %s miss reaches the client at >= 0.9 x CACHE=off's MB/s, paid and r2 (paid/off %s, r2/off %s)%s"
+         % (size_text(big[1]) if big else "200 MiB", fmt(paid, ".2f"), fmt(r2, ".2f"),
+            "; too slow: %s" % " and ".join(slow) if slow else ""), unmeasured)
     P("")
-    P("Goals (issue 10)")
+    P("Goals (issue 10; keeping a blob)")
     for key, verdict, text in goals:
         P("  %-5s %s" % (verdict, text))
 
     errors = {k: v for k, v in kv.items()
-              if any(k.endswith("_errors_" + s) for s in SUBJECTS) and v not in ("0", "")}
+              if (any(k.endswith("_errors_" + s) for s in SUBJECTS) or k.startswith("keep_errors_"))
+              and v not in ("0", "")}
     notes = [v for k, v in sorted(kv.items()) if k.startswith("note_")]
     if errors or notes:
         P("")
@@ -1023,6 +1410,25 @@ def main():
             p.add_argument("--interval", type=float, default=0.05)
         p.set_defaults(fn=fn)
 
+    p = sub.add_parser("keep")
+    p.add_argument("--subject", action="append", required=True,
+                   help="NAME=PID=SINK_LOG=WORKERD_LOG=URL (in turn order)")
+    p.add_argument("--sink-only", action="append", default=[], metavar="NAME",
+                   help="a subject whose answer is not the blob: its keep is judged by the sink alone")
+    p.add_argument("--size", action="append", required=True,
+                   help="LABEL:BYTES:DIGEST:REQUESTS (requests per subject and round)")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--host", required=True)
+    p.add_argument("--token", required=True)
+    p.add_argument("--repo", required=True)
+    p.add_argument("--registry-pid", type=int, help="the registry's pid: its CPU per GET too")
+    p.add_argument("--keep-timeout", type=float, default=30, help="seconds for a MISS to reach the sink")
+    p.add_argument("--settle", type=float, default=0.05, help="seconds before the CPU is read")
+    p.add_argument("--pause", type=float, default=0.2, help="seconds between two subjects")
+    p.add_argument("--max-time", type=int, default=300)
+    p.add_argument("--log", required=True)
+    p.set_defaults(fn=cmd_keep)
+
     p = sub.add_parser("wrangler-config")
     p.add_argument("--src", required=True)
     p.add_argument("--dst", required=True)
@@ -1037,6 +1443,10 @@ def main():
     p.add_argument("--service-worker", help="PATH of a service-worker script")
     p.add_argument("--text", action="append", default=[], help="NAME=VALUE text binding")
     p.add_argument("--json", action="append", default=[], help="NAME=JSON json binding")
+    p.add_argument("--store-sink", metavar="HOST:PORT",
+                   help="bench/store_sink.py: the worker's Cache API (cacheApiOutbound) goes there")
+    p.add_argument("--r2-bucket", action="append", default=[], metavar="NAME",
+                   help="an R2 binding served by the store sink (needs --store-sink)")
     p.set_defaults(fn=cmd_workerd_config)
 
     p = sub.add_parser("static-upstream")

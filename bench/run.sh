@@ -4,7 +4,8 @@
 #
 #   bash bench/run.sh [--quick] [--baseline FILE | --no-baseline] [--duration S] [--connections N]
 #                     [--warmup S] [--cpu-rounds N] [--cpu-requests N] [--blob-runs N]
-#                     [--no-build] [--var NAME=VALUE]... [--static-upstream]
+#                     [--keep-rounds N] [--keep-requests-small N] [--keep-requests-large N]
+#                     [--keep-only] [--no-build] [--var NAME=VALUE]... [--static-upstream]
 #
 # Everything runs on 127.0.0.1, one subject at a time:
 #   rust    the release build (worker-build --release, copied out of build/) in bare workerd
@@ -22,6 +23,12 @@
 # --cpu-rounds N / --cpu-requests N: workerd CPU per manifest GET, measured with the workers
 # alternating (rust, js, pass, rust, js, pass, ...), N rounds (3) of N requests (3000) each.
 # --var NAME=VALUE adds a text binding (a wrangler var) to the Rust Worker, e.g. LOG_LEVEL=off.
+# Keeping a blob (full run only): the Rust build as off (CACHE=off), on (default vars), paid
+# (CACHE_VERIFY_MAX_BYTES=512000000), r2 (CACHE_BUCKET bound) and store (a bare Worker putting
+# the upstream's body into R2), each its own workerd, the stores bench/store_sink.py (reads and
+# drops); --keep-rounds N (3) rounds of, per size and subject, --keep-requests-small N (20) GETs
+# of the 1 MiB and 4 MiB blobs and --keep-requests-large N (2) of the 200 MiB one.
+# --keep-only: only that section (no small requests, CPU rounds, blobs, memory or dry run).
 # --static-upstream: --quick in front of a second workerd answering a fixed OCI index instead of
 # the registry. Each Worker's CPU is about half and the rounds' spread a quarter: for comparing
 # builds. Its figures are not the ones the goals are about.
@@ -31,7 +38,8 @@
 #
 # Needs `bash tests/setup.sh` (wrk, docker-registry, python3-jwt, worker-build, wasm-bindgen,
 # npm packages). Env: BENCH_DIR=/tmp/rp-bench (state; the registry's data, ~1.3 GB, is kept
-# there between runs), BENCH_PORT_BASE=6100 (uses BASE, BASE+1, BASE+10, BASE+11, BASE+12).
+# there between runs), BENCH_PORT_BASE=6100 (uses BASE, BASE+1, BASE+10, BASE+11, BASE+12, and
+# in the full run BASE+20..BASE+24 and BASE+30..BASE+34).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -46,10 +54,13 @@ PIDS="$STATE/pids"
 PORT_BASE="${BENCH_PORT_BASE:-6100}"
 REGISTRY_PORT=$PORT_BASE ISSUER_PORT=$((PORT_BASE + 1))
 RUST_PORT=$((PORT_BASE + 10)) JS_PORT=$((PORT_BASE + 11)) PASS_PORT=$((PORT_BASE + 12))
+# keeping a blob: subject i's store sink on KEEP_SINK_BASE + i, its workerd on KEEP_PORT_BASE + i
+KEEP_SUBJECTS=(off on paid r2 store)
+KEEP_SINK_BASE=$((PORT_BASE + 20)) KEEP_PORT_BASE=$((PORT_BASE + 30))
 READY_TIMEOUT=20
 
 DURATION="" CONNECTIONS=8 WARMUP="" CPU_ROUNDS=3 CPU_REQUESTS="" BLOB_RUNS=5 BUILD=1 BASELINE="" NO_BASELINE=0
-QUICK=0 STATIC=0
+QUICK=0 STATIC=0 KEEP_ONLY=0 KEEP_ROUNDS=3 KEEP_REQUESTS_SMALL=20 KEEP_REQUESTS_LARGE=2
 RUST_VARS=()
 DEFAULT_BASELINE="$REPO/../shared/seed/original-worker.js"
 
@@ -63,7 +74,7 @@ ACCEPT="application/vnd.oci.image.index.v1+json, application/vnd.docker.distribu
 WORKERD_BIN="$REPO/node_modules/@cloudflare/workerd-linux-64/bin/workerd"
 WRANGLER_BIN="$REPO/node_modules/.bin/wrangler"
 
-usage() { sed -n '2,34p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,42p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 T0=$(date +%s.%N)
 elapsed() { awk -v t0="$T0" -v t1="$(date +%s.%N)" 'BEGIN { printf "%5.1f", t1 - t0 }'; }
 log() { printf 'bench [%ss]: %s\n' "$(elapsed)" "$*" >&2; }
@@ -86,6 +97,13 @@ while (($#)); do
     --cpu-rounds=*) CPU_ROUNDS="${1#*=}"; shift ;;
     --cpu-requests) CPU_REQUESTS="${2:?}"; shift 2 ;;
     --cpu-requests=*) CPU_REQUESTS="${1#*=}"; shift ;;
+    --keep-rounds) KEEP_ROUNDS="${2:?}"; shift 2 ;;
+    --keep-rounds=*) KEEP_ROUNDS="${1#*=}"; shift ;;
+    --keep-requests-small) KEEP_REQUESTS_SMALL="${2:?}"; shift 2 ;;
+    --keep-requests-small=*) KEEP_REQUESTS_SMALL="${1#*=}"; shift ;;
+    --keep-requests-large) KEEP_REQUESTS_LARGE="${2:?}"; shift 2 ;;
+    --keep-requests-large=*) KEEP_REQUESTS_LARGE="${1#*=}"; shift ;;
+    --keep-only) KEEP_ONLY=1; shift ;;
     --quick) QUICK=1; shift ;;
     --static-upstream) STATIC=1 QUICK=1; shift ;;
     --no-build) BUILD=0; shift ;;
@@ -100,12 +118,24 @@ if ((QUICK)); then
 else
   DURATION="${DURATION:-10}" WARMUP="${WARMUP:-2}" CPU_REQUESTS="${CPU_REQUESTS:-3000}" PAUSE=1
 fi
-for v in DURATION CONNECTIONS CPU_ROUNDS CPU_REQUESTS BLOB_RUNS; do
+for v in DURATION CONNECTIONS CPU_ROUNDS CPU_REQUESTS BLOB_RUNS KEEP_ROUNDS KEEP_REQUESTS_SMALL KEEP_REQUESTS_LARGE; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || die "--$(tr _ - <<<"${v,,}") wants a whole number, got '${!v}'"
 done
 [[ "$WARMUP" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--warmup wants a number of seconds, got '$WARMUP'"
 ((DURATION >= 1 && CONNECTIONS >= 1 && BLOB_RUNS >= 1 && CPU_ROUNDS >= 1 && CPU_REQUESTS >= 1)) \
   || die "--duration, --connections, --cpu-rounds, --cpu-requests and --blob-runs must be >= 1"
+((KEEP_ROUNDS >= 1 && KEEP_REQUESTS_SMALL >= 1 && KEEP_REQUESTS_LARGE >= 1)) \
+  || die "--keep-rounds, --keep-requests-small and --keep-requests-large must be >= 1"
+((KEEP_ONLY == 0 || QUICK == 0)) || die "--keep-only is part of the full run: not with --quick or --static-upstream"
+# the largest blob the default vars keep (in the Cache API, hashed by the Worker): read from the
+# code, so that the keep section follows it; and one 4 times as large, which they pass unkept
+VERIFY_MAX_EXPR="$(sed -n 's/^pub const VERIFY_MAX_DEFAULT: u64 = \([0-9 <*]*\);.*/\1/p' "$REPO/src/cache.rs" | head -1)"
+[[ -n "$VERIFY_MAX_EXPR" ]] || die "no 'pub const VERIFY_MAX_DEFAULT: u64 = ...;' in src/cache.rs"
+KEEP_DEFAULT_BLOB=$((VERIFY_MAX_EXPR)) KEEP_OVER_BLOB=$((4 * 1024 * 1024))
+size_label() { if (($1 % 1048576 == 0)); then echo "$(($1 / 1048576))mib"; else echo "${1}b"; fi; }
+KEEP_DEFAULT_LABEL="$(size_label "$KEEP_DEFAULT_BLOB")" KEEP_OVER_LABEL="$(size_label "$KEEP_OVER_BLOB")"
+((QUICK || (KEEP_DEFAULT_BLOB < KEEP_OVER_BLOB && KEEP_OVER_BLOB < SMALL_BLOB))) \
+  || die "VERIFY_MAX_DEFAULT in src/cache.rs is $KEEP_DEFAULT_BLOB bytes: the keep section wants it under 4 MiB"
 
 if ((NO_BASELINE)); then
   BASELINE=""
@@ -191,7 +221,11 @@ wait_ready() {  # NAME URL
 }
 
 stop_all   # leftovers of an interrupted run
-for p in $REGISTRY_PORT $ISSUER_PORT $RUST_PORT $JS_PORT $PASS_PORT; do
+keep_ports=()
+if ((QUICK == 0)); then
+  for ((i = 0; i < ${#KEEP_SUBJECTS[@]}; i++)); do keep_ports+=($((KEEP_SINK_BASE + i)) $((KEEP_PORT_BASE + i))); done
+fi
+for p in $REGISTRY_PORT $ISSUER_PORT $RUST_PORT $JS_PORT $PASS_PORT "${keep_ports[@]}"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
     die "port $p is in use by something else: $(ss -ltnpH "sport = :$p" 2>/dev/null | head -1) (set BENCH_PORT_BASE)"
   fi
@@ -309,14 +343,18 @@ EOF
   wait_ready registry "$UPSTREAM/v2/"
   log "registry on :$REGISTRY_PORT and token issuer on :$ISSUER_PORT are up"
 
-  log "preparing $IMAGE:latest (an OCI index) and random blobs of 200 MiB and 1 GiB"
+  log "preparing $IMAGE:latest (an OCI index) and random blobs of $KEEP_DEFAULT_LABEL, $KEEP_OVER_LABEL, 200 MiB and 1 GiB"
   "$PY" "$BENCH_PY" prepare --registry "$UPSTREAM" --issuer "$ISSUER_URL" --service "$SERVICE" \
     --user "$PUSH_USER" --password "$PUSH_PASSWORD" --repo "$IMAGE" \
+    --blob "$KEEP_DEFAULT_LABEL:$KEEP_DEFAULT_BLOB" --blob "$KEEP_OVER_LABEL:$KEEP_OVER_BLOB" \
     --blob "200mib:$SMALL_BLOB" --blob "1gib:$BIG_BLOB" --digest-cache "$STATE/digests.json" >"$RUN/image.env"
   INDEX_DIGEST="$(sed -n 's/^INDEX_DIGEST=//p' "$RUN/image.env")"
   SMALL_DIGEST="$(sed -n 's/^BLOB_200MIB_DIGEST=//p' "$RUN/image.env")"
   BIG_DIGEST="$(sed -n 's/^BLOB_1GIB_DIGEST=//p' "$RUN/image.env")"
-  [[ -n "$INDEX_DIGEST" && -n "$SMALL_DIGEST" && -n "$BIG_DIGEST" ]] || die "preparing the image failed"
+  KEEP_DEFAULT_DIGEST="$(sed -n "s/^BLOB_${KEEP_DEFAULT_LABEL^^}_DIGEST=//p" "$RUN/image.env")"
+  KEEP_OVER_DIGEST="$(sed -n "s/^BLOB_${KEEP_OVER_LABEL^^}_DIGEST=//p" "$RUN/image.env")"
+  [[ -n "$INDEX_DIGEST" && -n "$SMALL_DIGEST" && -n "$BIG_DIGEST" && -n "$KEEP_DEFAULT_DIGEST" && -n "$KEEP_OVER_DIGEST" ]] \
+    || die "preparing the image failed"
 fi
 
 # --- 4. one workerd per worker ----------------------------------------------------------------------
@@ -378,6 +416,7 @@ done
   kv meta_registry "$(docker-registry --version 2>/dev/null | awk '{print $3}')"
   kv meta_cpus "$(nproc)"
   kv meta_quick "$QUICK"
+  kv meta_keep_only "$KEEP_ONLY"
   kv meta_upstream "$( ((STATIC)) && echo static || echo registry)"
   kv meta_duration "$DURATION"
   kv meta_connections "$CONNECTIONS"
@@ -385,6 +424,14 @@ done
   kv meta_cpu_rounds "$CPU_ROUNDS"
   kv meta_cpu_requests "$CPU_REQUESTS"
   kv meta_blob_runs "$BLOB_RUNS"
+  if ((QUICK == 0)); then
+    kv meta_keep_rounds "$KEEP_ROUNDS"
+    kv meta_keep_requests_small "$KEEP_REQUESTS_SMALL"
+    kv meta_keep_requests_large "$KEEP_REQUESTS_LARGE"
+    kv meta_keep_verify_max_default "$KEEP_DEFAULT_BLOB"
+    kv meta_keep_sizes "$KEEP_DEFAULT_LABEL:$KEEP_DEFAULT_BLOB,$KEEP_OVER_LABEL:$KEEP_OVER_BLOB,$(size_label "$SMALL_BLOB"):$SMALL_BLOB"
+    kv meta_keep_subjects "$(IFS=,; echo "${KEEP_SUBJECTS[*]}")"
+  fi
   kv meta_mem_interval_ms "$(awk -v i="$MEM_INTERVAL" 'BEGIN { print i * 1000 }')"
   kv meta_rust "build/ of $COMMIT$( ((DIRTY)) && echo '+changes'), index_bg.wasm sha256 $WASM_SHA$( ((BUILD)) || echo ' (--no-build)')${RUST_VARS[*]:+, vars: ${RUST_VARS[*]}}"
   kv meta_js "${BASELINE:-none}${BASELINE:+ (sha256 $(sha256sum "$BASELINE" | cut -c1-12), MODE=debug)}"
@@ -402,7 +449,9 @@ measure() {  # LABEL bench.py ARGS...: append its key=value lines to the results
 }
 
 MANIFEST_PATH="/v2/$IMAGE/manifests/latest"
-for kind in manifest_get manifest_head v2; do
+kinds=(manifest_get manifest_head v2)
+((KEEP_ONLY == 0)) || kinds=()
+for kind in "${kinds[@]}"; do
   for s in "${SUBJECTS[@]}"; do
     args=(wrk --subject "$s" --name "$kind" --connections "$CONNECTIONS" --duration "$DURATION"
           --warmup "$WARMUP" --loadgen "$LOADGEN" --log "$RUN/logs/wrk.log"
@@ -426,7 +475,7 @@ args=(cpu --rounds "$CPU_ROUNDS" --requests "$CPU_REQUESTS" --connections "$CONN
       --registry-pid "${PID[registry]}" --log "$RUN/logs/cpu.log"
       -H "Host: $BENCH_HOST" -H "User-Agent: rp-bench" -H "Authorization: Bearer $TOKEN" -H "Accept: $ACCEPT")
 for s in "${WORKERS[@]}"; do args+=(--subject "$s=${WPID[$s]}=${URL[$s]}$MANIFEST_PATH"); done
-measure "CPU rounds (${WORKERS[*]}) x$CPU_ROUNDS" "${args[@]}"
+((KEEP_ONLY)) || measure "CPU rounds (${WORKERS[*]}) x$CPU_ROUNDS" "${args[@]}"
 
 if ((QUICK)); then
   kv wasm_raw_bytes "$(stat -c %s "$WASM")"
@@ -441,29 +490,106 @@ if ((QUICK)); then
 fi
 
 # the subjects take turns, run after run (as the CPU rounds do)
-args=(blob --label 200mib --runs "$BLOB_RUNS" --host "$BENCH_HOST" --token "$TOKEN" --size "$SMALL_BLOB")
-for s in "${SUBJECTS[@]}"; do args+=(--subject "$s=${WPID[$s]}=${URL[$s]}/v2/$IMAGE/blobs/$SMALL_DIGEST"); done
-measure "blob 200 MiB (${SUBJECTS[*]}) x$BLOB_RUNS" "${args[@]}"
-
-# Read the 1 GiB blob's file once first, so that the first subject does not pay for a cold page
-# cache: a cold read is disk-bound (about 400 MB/s here, a third of a warm one).
-BIG_FILE="$STATE/registry/data/docker/registry/v2/blobs/sha256/${BIG_DIGEST:7:2}/${BIG_DIGEST#sha256:}/data"
-if [[ -f "$BIG_FILE" ]]; then
-  cat "$BIG_FILE" >/dev/null
-else
-  log "WARNING: $BIG_FILE not found; the first 1 GiB run may read from disk"
+if ((KEEP_ONLY == 0)); then
+  args=(blob --label 200mib --runs "$BLOB_RUNS" --host "$BENCH_HOST" --token "$TOKEN" --size "$SMALL_BLOB")
+  for s in "${SUBJECTS[@]}"; do args+=(--subject "$s=${WPID[$s]}=${URL[$s]}/v2/$IMAGE/blobs/$SMALL_DIGEST"); done
+  measure "blob 200 MiB (${SUBJECTS[*]}) x$BLOB_RUNS" "${args[@]}"
 fi
-for s in "${SUBJECTS[@]}"; do
-  sleep 2  # let the worker settle before its idle RSS is read
-  args=(mem --subject "$s" --label 1gib --url "${URL[$s]}/v2/$IMAGE/blobs/$BIG_DIGEST" --host "$BENCH_HOST"
-        --token "$TOKEN" --size "$BIG_BLOB" --interval "$MEM_INTERVAL")
-  [[ -z "${WPID[$s]}" ]] || args+=(--pid "${WPID[$s]}")
-  measure "$s blob 1 GiB" "${args[@]}"
+
+# --- keeping a blob: cold GETs into a store sink, one workerd per way of keeping ---------------------
+# Every subject is the release build in front of the same registry with the same ROUTES (not
+# --var), but for `store`: a bare Worker putting the upstream's body into R2, the store's own
+# cost. Cache API and R2 go to bench/store_sink.py (one per subject), which reads and drops
+# everything and answers every match/get as a miss: every GET is a cold miss that is kept, and
+# the store's work is not in workerd's CPU.
+mkdir -p "$RUN/keep"
+cat >"$RUN/keep/store.mjs" <<'EOF'
+// written by bench/run.sh: what keeping a blob in R2 costs with no proxy, the upstream's body put
+// under a fresh key; the client gets a few bytes (labelled MISS: it keeps every answer)
+let n = 0;
+export default {
+  async fetch(req, env, ctx) {
+    const u = new URL(req.url);
+    const auth = req.headers.get("authorization");
+    const resp = await fetch(env.UPSTREAM + u.pathname, { headers: auth ? { authorization: auth } : {} });
+    if (resp.status !== 200) return new Response(resp.body, { status: resp.status });
+    ctx.waitUntil(env.CACHE_BUCKET.put(`store/${Date.now()}-${n++}`, resp.body));
+    return new Response("kept\n", { headers: { "x-proxy-cache": "MISS" } });
+  },
+};
+EOF
+declare -A KEEP_URL=()
+for ((i = 0; i < ${#KEEP_SUBJECTS[@]}; i++)); do
+  s="${KEEP_SUBJECTS[$i]}" sink_port=$((KEEP_SINK_BASE + i)) port=$((KEEP_PORT_BASE + i))
+  start_bg "keep_sink_$s" "$PY" "$HERE/store_sink.py" --port "$sink_port" --log "$RUN/keep/sink-$s.jsonl"
+  args=(--out "$RUN/keep-$s.capnp" --port "$port" --compat-date "$COMPAT_DATE" --store-sink "127.0.0.1:$sink_port")
+  case "$s" in
+    store) args+=(--module worker.mjs=keep/store.mjs --text "UPSTREAM=$UPSTREAM" --r2-bucket CACHE_BUCKET) ;;
+    *) args+=("${modules[@]}" --json "ROUTES=$ROUTES_JSON") ;;
+  esac
+  case "$s" in
+    off) args+=(--text CACHE=off) ;;
+    paid) args+=(--text CACHE_VERIFY_MAX_BYTES=512000000) ;;
+    r2) args+=(--r2-bucket CACHE_BUCKET) ;;
+  esac
+  "$PY" "$BENCH_PY" workerd-config "${args[@]}"
+  start_bg "keep_$s" "$WORKERD_BIN" serve "$RUN/keep-$s.capnp"
+  KEEP_URL[$s]="http://127.0.0.1:$port"
 done
+for ((i = 0; i < ${#KEEP_SUBJECTS[@]}; i++)); do
+  s="${KEEP_SUBJECTS[$i]}"
+  wait_ready "keep_sink_$s" "http://127.0.0.1:$((KEEP_SINK_BASE + i))/"
+  wait_ready "keep_$s" "${KEEP_URL[$s]}/v2/"
+  comm="$(cat "/proc/${PID[keep_$s]}/comm" 2>/dev/null || true)"
+  [[ "$comm" == workerd* ]] || die "pid ${PID[keep_$s]} is '$comm', not workerd: CPU would be wrong"
+done
+log "keep subjects up: ${KEEP_SUBJECTS[*]} on :$KEEP_PORT_BASE-$((KEEP_PORT_BASE + ${#KEEP_SUBJECTS[@]} - 1)), their store sinks on :$KEEP_SINK_BASE-$((KEEP_SINK_BASE + ${#KEEP_SUBJECTS[@]} - 1))"
+KEEP_LABELS=("$KEEP_DEFAULT_LABEL" "$KEEP_OVER_LABEL" "$(size_label "$SMALL_BLOB")")
+args=(keep --rounds "$KEEP_ROUNDS" --host "$BENCH_HOST" --token "$TOKEN" --repo "$IMAGE" --log "$RUN/logs/keep.log"
+      --registry-pid "${PID[registry]}"
+      --size "$KEEP_DEFAULT_LABEL:$KEEP_DEFAULT_BLOB:$KEEP_DEFAULT_DIGEST:$KEEP_REQUESTS_SMALL"
+      --size "$KEEP_OVER_LABEL:$KEEP_OVER_BLOB:$KEEP_OVER_DIGEST:$KEEP_REQUESTS_SMALL"
+      --size "${KEEP_LABELS[2]}:$SMALL_BLOB:$SMALL_DIGEST:$KEEP_REQUESTS_LARGE" --sink-only store)
+for s in "${KEEP_SUBJECTS[@]}"; do
+  args+=(--subject "$s=${PID[keep_$s]}=$RUN/keep/sink-$s.jsonl=$RUN/logs/keep_$s.log=${KEEP_URL[$s]}")
+done
+out="$("$PY" "$BENCH_PY" "${args[@]}")" || die "keeping a blob failed"
+printf '%s\n' "$out" >>"$RESULTS"
+for lab in "${KEEP_LABELS[@]}"; do
+  log "keep $lab (${KEEP_SUBJECTS[*]}) x$KEEP_ROUNDS: $(grep -E "^keep_(cpu_ms|mbps|verdict)_${lab}_" <<<"$out" | tr '\n' ' ')"
+done
+for s in "${KEEP_SUBJECTS[@]}"; do stop_one "$PIDS/keep_$s.pid"; stop_one "$PIDS/keep_sink_$s.pid"; done
+
+if ((KEEP_ONLY == 0)); then
+  # Read the 1 GiB blob's file once first, so that the first subject does not pay for a cold page
+  # cache: a cold read is disk-bound (about 400 MB/s here, a third of a warm one).
+  BIG_FILE="$STATE/registry/data/docker/registry/v2/blobs/sha256/${BIG_DIGEST:7:2}/${BIG_DIGEST#sha256:}/data"
+  if [[ -f "$BIG_FILE" ]]; then
+    cat "$BIG_FILE" >/dev/null
+  else
+    log "WARNING: $BIG_FILE not found; the first 1 GiB run may read from disk"
+  fi
+  for s in "${SUBJECTS[@]}"; do
+    sleep 2  # let the worker settle before its idle RSS is read
+    args=(mem --subject "$s" --label 1gib --url "${URL[$s]}/v2/$IMAGE/blobs/$BIG_DIGEST" --host "$BENCH_HOST"
+          --token "$TOKEN" --size "$BIG_BLOB" --interval "$MEM_INTERVAL")
+    [[ -z "${WPID[$s]}" ]] || args+=(--pid "${WPID[$s]}")
+    measure "$s blob 1 GiB" "${args[@]}"
+  done
+fi
 
 # --- 6. sizes ----------------------------------------------------------------------------------------
 kv wasm_raw_bytes "$(stat -c %s "$WASM")"
 kv wasm_gzip_bytes "$(gzip -9 -c "$WASM" | wc -c)"
+if ((KEEP_ONLY)); then
+  stop_all
+  log "done (--keep-only); all processes stopped; results in $RESULTS"
+  set +e
+  "$PY" "$BENCH_PY" report "$RESULTS" | tee "$RUN/report.txt"
+  rc=${PIPESTATUS[0]}
+  set -e
+  exit "$rc"
+fi
 # wrangler's dry run on the copy: the repo's wrangler.toml without its [build] command (which
 # would rebuild build/), `main` pointing at the copied shim; no network (metrics, update check off)
 "$PY" "$BENCH_PY" wrangler-config --src "$REPO/wrangler.toml" --dst "$RUN/wrangler.toml" --main build/worker/shim.mjs
