@@ -17,7 +17,7 @@ pub const CACHE_API_MAX_BYTES: u64 = 512 * 1000 * 1000;
 /// hashes what it keeps there (the Cache API checks nothing), which costs CPU in proportion to
 /// the bytes; at this size a keep costs less than 5 ms more than passing the answer through,
 /// so the free plan's 10 ms per request holds (`npm run bench`; README, "Limits and costs").
-pub const VERIFY_MAX_DEFAULT: u64 = 1 << 20;
+pub const VERIFY_MAX_DEFAULT: u64 = 512 << 10;
 
 /// The CPU the Worker spends on a MiB it keeps in the Cache API (its second `GET`, the hash,
 /// the put), as measured in workerd (`npm run bench`): what a store line says a larger answer
