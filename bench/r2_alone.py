@@ -1,12 +1,17 @@
 #!/usr/bin/python3
-"""Miniflare's R2 alone: the memory its simulator takes for one put, with no proxy in front.
+"""Miniflare's R2 (or Cache API) alone: the memory its simulator takes for one put, with no
+proxy in front.
 
-    r2_alone.py --repo DIR [--mib 1024] [--rate 2M] [--port 8499] [--workdir /tmp/rp-r2-alone]
+    r2_alone.py --repo DIR [--mib 1024] [--rate 2M] [--store r2|cache] [--port 8499]
+                [--workdir /tmp/rp-r2-alone]
 
 bench/slow.sh --bucket measures workerd while this Worker keeps a layer in Miniflare's R2, but
 the R2 simulator runs in the same workerd process; this streams the same amount at the same
 rate into a bucket from a four-line Worker (`put` with the sha256, as the proxy does), so the
-two figures can be told apart. Prints key=value lines.
+two figures can be told apart. `--store cache` does the same with `caches.default.put` into
+Miniflare's Cache API (in memory, as the tests and bench/slow.sh run it). The proxy keeps a
+layer from its own second GET at full speed: use `--rate 0` (no limit) for its share. Prints
+key=value lines.
 """
 import argparse
 import hashlib
@@ -24,6 +29,11 @@ addEventListener("fetch", (e) => e.respondWith((async (req) => {
   const sha256 = new URL(req.url).searchParams.get("sha256");
   const body = new FixedLengthStream(Number(req.headers.get("content-length")));
   req.body.pipeTo(body.writable).catch(() => {});
+  if (typeof BUCKET === "undefined") {
+    await caches.default.put("https://alone.example.test/blob", new Response(body.readable, {
+      headers: { "content-length": req.headers.get("content-length"), "cache-control": "max-age=3600" } }));
+    return new Response(`stored ${req.headers.get("content-length")}`);
+  }
   const o = await BUCKET.put("blob", body.readable, { sha256 });
   return new Response(o === null ? "refused" : `stored ${o.size}`);
 })(e.request)));
@@ -33,8 +43,9 @@ RUNNER = """
 import { createRequire } from "node:module";
 const require = createRequire(process.argv[2] + "/package.json");
 const { Miniflare, Log, LogLevel } = require("miniflare");
+const r2 = process.argv[6] === "r2" ? { r2Buckets: ["BUCKET"], r2Persist: process.argv[4] } : {};
 const mf = new Miniflare({ scriptPath: process.argv[3], modules: false,
-  compatibilityDate: "2026-04-01", r2Buckets: ["BUCKET"], r2Persist: process.argv[4],
+  compatibilityDate: "2026-04-01", ...r2, cachePersist: false,
   host: "127.0.0.1", port: Number(process.argv[5]), log: new Log(LogLevel.WARN) });
 await mf.ready;
 console.log("ready");
@@ -67,6 +78,7 @@ def main():
     ap.add_argument("--rate", default="2M")
     ap.add_argument("--port", type=int, default=8499)
     ap.add_argument("--workdir", default="/tmp/rp-r2-alone")
+    ap.add_argument("--store", choices=["r2", "cache"], default="r2")
     a = ap.parse_args()
     shutil.rmtree(a.workdir, ignore_errors=True)
     os.makedirs(a.workdir)
@@ -78,7 +90,8 @@ def main():
     for c in chunks(a.mib):
         digest.update(c)
     log = open(os.path.join(a.workdir, "miniflare.log"), "w+")
-    mf = subprocess.Popen(["node", runner, a.repo, script, os.path.join(a.workdir, "r2"), str(a.port)],
+    mf = subprocess.Popen(["node", runner, a.repo, script, os.path.join(a.workdir, "r2"), str(a.port),
+                           a.store],
                           stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         for _ in range(300):
@@ -104,8 +117,9 @@ def main():
         size = a.mib * CHUNK
         url = "http://127.0.0.1:%d/?sha256=%s" % (a.port, digest.hexdigest())
         t0 = time.monotonic()
-        curl = subprocess.Popen(["curl", "-sS", "-X", "PUT", "-T", "-", "-H", "content-length: %d" % size,
-                                 "--limit-rate", a.rate, url], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        limit = [] if a.rate in ("0", "") else ["--limit-rate", a.rate]
+        curl = subprocess.Popen(["curl", "-sS", "-X", "PUT", "-T", "-", "-H", "content-length: %d" % size]
+                                + limit + [url], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         for c in chunks(a.mib):
             curl.stdin.write(c)
         curl.stdin.close()
@@ -114,6 +128,7 @@ def main():
         secs = time.monotonic() - t0
         done.set()
         time.sleep(1)
+        print("r2_alone_store=%s" % a.store)
         print("r2_alone_bytes=%d" % size)
         print("r2_alone_answer=%s" % answer)
         print("r2_alone_seconds=%.1f" % secs)

@@ -26,8 +26,9 @@
 # Keeping a blob (full run only): the Rust build as off (CACHE=off), on (default vars), paid
 # (CACHE_VERIFY_MAX_BYTES=512000000), r2 (CACHE_BUCKET bound) and store (a bare Worker putting
 # the upstream's body into R2), each its own workerd, the stores bench/store_sink.py (reads and
-# drops); --keep-rounds N (3) rounds of, per size and subject, --keep-requests-small N (20) GETs
-# of the 1 MiB and 4 MiB blobs and --keep-requests-large N (2) of the 200 MiB one.
+# drops); --keep-rounds N (5) rounds of, per size and subject, --keep-requests-small N (20) GETs
+# of the VERIFY_MAX_DEFAULT-sized (512 KiB) and 4 MiB blobs and --keep-requests-large N (4) of
+# the 200 MiB one.
 # --keep-only: only that section (no small requests, CPU rounds, blobs, memory or dry run).
 # --static-upstream: --quick in front of a second workerd answering a fixed OCI index instead of
 # the registry. Each Worker's CPU is about half and the rounds' spread a quarter: for comparing
@@ -60,7 +61,7 @@ KEEP_SINK_BASE=$((PORT_BASE + 20)) KEEP_PORT_BASE=$((PORT_BASE + 30))
 READY_TIMEOUT=20
 
 DURATION="" CONNECTIONS=8 WARMUP="" CPU_ROUNDS=3 CPU_REQUESTS="" BLOB_RUNS=5 BUILD=1 BASELINE="" NO_BASELINE=0
-QUICK=0 STATIC=0 KEEP_ONLY=0 KEEP_ROUNDS=3 KEEP_REQUESTS_SMALL=20 KEEP_REQUESTS_LARGE=2
+QUICK=0 STATIC=0 KEEP_ONLY=0 KEEP_ROUNDS=5 KEEP_REQUESTS_SMALL=20 KEEP_REQUESTS_LARGE=4
 RUST_VARS=()
 DEFAULT_BASELINE="$REPO/../shared/seed/original-worker.js"
 
@@ -132,7 +133,11 @@ done
 VERIFY_MAX_EXPR="$(sed -n 's/^pub const VERIFY_MAX_DEFAULT: u64 = \([0-9 <*]*\);.*/\1/p' "$REPO/src/cache.rs" | head -1)"
 [[ -n "$VERIFY_MAX_EXPR" ]] || die "no 'pub const VERIFY_MAX_DEFAULT: u64 = ...;' in src/cache.rs"
 KEEP_DEFAULT_BLOB=$((VERIFY_MAX_EXPR)) KEEP_OVER_BLOB=$((4 * 1024 * 1024))
-size_label() { if (($1 % 1048576 == 0)); then echo "$(($1 / 1048576))mib"; else echo "${1}b"; fi; }
+size_label() {
+  if (($1 % 1048576 == 0)); then echo "$(($1 / 1048576))mib"
+  elif (($1 % 1024 == 0)); then echo "$(($1 / 1024))kib"
+  else echo "${1}b"; fi
+}
 KEEP_DEFAULT_LABEL="$(size_label "$KEEP_DEFAULT_BLOB")" KEEP_OVER_LABEL="$(size_label "$KEEP_OVER_BLOB")"
 ((QUICK || (KEEP_DEFAULT_BLOB < KEEP_OVER_BLOB && KEEP_OVER_BLOB < SMALL_BLOB))) \
   || die "VERIFY_MAX_DEFAULT in src/cache.rs is $KEEP_DEFAULT_BLOB bytes: the keep section wants it under 4 MiB"
