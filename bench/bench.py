@@ -1179,7 +1179,7 @@ def cmd_report(a):
 
         cpu_ratios = ratios_of((("rust", "js"), ("rust", "pass")), workers)
         rounds, per_round = kv.get("meta_cpu_rounds", "?"), kv.get("meta_cpu_requests", "?")
-        table("workerd CPU (utime+stime from /proc) = CPU seconds per 1000 requests", workers,
+        table("workerd CPU (/proc: the scheduler's count of all its threads) = CPU seconds per 1000 requests", workers,
               [("manifest GET, alternating", "cpu_alt_ms_per_req", ".3f"),
                ("  min of the rounds", "cpu_alt_ms_per_req_min", ".3f"),
                ("  max of the rounds", "cpu_alt_ms_per_req_max", ".3f"),
