@@ -3,9 +3,10 @@
 //! piece is a var: `READ_ONLY`, `ALLOW_REPOSITORIES`, `DENY_REPOSITORIES`, `ALLOW_IPS`,
 //! `BLOCK_USER_AGENTS`.
 
+use crate::classify::Access;
 use crate::config::{Binding, Config};
 use crate::error::ProxyError;
-use crate::plan::{Access, Plan};
+use crate::plan::Plan;
 use crate::routes::Upstream;
 use std::net::IpAddr;
 

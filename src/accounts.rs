@@ -6,9 +6,9 @@
 //! someone restricts who uses the proxy, so the configuration refuses accounts unless proxy
 //! users, an allow list or `PUBLIC_UPSTREAM_CREDENTIALS = "true"` say who may.
 
+use crate::digest::base64;
 use crate::error::ProxyError;
 use crate::routes::Upstream;
-use crate::users::base64;
 use serde_json::Value;
 use std::fmt;
 use url::{form_urlencoded, Url};
@@ -189,7 +189,7 @@ pub fn reads_only(params: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::users::base64_decode;
+    use crate::digest::base64_decode;
 
     fn registries() -> Vec<(String, Upstream)> {
         let hub = Upstream::parse("ROUTES", "https://registry-1.docker.io", Some(true)).unwrap();

@@ -4,11 +4,12 @@
 //! request (a `HEAD` with the client's credentials): the upstream decides who may read, the
 //! cache only saves the bytes. The reasoning and the threat model: docs/architecture.md.
 
-use crate::classify::Resource;
+use crate::classify::{Access, Resource};
 use crate::config::Binding;
 use crate::credentials::Credentials;
 use crate::error::ProxyError;
-use crate::plan::{Access, Forward, Reference};
+use crate::log::Verdict;
+use crate::plan::{Forward, Reference};
 
 /// The Cache API keeps no object over 512 MB (Cloudflare's limit per object).
 pub const CACHE_API_MAX_BYTES: u64 = 512 * 1000 * 1000;
@@ -349,31 +350,6 @@ pub fn served_length(kept: Option<&str>, content_range: Option<&str>) -> Option<
     let (first, last) = span.split_once('-')?;
     let (first, last) = (first.parse::<u64>().ok()?, last.parse::<u64>().ok()?);
     (of.parse::<u64>().ok()? == total && last >= first && last < total).then(|| last - first + 1)
-}
-
-/// The answer header and log field that say where an answer came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Verdict {
-    /// From the store, after the upstream's `HEAD`.
-    Hit,
-    /// From the upstream, and being kept.
-    Miss,
-    /// From the upstream, not kept (see `Cacheable::Bypass`, `keep`).
-    Bypass,
-    /// From the store while the upstream could not answer (`CACHE_STALE_SECONDS`).
-    Stale,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Hit => "HIT",
-            Verdict::Miss => "MISS",
-            Verdict::Bypass => "BYPASS",
-            Verdict::Stale => "STALE",
-        }
-    }
 }
 
 /// Where a kept answer goes.

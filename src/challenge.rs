@@ -1,8 +1,9 @@
 //! `WWW-Authenticate` (RFC 7235): parsing upstream challenges and writing the proxy's own.
 
 use crate::error::ProxyError;
-use crate::namespace::{prefix_scopes, realm, Via};
+use crate::namespace::{prefix_scopes, realm};
 use crate::routes::Route;
+use crate::routes::Via;
 use crate::scope::complete_scopes;
 
 /// The service name the proxy announces in its challenges, as the original did.
@@ -233,7 +234,7 @@ pub fn proxy_challenge(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::namespace::By;
+    use crate::routes::By;
     use crate::routes::Upstream;
 
     fn p(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

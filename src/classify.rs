@@ -3,6 +3,33 @@
 
 use crate::error::ProxyError;
 
+/// Whether a request reads the registry or changes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// `GET`, `HEAD`
+    Read,
+    /// Every other method (pushes, deletes).
+    Write,
+}
+
+impl Access {
+    /// The actions of a token scope for it (`repository:NAME:<actions>`).
+    pub fn scope_actions(self) -> &'static str {
+        match self {
+            Access::Read => "pull",
+            Access::Write => "pull,push",
+        }
+    }
+
+    /// The one action it needs.
+    pub fn action(self) -> &'static str {
+        match self {
+            Access::Read => "pull",
+            Access::Write => "push",
+        }
+    }
+}
+
 /// What a repository path addresses after `/v2/<name>/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resource {

@@ -67,7 +67,7 @@ pub fn scheme(value: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::namespace::{By, Via};
+    use crate::routes::{By, Via};
 
     fn config() -> Config {
         Config::from_vars(|name| match name {

@@ -1,8 +1,8 @@
-//! SHA-256 and HMAC-SHA-256 (FIPS 180-4, RFC 2104) in the core, for what the proxy signs and
-//! checks itself (proxy users' keys and tokens, issue 13): synchronous, natively tested, and
-//! small; the crates of the project include no crypto crate, and WebCrypto would put the
-//! decision in the shell behind a promise. Bodies are never hashed here (store.js hashes
-//! them in the runtime).
+//! SHA-256, HMAC-SHA-256 (FIPS 180-4, RFC 2104) and base64 (RFC 4648) in the core, for what
+//! the proxy signs, checks and encodes itself (proxy users' keys and tokens, Basic
+//! credentials): synchronous, natively tested, and small; the crates of the project include
+//! no crypto crate, and WebCrypto would put the decision in the shell behind a promise.
+//! Bodies are never hashed here (the runtime does, in store.js, or the R2 bucket).
 
 const K: [u32; 64] = [
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -144,6 +144,70 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// base64url without padding (RFC 4648 §5), as the proxy's tokens are written.
+pub fn base64url(data: &[u8]) -> String {
+    encode(data, URL_SAFE, false)
+}
+
+/// base64 with padding (RFC 4648 §4), as Basic credentials are written.
+pub fn base64(data: &[u8]) -> String {
+    encode(data, STANDARD, true)
+}
+
+fn encode(data: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..=chunk.len() {
+            out.push(alphabet[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+        if pad {
+            out.extend(std::iter::repeat_n('=', 3 - chunk.len()));
+        }
+    }
+    out
+}
+
+/// base64 (`url`: the URL-safe alphabet, no padding; else the standard one, padding
+/// optional), or `None` for anything else.
+pub fn base64_decode(s: &str, url: bool) -> Option<Vec<u8>> {
+    let s = if url { s } else { s.trim_end_matches('=') };
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' if url => 62,
+            b'_' if url => 63,
+            b'+' if !url => 62,
+            b'/' if !url => 63,
+            _ => return None,
+        } as u32)
+    };
+    if s.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    for chunk in s.as_bytes().chunks(4) {
+        let mut n = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            n |= value(*c)? << (18 - 6 * i);
+        }
+        for i in 0..chunk.len() - 1 {
+            out.push((n >> (16 - 8 * i)) as u8);
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,5 +288,33 @@ mod tests {
         assert!(!same(b"abc", b"abd"));
         assert!(!same(b"abc", b"ab"));
         assert!(same(b"", b""));
+    }
+
+    #[test]
+    fn base64_round_trips_both_alphabets() {
+        for data in [
+            &b""[..],
+            b"f",
+            b"fo",
+            b"foo",
+            b"foob",
+            b"fooba",
+            b"foobar",
+            &[0xfb, 0xff],
+        ] {
+            let enc = base64url(data);
+            assert!(!enc.contains('='));
+            assert_eq!(base64_decode(&enc, true).as_deref(), Some(data));
+        }
+        assert_eq!(base64url(b"foobar"), "Zm9vYmFy");
+        assert_eq!(
+            base64_decode("Zm9vYg==", false).as_deref(),
+            Some(&b"foob"[..])
+        );
+        assert_eq!(base64_decode("+/8=", false), Some(vec![0xfb, 0xff]));
+        assert_eq!(base64_decode("-_8", true), Some(vec![0xfb, 0xff]));
+        assert_eq!(base64_decode("-_8", false), None);
+        assert_eq!(base64_decode("a", true), None);
+        assert_eq!(base64_decode("a*bc", true), None);
     }
 }

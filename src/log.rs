@@ -4,7 +4,6 @@
 //! there, token requests carry account names), never a header value. Credentials cannot leak
 //! through a field that does not exist.
 
-use crate::cache::Verdict;
 use serde::Serialize;
 
 /// `LOG_LEVEL`: which requests get a line.
@@ -28,6 +27,31 @@ impl LogLevel {
             "info" => Some(LogLevel::Info),
             "debug" => Some(LogLevel::Debug),
             _ => None,
+        }
+    }
+}
+
+/// The answer header and log field that say where an answer came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Verdict {
+    /// From the store, after the upstream's `HEAD`.
+    Hit,
+    /// From the upstream, and being kept.
+    Miss,
+    /// From the upstream, not kept (see `Cacheable::Bypass`, `keep`).
+    Bypass,
+    /// From the store while the upstream could not answer (`CACHE_STALE_SECONDS`).
+    Stale,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Hit => "HIT",
+            Verdict::Miss => "MISS",
+            Verdict::Bypass => "BYPASS",
+            Verdict::Stale => "STALE",
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The route phase: from a request's method and URL to what the proxy will do with it, as plain
 //! data. The edge shell turns a plan into I/O and decides nothing of its own.
 
-use crate::classify::{classify, library_path, valid_tag, Endpoint, Resource};
+use crate::classify::{classify, library_path, valid_tag, Access, Endpoint, Resource};
 use crate::config::Config;
 use crate::credentials::Credentials;
 use crate::error::ProxyError;
@@ -74,15 +74,6 @@ pub struct Repository {
 pub enum Reference {
     Tag(String),
     Digest(String),
-}
-
-/// Whether a request reads the registry or changes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// `GET`, `HEAD`
-    Read,
-    /// Every other method (pushes, deletes).
-    Write,
 }
 
 /// What the upstream response phase does with an answer.
@@ -388,7 +379,7 @@ fn forward<'c>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::namespace::{By, Via};
+    use crate::routes::{By, Via};
 
     fn config() -> &'static Config {
         Box::leak(Box::new(

@@ -67,8 +67,8 @@ pub fn client_location(location: &str, route: Route<'_>, proxy_origin: &str) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::namespace::{By, Via};
     use crate::routes::Upstream;
+    use crate::routes::{By, Via};
 
     fn u(s: &str) -> Url {
         Url::parse(s).unwrap()

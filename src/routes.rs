@@ -1,7 +1,33 @@
 //! The route table: which upstream registry a request's host name fronts.
 
 use crate::error::ProxyError;
-use crate::namespace::Via;
+
+/// How a request on a path-routing host named its registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Via<'c> {
+    /// The registry's name as the table (and the client) spells it.
+    pub registry: &'c str,
+    pub by: By,
+}
+
+/// What named the registry of a request on a path-routing host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum By {
+    /// The client's repository names start with `<registry>/`.
+    Prefix,
+    /// containerd's `?ns=<registry>` (a mirror request); names carry no prefix.
+    Ns,
+    /// Nothing: the name has no registry prefix, so it is the default registry's
+    /// (`DEFAULT_REGISTRY`).
+    Default,
+}
+
+impl Via<'_> {
+    /// The client's repository names carry the registry prefix.
+    pub fn prefixed(&self) -> bool {
+        self.by == By::Prefix
+    }
+}
 
 /// Docker Hub's registry endpoint; an upstream with this URL gets Docker Hub semantics.
 pub const DOCKER_HUB: &str = "https://registry-1.docker.io";

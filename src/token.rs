@@ -3,8 +3,9 @@
 use crate::challenge::Challenge;
 use crate::credentials::Credentials;
 use crate::error::ProxyError;
-use crate::namespace::{strip_scopes, Via};
+use crate::namespace::strip_scopes;
 use crate::routes::Route;
+use crate::routes::Via;
 use crate::scope::complete_scopes;
 use url::{form_urlencoded, Url};
 
@@ -311,7 +312,7 @@ pub fn reusable_ms(body: &[u8]) -> Option<f64> {
 mod tests {
     use super::*;
     use crate::challenge::bearer_challenge;
-    use crate::namespace::By;
+    use crate::routes::By;
 
     const HUB: ScopeMap<'static> = ScopeMap {
         docker_hub: true,

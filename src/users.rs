@@ -7,9 +7,9 @@
 //! fingerprint of the user's key, so that changing or removing a user's key ends its tokens.
 
 use crate::access::Names;
-use crate::digest::{hex, hmac_sha256, same, sha256};
+use crate::classify::Access;
+use crate::digest::{base64_decode, base64url, hex, hmac_sha256, same, sha256};
 use crate::error::ProxyError;
-use crate::plan::Access;
 use crate::routes::Upstream;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -258,10 +258,7 @@ impl Users {
         let Some(name) = repository else {
             return Door::Pass(user);
         };
-        let action = match access {
-            Access::Read => "pull",
-            Access::Write => "push",
-        };
+        let action = access.action();
         if !user.may(registry, name, action) {
             return Door::Deny;
         }
@@ -346,10 +343,7 @@ impl Claims {
 
     /// Whether the token lets its holder make a request of `access` to `name` of `registry`.
     pub fn allows(&self, registry: &str, name: &str, access: Access) -> bool {
-        let action = match access {
-            Access::Read => "pull",
-            Access::Write => "push",
-        };
+        let action = access.action();
         self.r.eq_ignore_ascii_case(registry)
             && self
                 .a
@@ -366,70 +360,6 @@ fn unhex32(s: &str) -> Option<[u8; 32]> {
     let mut out = [0u8; 32];
     for (i, byte) in out.iter_mut().enumerate() {
         *byte = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
-}
-
-const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/// base64url without padding (RFC 4648 §5), as the proxy's tokens are written.
-pub fn base64url(data: &[u8]) -> String {
-    encode(data, URL_SAFE, false)
-}
-
-/// base64 with padding (RFC 4648 §4), as Basic credentials are written.
-pub fn base64(data: &[u8]) -> String {
-    encode(data, STANDARD, true)
-}
-
-fn encode(data: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..=chunk.len() {
-            out.push(alphabet[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-        if pad {
-            out.extend(std::iter::repeat_n('=', 3 - chunk.len()));
-        }
-    }
-    out
-}
-
-/// base64 (`url`: the URL-safe alphabet, no padding; else the standard one, padding
-/// optional), or `None` for anything else.
-pub fn base64_decode(s: &str, url: bool) -> Option<Vec<u8>> {
-    let s = if url { s } else { s.trim_end_matches('=') };
-    let value = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'-' if url => 62,
-            b'_' if url => 63,
-            b'+' if !url => 62,
-            b'/' if !url => 63,
-            _ => return None,
-        } as u32)
-    };
-    if s.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    for chunk in s.as_bytes().chunks(4) {
-        let mut n = 0u32;
-        for (i, c) in chunk.iter().enumerate() {
-            n |= value(*c)? << (18 - 6 * i);
-        }
-        for i in 0..chunk.len() - 1 {
-            out.push((n >> (16 - 8 * i)) as u8);
-        }
     }
     Some(out)
 }
@@ -483,34 +413,6 @@ mod tests {
             .replace('-', "+")
             .replace('_', "/");
         format!("Basic {b64}")
-    }
-
-    #[test]
-    fn base64_round_trips_both_alphabets() {
-        for data in [
-            &b""[..],
-            b"f",
-            b"fo",
-            b"foo",
-            b"foob",
-            b"fooba",
-            b"foobar",
-            &[0xfb, 0xff],
-        ] {
-            let enc = base64url(data);
-            assert!(!enc.contains('='));
-            assert_eq!(base64_decode(&enc, true).as_deref(), Some(data));
-        }
-        assert_eq!(base64url(b"foobar"), "Zm9vYmFy");
-        assert_eq!(
-            base64_decode("Zm9vYg==", false).as_deref(),
-            Some(&b"foob"[..])
-        );
-        assert_eq!(base64_decode("+/8=", false), Some(vec![0xfb, 0xff]));
-        assert_eq!(base64_decode("-_8", true), Some(vec![0xfb, 0xff]));
-        assert_eq!(base64_decode("-_8", false), None);
-        assert_eq!(base64_decode("a", true), None);
-        assert_eq!(base64_decode("a*bc", true), None);
     }
 
     #[test]

@@ -489,7 +489,7 @@ fn issuer_lines(key: &str, from: usize) -> Vec<serde_json::Value> {
 fn upstream_credentials_read_as_the_operator_s_account_and_nothing_of_them_leaves_for_anyone_else()
 {
     let password = var("TEST_PASSWORD");
-    let basic = registry_proxy::users::base64(alice().as_bytes());
+    let basic = registry_proxy::digest::base64(alice().as_bytes());
     let accounts =
         json!({"hub.registry.test": {"username": var("TEST_USER"), "password": password}})
             .to_string();

@@ -11,14 +11,14 @@ use super::vars;
 use crate::cache::{
     byte_range, cacheable, confirmed_digest, confirms, for_digest, for_tag, keep as keepable,
     served_length, stale_ms, stale_stands, stale_tag, tag_record, yes_of, ByteRange, CacheMode,
-    Cacheable, Fill, ForTag, Heard, InFlight, Keys, Kind, NotKept, Place, Then, Verdict,
-    KEPT_LENGTH,
+    Cacheable, Fill, ForTag, Heard, InFlight, Keys, Kind, NotKept, Place, Then, KEPT_LENGTH,
 };
 use crate::challenge;
+use crate::classify::Access;
 use crate::error::ProxyError;
-use crate::log::{iso8601, LogLevel, Outcome, StoreLog};
+use crate::log::{iso8601, LogLevel, Outcome, StoreLog, Verdict};
 use crate::memo::{ACCEPTED_MS, CONFIRMED_MS};
-use crate::plan::{Access, Forward, Reference};
+use crate::plan::{Forward, Reference};
 use std::cell::RefCell;
 use worker::js_sys::Promise;
 use worker::wasm_bindgen::{self, closure::Closure, JsCast, JsValue};

@@ -3,11 +3,11 @@
 
 use super::{cache, limit, proxy_users, respond, rewrite, search, token_endpoint, upstream, vars};
 use crate::access;
-use crate::cache::Verdict;
 use crate::config::Config;
 use crate::credentials::Credentials;
 use crate::error::ProxyError;
 use crate::landing::{page, page_all, wants_html};
+use crate::log::Verdict;
 use crate::log::{failed, iso8601, upstream_bytes, LogLevel, Outcome, RequestLog};
 use crate::plan::{plan, proxy_origin, Plan};
 use url::Url;

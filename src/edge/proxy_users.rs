@@ -9,11 +9,12 @@ use super::rewrite::token_answer;
 use super::token_endpoint::{upstream_challenge, Probe};
 use super::upstream::{send, Outgoing};
 use crate::challenge::{self, bearer_challenge};
+use crate::classify::Access;
 use crate::credentials::Credentials;
 use crate::error::ProxyError;
 use crate::log::{iso8601, Outcome};
 use crate::memo::CHALLENGE_MS;
-use crate::plan::{Access, Forward};
+use crate::plan::Forward;
 use crate::routes::Route;
 use crate::token::{reusable_ms, token_of, ScopeMap, TokenEndpoint};
 use crate::users::{Door, Users};
@@ -91,10 +92,7 @@ pub fn admit_search(
 fn login(x: &Exchange, route: Route<'_>, repository: Option<(&str, Access)>) -> ProxyError {
     let mut upstream = String::from("Bearer realm=\"x\"");
     if let Some((name, access)) = repository {
-        let actions = match access {
-            Access::Read => "pull",
-            Access::Write => "pull,push",
-        };
+        let actions = access.scope_actions();
         upstream.push_str(&format!(",scope=\"repository:{name}:{actions}\""));
     }
     match challenge::for_client(Some(&upstream), route, &x.origin()) {
@@ -162,11 +160,11 @@ fn token_key(f: &Forward<'_>) -> String {
 
 fn upstream_scope(f: &Forward<'_>) -> Option<String> {
     let repo = f.repository.as_ref()?;
-    let actions = match f.access {
-        Access::Read => "pull",
-        Access::Write => "pull,push",
-    };
-    Some(format!("repository:{}:{actions}", repo.name))
+    Some(format!(
+        "repository:{}:{}",
+        repo.name,
+        f.access.scope_actions()
+    ))
 }
 
 /// The upstream's 401 to the proxy's own token: it is forgotten, so the next request gets a
