@@ -5,7 +5,6 @@
 //! cache only saves the bytes. The reasoning and the threat model: docs/architecture.md.
 
 use crate::classify::{Access, Resource};
-use crate::config::Binding;
 use crate::credentials::Credentials;
 use crate::error::ProxyError;
 use crate::log::Verdict;
@@ -421,18 +420,6 @@ fn bytes_var(var: &'static str, raw: Option<&str>) -> Result<Option<u64>, ProxyE
             reason: format!(
                 "{raw:?} is not a whole number of bytes from 0 to {CACHE_API_MAX_BYTES} (the Cache API's limit)"
             ),
-        }),
-    }
-}
-
-/// Whether an R2 bucket is bound, or why the configuration is wrong.
-pub fn bucket_bound(binding: Binding) -> Result<bool, ProxyError> {
-    match binding {
-        Binding::Absent => Ok(false),
-        Binding::Bound => Ok(true),
-        Binding::Text => Err(ProxyError::Config {
-            var: "CACHE_BUCKET",
-            reason: "is a var, not an R2 bucket: bind one under this name ([[r2_buckets]] binding = \"CACHE_BUCKET\")".into(),
         }),
     }
 }
@@ -1025,17 +1012,6 @@ mod tests {
         let later = t + IN_FLIGHT_MS;
         assert_eq!(f.admit("a", CACHE, 10, later), Ok(()));
         assert_eq!(f.admit("m5", TEE, WHOLE_TOGETHER, later), Ok(()));
-    }
-
-    #[test]
-    fn the_bucket_must_be_a_binding() {
-        assert_eq!(bucket_bound(Binding::Absent), Ok(false));
-        assert_eq!(bucket_bound(Binding::Bound), Ok(true));
-        let e = bucket_bound(Binding::Text).unwrap_err().to_string();
-        assert!(
-            e.contains("CACHE_BUCKET") && e.contains("r2_buckets"),
-            "{e}"
-        );
     }
 
     #[test]

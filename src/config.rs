@@ -1,11 +1,11 @@
 //! Configuration from wrangler vars, validated once per isolate.
 
-use crate::access::Policy;
 use crate::accounts::Accounts;
 use crate::cache::{parse_stale, CacheMode, Limits};
 use crate::error::ProxyError;
 use crate::landing::Landing;
 use crate::log::LogLevel;
+use crate::policy::Policy;
 use crate::routes::{RouteTable, Upstream};
 use crate::users::Users;
 use serde::Deserialize;
@@ -21,6 +21,38 @@ pub enum Binding {
     Text,
     /// An object: the binding.
     Bound,
+}
+
+impl Binding {
+    /// Whether the binding named `var` is there, or why the configuration is wrong: a var of
+    /// that name is a mistake, and `how` says what to bind instead.
+    fn bound(self, var: &'static str, how: &str) -> Result<bool, ProxyError> {
+        match self {
+            Binding::Absent => Ok(false),
+            Binding::Bound => Ok(true),
+            Binding::Text => Err(ProxyError::Config {
+                var,
+                reason: format!("is a var, not {how}"),
+            }),
+        }
+    }
+}
+
+/// Whether an R2 bucket is bound as `CACHE_BUCKET`, or why the configuration is wrong.
+pub fn bucket_bound(binding: Binding) -> Result<bool, ProxyError> {
+    binding.bound(
+        "CACHE_BUCKET",
+        "an R2 bucket: bind one under this name ([[r2_buckets]] binding = \"CACHE_BUCKET\")",
+    )
+}
+
+/// Whether a rate limiter is bound as `RATE_LIMITER` (`[[ratelimits]]`), or why the
+/// configuration is wrong.
+pub fn limiter_bound(binding: Binding) -> Result<bool, ProxyError> {
+    binding.bound(
+        "RATE_LIMITER",
+        "a rate limiter: bind one under this name ([[ratelimits]] name = \"RATE_LIMITER\")",
+    )
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -279,6 +311,24 @@ fn registry_table(routes: &RouteTable) -> Result<Vec<(String, Upstream)>, ProxyE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bucket_and_the_rate_limiter_must_be_bindings() {
+        assert_eq!(bucket_bound(Binding::Absent), Ok(false));
+        assert_eq!(bucket_bound(Binding::Bound), Ok(true));
+        let e = bucket_bound(Binding::Text).unwrap_err().to_string();
+        assert!(
+            e.contains("CACHE_BUCKET") && e.contains("r2_buckets"),
+            "{e}"
+        );
+        assert_eq!(limiter_bound(Binding::Absent), Ok(false));
+        assert_eq!(limiter_bound(Binding::Bound), Ok(true));
+        let e = limiter_bound(Binding::Text).unwrap_err().to_string();
+        assert!(
+            e.contains("RATE_LIMITER") && e.contains("[[ratelimits]]"),
+            "{e}"
+        );
+    }
     use crate::routes::DOCKER_HUB;
 
     fn cfg(vars: &[(&'static str, &str)]) -> Result<Config, ProxyError> {

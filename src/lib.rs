@@ -18,6 +18,7 @@ pub mod log;
 pub mod memo;
 pub mod namespace;
 pub mod plan;
+pub mod policy;
 pub mod redirect;
 pub mod routes;
 pub mod scope;

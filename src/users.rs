@@ -6,10 +6,10 @@
 //! proxy host, the registry, the repositories and actions granted, the expiry, and a
 //! fingerprint of the user's key, so that changing or removing a user's key ends its tokens.
 
-use crate::access::Names;
 use crate::classify::Access;
 use crate::digest::{base64_decode, base64url, hex, hmac_sha256, same, sha256};
 use crate::error::ProxyError;
+use crate::policy::Names;
 use crate::routes::Upstream;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;

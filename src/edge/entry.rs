@@ -115,7 +115,7 @@ async fn process(x: &mut Exchange) -> worker::Result<Response> {
             ip: ip.as_deref(),
             user_agent: user_agent.as_deref(),
         };
-        access::check(x.config, &plan, &client)?;
+        access::check(&x.config.policy, &plan, &client)?;
         // proxy users: who the client is, before anything is asked upstream
         let mut user = None;
         if let Some(users) = &x.config.users {

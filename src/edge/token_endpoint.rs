@@ -8,7 +8,6 @@ use super::proxy_users;
 use super::respond::{self, has, header, new_headers, set};
 use super::rewrite::token_answer;
 use super::upstream::{send, timer, Outgoing};
-use crate::access;
 use crate::cache::CacheMode;
 use crate::challenge::bearer_challenge;
 use crate::credentials::Credentials;
@@ -46,7 +45,7 @@ pub async fn answer(x: &mut Exchange, route: TokenRoute<'static>) -> Answer {
     // access: a token for a repository the policy refuses is refused before any upstream
     if x.config.policy.judges_names() {
         for name in ScopeMap::new(route, credentials).repositories(&params) {
-            access::repository(&x.config.policy, &route.upstream.name, &name)?;
+            x.config.policy.repository(&route.upstream.name, &name)?;
         }
     }
     if let Some(users) = &x.config.users {

@@ -1,9 +1,6 @@
 //! The configuration from wrangler vars, read and validated once per isolate.
 
-use crate::access::limiter_bound;
-use crate::cache::bucket_bound;
-use crate::config::Binding;
-use crate::config::Config;
+use crate::config::{bucket_bound, limiter_bound, Binding, Config};
 use crate::error::ProxyError;
 use std::cell::OnceCell;
 use worker::wasm_bindgen::JsValue;
