@@ -1093,7 +1093,7 @@ def keep_table(kv, P, fmt):
       % rounds)
     P("   waited for until what it keeps reached the sink; CPU per request = workerd CPU over them /")
     P("   their number, waitUntil included; median of the rounds; MB/s: curl's, median of all GETs.")
-    P("   The default keeps blobs up to VERIFY_MAX_DEFAULT = %s bytes, src/cache.rs)"
+    P("   The default keeps blobs up to VERIFY_MAX_DEFAULT = %s bytes, src/cache_settings.rs)"
       % kv.get("meta_keep_verify_max_default", "?"))
     for label, n in sizes:
         ops = ["%s %s" % (s, kv.get("keep_store_ops_%s_%s" % (label, s)) or "none") for s in subjects]

@@ -130,8 +130,8 @@ done
 ((KEEP_ONLY == 0 || QUICK == 0)) || die "--keep-only is part of the full run: not with --quick or --static-upstream"
 # the largest blob the default vars keep (in the Cache API, hashed by the Worker): read from the
 # code, so that the keep section follows it; and one 4 times as large, which they pass unkept
-VERIFY_MAX_EXPR="$(sed -n 's/^pub const VERIFY_MAX_DEFAULT: u64 = \([0-9 <*]*\);.*/\1/p' "$REPO/src/cache.rs" | head -1)"
-[[ -n "$VERIFY_MAX_EXPR" ]] || die "no 'pub const VERIFY_MAX_DEFAULT: u64 = ...;' in src/cache.rs"
+VERIFY_MAX_EXPR="$(sed -n 's/^pub const VERIFY_MAX_DEFAULT: u64 = \([0-9 <*]*\);.*/\1/p' "$REPO/src/cache_settings.rs" | head -1)"
+[[ -n "$VERIFY_MAX_EXPR" ]] || die "no 'pub const VERIFY_MAX_DEFAULT: u64 = ...;' in src/cache_settings.rs"
 KEEP_DEFAULT_BLOB=$((VERIFY_MAX_EXPR)) KEEP_OVER_BLOB=$((4 * 1024 * 1024))
 size_label() {
   if (($1 % 1048576 == 0)); then echo "$(($1 / 1048576))mib"
@@ -140,7 +140,7 @@ size_label() {
 }
 KEEP_DEFAULT_LABEL="$(size_label "$KEEP_DEFAULT_BLOB")" KEEP_OVER_LABEL="$(size_label "$KEEP_OVER_BLOB")"
 ((QUICK || (KEEP_DEFAULT_BLOB < KEEP_OVER_BLOB && KEEP_OVER_BLOB < SMALL_BLOB))) \
-  || die "VERIFY_MAX_DEFAULT in src/cache.rs is $KEEP_DEFAULT_BLOB bytes: the keep section wants it under 4 MiB"
+  || die "VERIFY_MAX_DEFAULT in src/cache_settings.rs is $KEEP_DEFAULT_BLOB bytes: the keep section wants it under 4 MiB"
 
 if ((NO_BASELINE)); then
   BASELINE=""

@@ -4,20 +4,11 @@
 //! request (a `HEAD` with the client's credentials): the upstream decides who may read, the
 //! cache only saves the bytes. The reasoning and the threat model: docs/architecture.md.
 
+use crate::cache_settings::{CacheMode, Limits, CACHE_API_MAX_BYTES, VERIFY_MAX_DEFAULT};
 use crate::classify::{Access, Resource};
 use crate::credentials::Credentials;
-use crate::error::ProxyError;
 use crate::log::Verdict;
 use crate::plan::{Forward, Reference};
-
-/// The Cache API keeps no object over 512 MB (Cloudflare's limit per object).
-pub const CACHE_API_MAX_BYTES: u64 = 512 * 1000 * 1000;
-
-/// `CACHE_VERIFY_MAX_BYTES` unset: the largest answer kept in the Cache API. The Worker
-/// hashes what it keeps there (the Cache API checks nothing), which costs CPU in proportion to
-/// the bytes; at this size a keep costs less than 5 ms more than passing the answer through,
-/// so the free plan's 10 ms per request holds (`npm run bench`; README, "Limits and costs").
-pub const VERIFY_MAX_DEFAULT: u64 = 512 << 10;
 
 /// The CPU the Worker spends on a MiB it keeps in the Cache API (its second `GET`, the hash,
 /// the put), as measured in workerd (`npm run bench`): what a store line says a larger answer
@@ -32,46 +23,6 @@ pub const MANIFEST_MAX_BYTES: u64 = 4 << 20;
 /// The header a kept answer carries its length in (the store's own `Content-Length` may
 /// describe a body cut short; store.js writes it).
 pub const KEPT_LENGTH: &str = "x-registry-proxy-length";
-
-/// `CACHE`: where answers are kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CacheMode {
-    /// Nothing is kept, every request goes upstream (as the original did).
-    Off,
-    /// The Cache API of the data center (`caches.default`): the default.
-    Edge,
-}
-
-impl CacheMode {
-    pub fn parse(raw: Option<&str>) -> Result<Self, ProxyError> {
-        match raw.map(|r| r.trim().to_ascii_lowercase()).as_deref() {
-            None | Some("") | Some("on") | Some("edge") => Ok(CacheMode::Edge),
-            Some("off") => Ok(CacheMode::Off),
-            Some(_) => Err(ProxyError::Config {
-                var: "CACHE",
-                reason: format!(
-                    "{:?} is neither \"on\" nor \"off\"",
-                    raw.unwrap_or_default()
-                ),
-            }),
-        }
-    }
-}
-
-/// `CACHE_STALE_SECONDS`: how old a tag's last digest, and the upstream's last yes to a client,
-/// may be to answer from the store while the upstream cannot (unset: never).
-pub fn parse_stale(raw: Option<&str>) -> Result<Option<u32>, ProxyError> {
-    let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else {
-        return Ok(None);
-    };
-    match raw.parse::<u32>() {
-        Ok(n) if n > 0 && n <= 30 * 24 * 3600 => Ok(Some(n)),
-        _ => Err(ProxyError::Config {
-            var: "CACHE_STALE_SECONDS",
-            reason: format!("{raw:?} is not a whole number of seconds from 1 to 2592000 (30 days)"),
-        }),
-    }
-}
 
 /// Whether an upstream's answer to the confirming `HEAD` says it cannot answer now (and not
 /// that the client may not read): only then may a stale answer stand in for it.
@@ -367,60 +318,6 @@ impl Place {
             Place::CacheApi => "cache",
             Place::Bucket => "bucket",
         }
-    }
-}
-
-/// How many bytes may be kept where, from the vars.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// `CACHE_VERIFY_MAX_BYTES`: the largest answer kept in the Cache API (the Worker hashes
-    /// it: CPU per byte).
-    pub verify_max: u64,
-    /// `CACHE_BUCKET_MIN_BYTES`, if set: blobs of at least this size go to the R2 bucket.
-    pub bucket_min: Option<u64>,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            verify_max: VERIFY_MAX_DEFAULT,
-            bucket_min: None,
-        }
-    }
-}
-
-impl Limits {
-    pub fn from_vars(
-        verify_max: Option<&str>,
-        bucket_min: Option<&str>,
-    ) -> Result<Self, ProxyError> {
-        Ok(Limits {
-            verify_max: bytes_var("CACHE_VERIFY_MAX_BYTES", verify_max)?
-                .unwrap_or(VERIFY_MAX_DEFAULT),
-            bucket_min: bytes_var("CACHE_BUCKET_MIN_BYTES", bucket_min)?,
-        })
-    }
-
-    /// From which size blobs go to a bound bucket: as set, else every blob the Cache API does
-    /// not keep (R2 checks the digest itself, so a blob there costs the Worker no CPU per byte).
-    pub fn bucket_from(&self) -> u64 {
-        self.bucket_min.unwrap_or(self.verify_max.saturating_add(1))
-    }
-}
-
-/// A size var: a whole number of bytes up to the Cache API's limit.
-fn bytes_var(var: &'static str, raw: Option<&str>) -> Result<Option<u64>, ProxyError> {
-    let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else {
-        return Ok(None);
-    };
-    match raw.parse::<u64>() {
-        Ok(n) if n <= CACHE_API_MAX_BYTES => Ok(Some(n)),
-        _ => Err(ProxyError::Config {
-            var,
-            reason: format!(
-                "{raw:?} is not a whole number of bytes from 0 to {CACHE_API_MAX_BYTES} (the Cache API's limit)"
-            ),
-        }),
     }
 }
 
@@ -954,32 +851,6 @@ mod tests {
     }
 
     #[test]
-    fn the_size_vars_are_bytes_up_to_the_cache_api_limit() {
-        assert_eq!(Limits::from_vars(None, None), Ok(Limits::default()));
-        assert_eq!(
-            Limits::from_vars(Some(" "), Some("")),
-            Ok(Limits::default())
-        );
-        assert_eq!(
-            Limits::from_vars(Some("0"), Some(" 104857600 ")),
-            Ok(limits(0, Some(100 << 20)))
-        );
-        assert_eq!(Limits::default().bucket_from(), VERIFY_MAX_DEFAULT + 1);
-        assert_eq!(limits(7, Some(3)).bucket_from(), 3);
-        for var in ["CACHE_VERIFY_MAX_BYTES", "CACHE_BUCKET_MIN_BYTES"] {
-            for bad in ["-1", "100MB", "512000001", "1e6"] {
-                let r = if var == "CACHE_VERIFY_MAX_BYTES" {
-                    Limits::from_vars(Some(bad), None)
-                } else {
-                    Limits::from_vars(None, Some(bad))
-                };
-                let e = r.unwrap_err().to_string();
-                assert!(e.contains(var) && e.contains(bad), "{e}");
-            }
-        }
-    }
-
-    #[test]
     fn an_isolate_keeps_one_copy_of_a_key_and_a_bounded_amount_at_once() {
         let mut f = InFlight::default();
         let t = 1000.0;
@@ -1035,17 +906,6 @@ mod tests {
             Some("bytes 0-5"),
         ] {
             assert_eq!(byte_range(whole), None, "{whole:?}");
-        }
-    }
-
-    #[test]
-    fn stale_answers_are_off_unless_given_an_age() {
-        assert_eq!(parse_stale(None), Ok(None));
-        assert_eq!(parse_stale(Some(" ")), Ok(None));
-        assert_eq!(parse_stale(Some("3600")), Ok(Some(3600)));
-        for bad in ["0", "-5", "1h", "99999999"] {
-            let e = parse_stale(Some(bad)).unwrap_err().to_string();
-            assert!(e.contains("CACHE_STALE_SECONDS") && e.contains(bad), "{e}");
         }
     }
 
@@ -1163,14 +1023,5 @@ mod tests {
         assert_eq!(parse_tag_record(D), None);
         assert_eq!(parse_tag_record("sha256:abc 5"), None);
         assert_eq!(parse_tag_record(&format!("{D} soon")), None);
-    }
-
-    #[test]
-    fn the_cache_var_is_on_or_off() {
-        assert_eq!(CacheMode::parse(None), Ok(CacheMode::Edge));
-        assert_eq!(CacheMode::parse(Some(" ON ")), Ok(CacheMode::Edge));
-        assert_eq!(CacheMode::parse(Some("off")), Ok(CacheMode::Off));
-        let e = CacheMode::parse(Some("r2")).unwrap_err().to_string();
-        assert!(e.contains("CACHE") && e.contains("\"r2\""), "{e}");
     }
 }

@@ -1,9 +1,9 @@
 //! Configuration from wrangler vars, validated once per isolate.
 
 use crate::accounts::Accounts;
-use crate::cache::{parse_stale, CacheMode, Limits};
+use crate::cache_settings::{parse_stale, CacheMode, Limits};
 use crate::error::ProxyError;
-use crate::landing::Landing;
+use crate::landing::{Landing, Registries};
 use crate::log::LogLevel;
 use crate::policy::Policy;
 use crate::routes::{RouteTable, Upstream};
@@ -73,7 +73,7 @@ pub struct Config {
     pub registries: Vec<(String, Upstream)>,
     /// `DEFAULT_REGISTRY`: where names without a registry prefix go on a path-routing host.
     pub default_registry: String,
-    /// `CACHE`: where blobs and manifests are kept (cache.rs).
+    /// `CACHE`: where blobs and manifests are kept (cache_settings.rs).
     pub cache: CacheMode,
     /// `CACHE_STALE_SECONDS`: answers from the store while the upstream cannot give its own.
     pub stale_seconds: Option<u32>,
@@ -253,6 +253,17 @@ impl Config {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(n, u)| (n.as_str(), u))
+    }
+
+    /// What the landing page of a path-routing host lists.
+    pub fn landing_registries(&self) -> Registries<'_> {
+        Registries {
+            all: &self.registries,
+            default: self
+                .default_upstream()
+                .map(|u| (self.default_registry.as_str(), u)),
+            search: self.users.is_none(),
+        }
     }
 
     /// The upstream of `DEFAULT_REGISTRY`, where a path-routing host sends unprefixed names.

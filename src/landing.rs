@@ -2,7 +2,6 @@
 //! copy-paste client recipes with this very host filled in. One self-contained document (no
 //! outside fonts, scripts or images), so it loads behind the same walls the proxy is for.
 
-use crate::config::Config;
 use crate::error::ProxyError;
 use crate::routes::{Upstream, DOCKER_HUB};
 
@@ -151,18 +150,29 @@ pub fn page(origin: &str, upstream: &Upstream, search: bool) -> String {
     )
 }
 
+/// What the page of a path-routing host lists.
+pub struct Registries<'a> {
+    /// Every registry of the table, under each of its names.
+    pub all: &'a [(String, Upstream)],
+    /// The one names without a registry prefix go to (`DEFAULT_REGISTRY`), and its name.
+    pub default: Option<(&'a str, &'a Upstream)>,
+    /// Whether a search box may be offered (not where logins are needed).
+    pub search: bool,
+}
+
 /// The page of a path-routing host: every registry of the table, by prefix and as mirrors.
-pub fn page_all(origin: &str, config: &Config) -> String {
+pub fn page_all(origin: &str, table: Registries<'_>) -> String {
     let host = host_of(origin);
     let plain_http = origin.starts_with("http://");
     // one line per upstream, under its first name
     let mut registries: Vec<(&str, &Upstream)> = Vec::new();
-    for (name, upstream) in &config.registries {
+    for (name, upstream) in table.all {
         if !registries.iter().any(|(_, u)| u.base == upstream.base) {
             registries.push((name, upstream));
         }
     }
-    let default = config.default_upstream();
+    let default = table.default.map(|(_, d)| d);
+    let default_name = table.default.map_or("", |(n, _)| n);
     let mut recipes = Vec::new();
     let mut pull = String::new();
     for (name, upstream) in &registries {
@@ -172,10 +182,9 @@ pub fn page_all(origin: &str, config: &Config) -> String {
         ));
     }
     if let Some(d) = default {
-        let image = example_image(d, &config.default_registry);
+        let image = example_image(d, default_name);
         pull.push_str(&format!(
-            "\n# without a registry prefix: {}\ndocker pull {host}/{}",
-            config.default_registry,
+            "\n# without a registry prefix: {default_name}\ndocker pull {host}/{}",
             image.strip_prefix("library/").unwrap_or(image)
         ));
     }
@@ -227,8 +236,8 @@ pub fn page_all(origin: &str, config: &Config) -> String {
         escape(origin)
     );
     let search = default
-        .filter(|d| d.search.is_some() && config.users.is_none())
-        .map(|_| config.default_registry.as_str());
+        .filter(|d| d.search.is_some() && table.search)
+        .map(|_| default_name);
     document(host, "registry proxy", &lead, search, &recipes)
 }
 
@@ -372,6 +381,7 @@ fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
     fn hub() -> Upstream {
         Upstream::parse("T", DOCKER_HUB, None).unwrap()
@@ -424,7 +434,7 @@ mod tests {
             _ => None,
         })
         .unwrap();
-        let p = page_all("https://proxy.example.com", &c);
+        let p = page_all("https://proxy.example.com", c.landing_registries());
         for needle in [
             "docker pull proxy.example.com/ghcr.io/namespace/image:tag",
             "docker pull proxy.example.com/registry.k8s.io/pause:3.10",
@@ -470,9 +480,14 @@ mod tests {
             }
         };
         let c = Config::from_vars(vars(false)).unwrap();
-        assert!(page_all("https://proxy.example.com", &c).contains("id=\"search\""));
+        assert!(
+            page_all("https://proxy.example.com", c.landing_registries()).contains("id=\"search\"")
+        );
         let c = Config::from_vars(vars(true)).unwrap();
-        assert!(!page_all("https://proxy.example.com", &c).contains("id=\"search\""));
+        assert!(
+            !page_all("https://proxy.example.com", c.landing_registries())
+                .contains("id=\"search\"")
+        );
     }
 
     #[test]

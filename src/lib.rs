@@ -7,6 +7,7 @@
 pub mod access;
 pub mod accounts;
 pub mod cache;
+pub mod cache_settings;
 pub mod challenge;
 pub mod classify;
 pub mod config;

@@ -10,9 +10,10 @@ use super::upstream;
 use super::vars;
 use crate::cache::{
     byte_range, cacheable, confirmed_digest, confirms, for_digest, for_tag, keep as keepable,
-    served_length, stale_ms, stale_stands, stale_tag, tag_record, yes_of, ByteRange, CacheMode,
-    Cacheable, Fill, ForTag, Heard, InFlight, Keys, Kind, NotKept, Place, Then, KEPT_LENGTH,
+    served_length, stale_ms, stale_stands, stale_tag, tag_record, yes_of, ByteRange, Cacheable,
+    Fill, ForTag, Heard, InFlight, Keys, Kind, NotKept, Place, Then, KEPT_LENGTH,
 };
+use crate::cache_settings::CacheMode;
 use crate::challenge;
 use crate::classify::Access;
 use crate::error::ProxyError;

@@ -145,7 +145,7 @@ async fn process(x: &mut Exchange) -> worker::Result<Response> {
                         let search = upstream.search.is_some() && x.config.users.is_none();
                         page(&origin, upstream, search)
                     }
-                    None => page_all(&origin, x.config),
+                    None => page_all(&origin, x.config.landing_registries()),
                 };
                 return Ok((respond::page(&html)?, Outcome::Page));
             }

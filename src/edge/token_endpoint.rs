@@ -8,7 +8,7 @@ use super::proxy_users;
 use super::respond::{self, has, header, new_headers, set};
 use super::rewrite::token_answer;
 use super::upstream::{send, timer, Outgoing};
-use crate::cache::CacheMode;
+use crate::cache_settings::CacheMode;
 use crate::challenge::bearer_challenge;
 use crate::credentials::Credentials;
 use crate::error::ProxyError;
