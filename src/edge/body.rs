@@ -2,6 +2,8 @@
 //! that must reach the client with a length (see `plan::Forward::sized_answer`). The bytes
 //! stay in JavaScript unless the core must parse them.
 
+use super::send::timer;
+use crate::error::ProxyError;
 use worker::js_sys::{self, Promise, Uint8Array};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
@@ -63,4 +65,28 @@ pub async fn read_bounded(
         at += chunk.length();
     }
     Ok(whole)
+}
+
+/// An upstream answer read whole (`what`: what errors call it), at most `limit` bytes within
+/// `ms`: one cut short, larger or stalled is the upstream's failure.
+pub async fn read_answer(
+    stream: Option<ReadableStream>,
+    limit: usize,
+    ms: u32,
+    upstream: &str,
+    what: &str,
+) -> Result<Uint8Array, ProxyError> {
+    read_bounded(stream, limit, &timer(ms))
+        .await
+        .map_err(|e| unread(upstream, what, limit, ms, e))
+}
+
+fn unread(upstream: &str, what: &str, limit: usize, ms: u32, e: Unread) -> ProxyError {
+    let upstream = upstream.to_string();
+    let reason = match e {
+        Unread::TimedOut => return ProxyError::Timeout { upstream, ms },
+        Unread::Failed => format!("{what} cut short"),
+        Unread::TooLarge => format!("{what} larger than {limit} bytes without a length"),
+    };
+    ProxyError::BadAnswer { upstream, reason }
 }

@@ -3,9 +3,10 @@
 //! `HEAD` of the client's own, and an upstream answer worth keeping is kept after it (store.js:
 //! the bytes never enter wasm). One function per kind of request; the core decides each step.
 
-use super::entry::Exchange;
+use super::exchange::Exchange;
 use super::memo;
 use super::respond::{self, has, header, new_headers, set};
+use super::send;
 use super::upstream;
 use super::vars;
 use crate::cache::{
@@ -85,14 +86,19 @@ pub struct Keep {
     tag_record: Option<String>,
 }
 
-/// The cache lookup phase.
-pub async fn lookup(x: &mut Exchange, f: &Forward<'_>) -> Result<Lookup, ProxyError> {
+/// The cache lookup phase. `proxy`: the `Authorization` a proxy user's confirming `HEAD`
+/// goes with (the proxy's own upstream token).
+pub async fn lookup(
+    x: &mut Exchange,
+    f: &Forward<'_>,
+    proxy: Option<&str>,
+) -> Result<Lookup, ProxyError> {
     match cacheable(x.config.cache, f) {
         // most requests: nothing more is read or made for them here
         Cacheable::Bypass => Ok(Lookup::Bypass),
         Cacheable::VersionCheck => version_check(x, f),
-        Cacheable::Digest { kind, digest } => by_digest(x, f, kind, digest).await,
-        Cacheable::Tag { tag } => by_tag(x, f, &tag).await,
+        Cacheable::Digest { kind, digest } => by_digest(x, f, proxy, kind, digest).await,
+        Cacheable::Tag { tag } => by_tag(x, f, proxy, &tag).await,
     }
 }
 
@@ -119,6 +125,7 @@ fn version_check(x: &mut Exchange, f: &Forward<'_>) -> Result<Lookup, ProxyError
 async fn by_digest(
     x: &mut Exchange,
     f: &Forward<'_>,
+    proxy: Option<&str>,
     kind: Kind,
     digest: String,
 ) -> Result<Lookup, ProxyError> {
@@ -144,7 +151,7 @@ async fn by_digest(
     let (then, answer) = if asker.vouched(&digest, ACCEPTED_MS, CONFIRMED_MS) {
         (Then::Serve(Verdict::Hit), None)
     } else {
-        let answer = upstream::confirm(x, f).await;
+        let answer = upstream::confirm(x, f, proxy).await;
         let stale = stale_ms(x.config.stale_seconds);
         let stands = stale_stands(stale, |ms| asker.vouched(&digest, ms, ms));
         let then = for_digest(heard(&answer), stands);
@@ -168,7 +175,12 @@ async fn by_digest(
 
 /// A manifest by tag: if the tag was pulled here before, a `HEAD` names its digest and the
 /// store answers by digest; the first time, the `GET` goes upstream.
-async fn by_tag(x: &mut Exchange, f: &Forward<'_>, tag: &str) -> Result<Lookup, ProxyError> {
+async fn by_tag(
+    x: &mut Exchange,
+    f: &Forward<'_>,
+    proxy: Option<&str>,
+    tag: &str,
+) -> Result<Lookup, ProxyError> {
     let origin = x.origin();
     let keys = keys(&origin, f);
     let tag_key = keys.tag(repository_of(f), tag);
@@ -181,7 +193,7 @@ async fn by_tag(x: &mut Exchange, f: &Forward<'_>, tag: &str) -> Result<Lookup, 
         return Ok(miss(x, Kind::Manifest, None, Some(tag_key)));
     };
     let asker = Asker::of(x, f);
-    let answer = upstream::confirm(x, f).await;
+    let answer = upstream::confirm(x, f, proxy).await;
     let heard = heard(&answer);
     let named = match &answer {
         Ok((head, _)) => header(&head.headers(), "docker-content-digest"),
@@ -510,7 +522,7 @@ pub fn keep(
     let url = reply.from.unwrap_or(&f.url).to_string();
     let ms = x.config.timeout_ms;
     let start = Closure::once_into_js(move || -> JsValue {
-        upstream::fetch(&url, "GET", &headers, None, ms).into()
+        send::fetch(&url, "GET", &headers, None, ms).into()
     });
     let bucket = match how.place {
         Place::Bucket => bucket.unwrap_or(JsValue::UNDEFINED),

@@ -1,60 +1,23 @@
-//! The entry, the request's context, and the order of its phases: route → access → cache
-//! lookup → upstream request → upstream response → client response → log.
+//! The entry and the order of a request's phases (`phases`): route → access → proxy users →
+//! rate limit → the plan's own answers → upstream credentials → cache lookup → upstream
+//! request → upstream response → client response → log.
 
-use super::{cache, limit, proxy_users, respond, rewrite, search, token_endpoint, upstream, vars};
+use super::exchange::{Answer, Exchange, Trace};
+use super::send::Reply;
+use super::{
+    cache, limit, proxy_users, respond, rewrite, search, token_endpoint, upstream, upstream_token,
+    vars,
+};
 use crate::access;
-use crate::config::Config;
 use crate::credentials::Credentials;
 use crate::error::ProxyError;
 use crate::landing::{page, page_all, wants_html};
-use crate::log::Verdict;
 use crate::log::{failed, iso8601, upstream_bytes, LogLevel, Outcome, RequestLog};
-use crate::plan::{plan, proxy_origin, Plan};
+use crate::plan::{plan, Plan};
 use url::Url;
 use worker::web_sys::{self, Request, Response};
 use worker::{js_sys, wasm_bindgen::JsValue, Context, Env};
 use worker_macros::event;
-
-/// What the proxy answers, and how it came to it (for the log line).
-pub type Answer = Result<(Response, Outcome), ProxyError>;
-
-/// One routed request on its way through the phases.
-pub struct Exchange {
-    pub config: &'static Config,
-    pub url: Url,
-    pub method: String,
-    pub req: Request,
-    /// The Worker's bindings and the request's execution context, for the phases that store
-    /// (the cache's bindings, `waitUntil`).
-    #[allow(dead_code)]
-    pub env: Env,
-    #[allow(dead_code)]
-    pub ctx: Context,
-    /// When the request came in (ms since the epoch, the runtime's clock).
-    pub started: f64,
-    /// What the log line will say of the upstream.
-    pub trace: Trace,
-}
-
-#[derive(Debug, Default)]
-pub struct Trace {
-    /// The upstream's base URL, borrowed from the configuration.
-    pub route: Option<&'static str>,
-    /// The status of the last upstream answer, if the upstream was asked.
-    pub upstream_status: Option<u16>,
-    /// Upstream redirects followed.
-    pub hops: u8,
-    /// Where a cacheable answer came from.
-    pub cache: Option<Verdict>,
-    /// The length of a cacheable request's upstream answer, when the cache phase read it.
-    pub upstream_length: Option<u64>,
-}
-
-impl Exchange {
-    pub fn origin(&self) -> String {
-        proxy_origin(&self.url)
-    }
-}
 
 #[event(start)]
 fn start() {
@@ -66,35 +29,42 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     let started = js_sys::Date::now();
     let method = req.method();
     let url = Url::parse(&req.url());
-    let mut x = match (vars::config(&env), url) {
-        (Ok(config), Ok(url)) => Exchange {
-            config,
-            url,
-            method,
-            req,
-            env,
-            ctx,
-            started,
-            trace: Trace::default(),
-        },
+    let (config, url) = match (vars::config(&env), url) {
+        (Ok(config), Ok(url)) => (config, url),
         // nothing can be routed: a var is broken (the runtime's URLs always parse)
         (config, url) => {
             let error = config.err().unwrap_or(ProxyError::NotFound);
-            let resp = respond::error(&error).map_err(unanswerable)?;
-            let host = url.as_ref().ok().and_then(|u| u.host_str()).unwrap_or("");
             let line = Line {
                 level: LogLevel::Error,
-                host,
+                host: url.as_ref().ok().and_then(|u| u.host_str()).unwrap_or(""),
                 path: url.as_ref().map_or("", |u| u.path()),
                 method: &method,
                 trace: &Trace::default(),
                 started,
             };
-            line.write(&resp, Outcome::Error, Some(error.status_code().1));
-            return Ok(resp);
+            return finish(Err(error), line);
         }
     };
-    process(&mut x).await
+    let mut x = Exchange {
+        config,
+        url,
+        method,
+        req,
+        env,
+        ctx,
+        started,
+        trace: Trace::default(),
+    };
+    let answer = phases(&mut x).await;
+    let line = Line {
+        level: x.config.log_level,
+        host: x.url.host_str().unwrap_or(""),
+        path: x.url.path(),
+        method: &x.method,
+        trace: &x.trace,
+        started: x.started,
+    };
+    finish(answer, line)
 }
 
 /// Not even an error response could be built: workers-rs answers a plain 500.
@@ -102,96 +72,8 @@ fn unanswerable(e: ProxyError) -> worker::Error {
     worker::Error::RustError(e.to_string())
 }
 
-/// The phases of a routed request, in order.
-async fn process(x: &mut Exchange) -> worker::Result<Response> {
-    let answer: Answer = async {
-        // route
-        let mut plan = route(x)?;
-        x.trace.route = plan.upstream().map(|u| u.base.as_str());
-        // access
-        let (ip, user_agent) = client_facts(x);
-        let client = access::Client {
-            host: x.url.host_str().unwrap_or(""),
-            ip: ip.as_deref(),
-            user_agent: user_agent.as_deref(),
-        };
-        access::check(&x.config.policy, &plan, &client)?;
-        // proxy users: who the client is, before anything is asked upstream
-        let mut user = None;
-        if let Some(users) = &x.config.users {
-            match &mut plan {
-                Plan::Upstream(forward) => {
-                    let (name, answered) = proxy_users::admit(x, users, forward)?;
-                    user = name;
-                    if let Some(answer) = answered {
-                        return answer;
-                    }
-                }
-                Plan::Search(s) => user = Some(proxy_users::admit_search(x, users, s.upstream)?),
-                _ => {}
-            }
-        }
-        if x.config.policy.rate_limited {
-            limit::count(&x.env, &access::limit_key(&client, user.as_deref())).await?;
-        }
-        let forward = match plan {
-            Plan::Redirect { status, location } => {
-                return Ok((respond::redirect(status, &location)?, Outcome::Redirect))
-            }
-            Plan::Landing(upstream) => {
-                let origin = x.origin();
-                let html = match upstream {
-                    Some(upstream) => {
-                        let search = upstream.search.is_some() && x.config.users.is_none();
-                        page(&origin, upstream, search)
-                    }
-                    None => page_all(&origin, x.config.landing_registries()),
-                };
-                return Ok((respond::page(&html)?, Outcome::Page));
-            }
-            Plan::Search(s) => return search::answer(x, &s).await,
-            // two upstream requests of its own (the realm, then the token)
-            Plan::Token(route) => return token_endpoint::answer(x, route).await,
-            Plan::Upstream(forward) => forward,
-        };
-        // cache lookup
-        let keep = match cache::lookup(x, &forward).await? {
-            cache::Lookup::Answered(resp, outcome) => {
-                return Ok((cache::labelled(x, resp), outcome))
-            }
-            cache::Lookup::Miss(keep) => Some(keep),
-            cache::Lookup::Bypass => None,
-        };
-        // upstream request
-        let upstream::Reply {
-            resp,
-            status,
-            from,
-            headers,
-        } = upstream::forward(x, &forward).await?;
-        if status == 401 && forward.credentials == Credentials::Proxy {
-            proxy_users::refused(&forward);
-        }
-        // upstream response, kept after it on a miss
-        let (resp, outcome) = rewrite::answer(x, &forward, resp, status).await?;
-        Ok(match keep {
-            Some(keep) if outcome == Outcome::Proxied => {
-                let source = cache::Source {
-                    status,
-                    from: from.as_deref(),
-                    headers: &headers,
-                };
-                let resp = cache::keep(x, &forward, keep, resp, source);
-                (cache::labelled(x, resp), outcome)
-            }
-            _ => {
-                cache::passed(x, &forward, &resp, status);
-                (cache::labelled(x, resp), outcome)
-            }
-        })
-    }
-    .await;
-    // client response: the answer, or the error's registry JSON
+/// The client response (the answer, or the error's registry JSON) and the log phase.
+fn finish(answer: Answer, line: Line<'_>) -> worker::Result<Response> {
     let (resp, outcome, error) = match answer {
         Ok((resp, outcome)) => (resp, outcome, None),
         Err(e) => (
@@ -200,17 +82,115 @@ async fn process(x: &mut Exchange) -> worker::Result<Response> {
             Some(e.status_code().1),
         ),
     };
-    // log
-    Line {
-        level: x.config.log_level,
-        host: x.url.host_str().unwrap_or(""),
-        path: x.url.path(),
-        method: &x.method,
-        trace: &x.trace,
-        started: x.started,
-    }
-    .write(&resp, outcome, error);
+    line.write(&resp, outcome, error);
     Ok(resp)
+}
+
+/// The phases of a routed request, in order:
+/// - route: the core's plan for it (plan.rs);
+/// - access: the operator's policy (access.rs, policy.rs);
+/// - proxy users: who the client is, when `PROXY_USERS` is set (users.rs);
+/// - rate limit: the client counted, when a `RATE_LIMITER` is bound;
+/// - the plan's own answers: a redirect, the landing page, `/v1/search`, `/v2/auth`;
+/// - upstream credentials: for a proxy user, the proxy's own upstream token, once;
+/// - cache lookup: the store's answer once the upstream says this client may have it;
+/// - upstream request, then the upstream response, kept after it passes on a miss.
+///
+/// The client response and the log line follow (`finish`).
+async fn phases(x: &mut Exchange) -> Answer {
+    // route
+    let mut plan = route(x)?;
+    x.trace.route = plan.upstream().map(|u| u.base.as_str());
+    // access
+    let (ip, user_agent) = client_facts(x);
+    let client = access::Client {
+        host: x.url.host_str().unwrap_or(""),
+        ip: ip.as_deref(),
+        user_agent: user_agent.as_deref(),
+    };
+    access::check(&x.config.policy, &plan, &client)?;
+    // proxy users: who the client is, before anything is asked upstream
+    let mut user = None;
+    if let Some(users) = &x.config.users {
+        match &mut plan {
+            Plan::Upstream(forward) => {
+                let (name, answered) = proxy_users::admit(x, users, forward)?;
+                if let Some(answer) = answered {
+                    return answer;
+                }
+                user = name;
+            }
+            Plan::Search(s) => user = Some(proxy_users::admit_search(x, users, s.upstream)?),
+            _ => {}
+        }
+    }
+    // rate limit
+    if x.config.policy.rate_limited {
+        limit::count(&x.env, &access::limit_key(&client, user.as_deref())).await?;
+    }
+    // the plan's own answers
+    let forward = match plan {
+        Plan::Redirect { status, location } => {
+            return Ok((respond::redirect(status, &location)?, Outcome::Redirect));
+        }
+        Plan::Landing(upstream) => return landing(x, upstream),
+        Plan::Search(s) => return search::answer(x, &s).await,
+        // two upstream requests of its own (the realm, then the token)
+        Plan::Token(route) => return token_endpoint::answer(x, route).await,
+        Plan::Upstream(forward) => forward,
+    };
+    // upstream credentials: a proxy user's request goes with the proxy's own token
+    let proxy = match forward.credentials {
+        Credentials::Proxy => upstream_token::proxy_authorization(x, &forward).await?,
+        Credentials::Client | Credentials::Anonymous => None,
+    };
+    let proxy = proxy.as_deref();
+    // cache lookup
+    let keep = match cache::lookup(x, &forward, proxy).await? {
+        cache::Lookup::Answered(resp, outcome) => return Ok((cache::labelled(x, resp), outcome)),
+        cache::Lookup::Miss(keep) => Some(keep),
+        cache::Lookup::Bypass => None,
+    };
+    // upstream request
+    let Reply {
+        resp,
+        status,
+        from,
+        headers,
+    } = upstream::forward(x, &forward, proxy).await?;
+    if status == 401 && forward.credentials == Credentials::Proxy {
+        upstream_token::refused(&forward);
+    }
+    // upstream response, kept after it on a miss
+    let (resp, outcome) = rewrite::answer(x, &forward, resp, status).await?;
+    let resp = match keep {
+        Some(keep) if outcome == Outcome::Proxied => {
+            let source = cache::Source {
+                status,
+                from: from.as_deref(),
+                headers: &headers,
+            };
+            cache::keep(x, &forward, keep, resp, source)
+        }
+        _ => {
+            cache::passed(x, &forward, &resp, status);
+            resp
+        }
+    };
+    Ok((cache::labelled(x, resp), outcome))
+}
+
+/// The landing page: a host's recipes, or every registry's on a path-routing host.
+fn landing(x: &Exchange, upstream: Option<&crate::routes::Upstream>) -> Answer {
+    let origin = x.origin();
+    let html = match upstream {
+        Some(upstream) => {
+            let search = upstream.search.is_some() && x.config.users.is_none();
+            page(&origin, upstream, search)
+        }
+        None => page_all(&origin, x.config.landing_registries()),
+    };
+    Ok((respond::page(&html)?, Outcome::Page))
 }
 
 /// The client's address and `User-Agent`, each read only when the policy asks for it.

@@ -5,12 +5,15 @@
 mod body;
 mod cache;
 mod entry;
+mod exchange;
 mod limit;
 mod memo;
 mod proxy_users;
 mod respond;
 mod rewrite;
 mod search;
+mod send;
 mod token_endpoint;
 mod upstream;
+mod upstream_token;
 mod vars;

@@ -1,22 +1,17 @@
 //! Proxy users at the edge (users.rs decides): the access phase's check of a request's login,
-//! `/v2/auth` issuing the proxy's own tokens, and the upstream token the proxy gets for itself
-//! (its users' credentials never go upstream).
+//! and `/v2/auth` issuing the proxy's own tokens. The upstream token the proxy gets for itself
+//! is upstream_token.rs' (its users' credentials never go upstream).
 
-use super::entry::{Answer, Exchange};
-use super::memo;
-use super::respond::{self, header, new_headers};
-use super::rewrite::token_answer;
-use super::token_endpoint::{upstream_challenge, Probe};
-use super::upstream::{send, Outgoing};
-use crate::challenge::{self, bearer_challenge};
+use super::exchange::{Answer, Exchange};
+use super::respond::{self, header};
+use crate::challenge;
 use crate::classify::Access;
 use crate::credentials::Credentials;
 use crate::error::ProxyError;
 use crate::log::{iso8601, Outcome};
-use crate::memo::CHALLENGE_MS;
 use crate::plan::Forward;
 use crate::routes::Route;
-use crate::token::{reusable_ms, token_of, ScopeMap, TokenEndpoint};
+use crate::token::ScopeMap;
 use crate::users::{Door, Users};
 use url::form_urlencoded;
 use worker::js_sys;
@@ -147,104 +142,4 @@ pub async fn token(
     })
     .to_string();
     Ok((respond::json(200, &body)?, Outcome::Token))
-}
-
-/// The memo key of the proxy's own upstream token for a forward.
-fn token_key(f: &Forward<'_>) -> String {
-    format!(
-        "{} {} proxy",
-        f.route.upstream.base,
-        upstream_scope(f).unwrap_or_default()
-    )
-}
-
-fn upstream_scope(f: &Forward<'_>) -> Option<String> {
-    let repo = f.repository.as_ref()?;
-    Some(format!(
-        "repository:{}:{}",
-        repo.name,
-        f.access.scope_actions()
-    ))
-}
-
-/// The upstream's 401 to the proxy's own token: it is forgotten, so the next request gets a
-/// fresh one.
-pub fn refused(f: &Forward<'_>) {
-    memo::remember_token(&token_key(f), String::new(), 0.0);
-}
-
-/// The `Authorization` the proxy sends upstream for a proxy user's forward: its own token for
-/// the forward's repository (remembered for half its life), none for a registry that needs none.
-pub async fn upstream_authorization(
-    x: &mut Exchange,
-    f: &Forward<'_>,
-) -> Result<Option<String>, ProxyError> {
-    let key = token_key(f);
-    if let Some(token) = memo::token(&key) {
-        return Ok((!token.is_empty()).then(|| format!("Bearer {token}")));
-    }
-    let base = f.route.upstream.base.as_str();
-    let www = match upstream_challenge(x, base, true).await? {
-        Probe::Challenge(www) => www,
-        // open, or in trouble the request itself will show
-        Probe::Open | Probe::Trouble(_) => {
-            memo::remember_token(&key, String::new(), CHALLENGE_MS);
-            return Ok(None);
-        }
-    };
-    let Some(challenge) = bearer_challenge(Some(www.as_str()).filter(|w| !w.is_empty()), base)?
-    else {
-        return Ok(None);
-    };
-    let endpoint = TokenEndpoint::from_challenge(&challenge, base)?;
-    let query = upstream_scope(f)
-        .map(|s| {
-            form_urlencoded::Serializer::new(String::new())
-                .append_pair("scope", &s)
-                .finish()
-        })
-        .unwrap_or_default();
-    let anonymous = ScopeMap {
-        docker_hub: false,
-        via: None,
-        anonymous: true,
-    };
-    let request = endpoint.request(Some(&query), None, anonymous);
-    let realm = request.url().origin().ascii_serialization();
-    let headers = new_headers()?;
-    // the proxy's account at this upstream, if it has one: its users were let in by the proxy
-    if let Some(auth) = x
-        .config
-        .accounts
-        .of(base)
-        .and_then(|a| a.authorization(request.url()))
-    {
-        respond::set(&headers, "authorization", auth)?;
-    }
-    let out = Outgoing {
-        url: request.url().as_str(),
-        method: "GET",
-        headers,
-        body: None,
-        follow: true,
-        home: &realm,
-        upstream: &realm,
-    };
-    let (resp, status) = send(x, out).await?;
-    if !resp.ok() {
-        return Err(ProxyError::BadAnswer {
-            upstream: realm,
-            reason: format!("the proxy's own token request was answered {status}"),
-        });
-    }
-    let (_, body) = token_answer(x, resp, false, &realm).await?;
-    let body = body.unwrap_or_default();
-    let token = token_of(body.as_bytes()).ok_or_else(|| ProxyError::BadAnswer {
-        upstream: realm.clone(),
-        reason: "token answer has no token".into(),
-    })?;
-    if let Some(ms) = reusable_ms(body.as_bytes()) {
-        memo::remember_token(&key, token.clone(), ms);
-    }
-    Ok(Some(format!("Bearer {token}")))
 }

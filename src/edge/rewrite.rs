@@ -2,10 +2,9 @@
 //! answers (the proxy's challenge on a 401, a `Location` back to the proxy, a length for an
 //! answer that had none, a checked token answer).
 
-use super::body::{read_bounded, Unread};
-use super::entry::{Answer, Exchange};
+use super::body::read_answer;
+use super::exchange::{Answer, Exchange};
 use super::respond::{self, copy_headers, header, set};
-use super::upstream::timer;
 use crate::challenge;
 use crate::error::ProxyError;
 use crate::log::Outcome;
@@ -67,10 +66,7 @@ async fn sized(
     if header(&resp.headers(), "content-length").is_some() {
         return Ok(resp);
     }
-    let ms = x.config.timeout_ms;
-    let body = read_bounded(resp.body(), limit, &timer(ms))
-        .await
-        .map_err(|e| unread(upstream, "answer", limit, ms, e))?;
+    let body = read_answer(resp.body(), limit, x.config.timeout_ms, upstream, "answer").await?;
     respond::with_body(&resp, &body)
 }
 
@@ -87,9 +83,7 @@ pub async fn token_answer(
         return Ok((resp, None));
     }
     let ms = x.config.timeout_ms;
-    let body = read_bounded(resp.body(), MAX_TOKEN_ANSWER, &timer(ms))
-        .await
-        .map_err(|e| unread(upstream, "token answer", MAX_TOKEN_ANSWER, ms, e))?;
+    let body = read_answer(resp.body(), MAX_TOKEN_ANSWER, ms, upstream, "token answer").await?;
     let bytes = body.to_vec();
     match answer_for_client(&bytes, oauth) {
         Ok(Some(rewritten)) => Ok((respond::replace_body(&resp, &rewritten)?, Some(rewritten))),
@@ -102,14 +96,4 @@ pub async fn token_answer(
             reason,
         }),
     }
-}
-
-pub fn unread(upstream: &str, what: &str, limit: usize, ms: u32, e: Unread) -> ProxyError {
-    let upstream = upstream.to_string();
-    let reason = match e {
-        Unread::TimedOut => return ProxyError::Timeout { upstream, ms },
-        Unread::Failed => format!("{what} cut short"),
-        Unread::TooLarge => format!("{what} larger than {limit} bytes without a length"),
-    };
-    ProxyError::BadAnswer { upstream, reason }
 }

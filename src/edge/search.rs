@@ -2,11 +2,10 @@
 //! planned URL and no header of the client's, its answer read whole (with a length, so a cut
 //! answer is a 502) and passed on with its status, type and rate-limit headers.
 
-use super::body::read_bounded;
-use super::entry::{Answer, Exchange};
+use super::body::read_answer;
+use super::exchange::{Answer, Exchange};
 use super::respond::{new_headers, set};
-use super::rewrite::unread;
-use super::upstream::{send, timer, Outgoing};
+use super::send::{send, Outgoing};
 use crate::error::ProxyError;
 use crate::log::Outcome;
 use crate::search::{passes_header, Search, MAX_ANSWER};
@@ -26,12 +25,11 @@ pub async fn answer(x: &mut Exchange, search: &Search<'_>) -> Answer {
         follow: true,
         home: search.service,
         upstream: search.service,
+        timeout_ms: x.config.timeout_ms,
     };
-    let (resp, status) = send(x, out).await?;
+    let (resp, status) = send(&mut x.trace, out).await?;
     let ms = x.config.timeout_ms;
-    let body = read_bounded(resp.body(), MAX_ANSWER, &timer(ms))
-        .await
-        .map_err(|e| unread(search.service, "search answer", MAX_ANSWER, ms, e))?;
+    let body = read_answer(resp.body(), MAX_ANSWER, ms, search.service, "search answer").await?;
     let kept = new_headers()?;
     if let Ok(Some(entries)) = js_sys::try_iter(&resp.headers()) {
         for entry in entries.flatten() {

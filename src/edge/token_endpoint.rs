@@ -2,12 +2,13 @@
 //! service for a token with the client's parameters, rewritten for the upstream.
 
 use super::body::{read_bounded, Unread};
-use super::entry::{Answer, Exchange};
+use super::exchange::{Answer, Exchange};
 use super::memo;
 use super::proxy_users;
 use super::respond::{self, has, header, new_headers, set};
 use super::rewrite::token_answer;
-use super::upstream::{send, timer, Outgoing};
+use super::send::{send, timer, Outgoing};
+use super::upstream_token::{challenge, Probe};
 use crate::cache_settings::CacheMode;
 use crate::challenge::bearer_challenge;
 use crate::credentials::Credentials;
@@ -61,7 +62,7 @@ pub async fn answer(x: &mut Exchange, route: TokenRoute<'static>) -> Answer {
     }
 
     // the realm, from the upstream's challenge (remembered for a while)
-    let www = match upstream_challenge(x, base, memo).await? {
+    let www = match challenge(x, base, memo).await? {
         Probe::Challenge(www) => www,
         // no token needed upstream, but the client asked for one
         Probe::Open => {
@@ -120,8 +121,9 @@ pub async fn answer(x: &mut Exchange, route: TokenRoute<'static>) -> Answer {
         home: &realm_origin,
         // the token service is named in errors
         upstream: &realm_origin,
+        timeout_ms: x.config.timeout_ms,
     };
-    let (resp, _) = send(x, out).await?;
+    let (resp, _) = send(&mut x.trace, out).await?;
     let (resp, body) = token_answer(x, resp, request.answers_oauth(), &realm_origin).await?;
     if let (Some(key), Some(body)) = (token_key, body) {
         if let Some(ms) = reusable_ms(body.as_bytes()) {
@@ -129,48 +131,6 @@ pub async fn answer(x: &mut Exchange, route: TokenRoute<'static>) -> Answer {
         }
     }
     Ok((resp, Outcome::Token))
-}
-
-/// What an upstream's `/v2/` says to a client without credentials.
-pub enum Probe {
-    /// `401` with this `WWW-Authenticate` (empty if none).
-    Challenge(String),
-    /// `200`: no token needed.
-    Open,
-    /// Anything else, as the upstream answered.
-    Trouble(worker::web_sys::Response),
-}
-
-/// The upstream's challenge, from memory if `remember` and it is known, else by asking its
-/// `/v2/` (a Bearer challenge is then remembered for a while).
-pub async fn upstream_challenge(
-    x: &mut Exchange,
-    base: &str,
-    remember: bool,
-) -> Result<Probe, ProxyError> {
-    if let Some(www) = remember.then(|| memo::challenge(base)).flatten() {
-        return Ok(Probe::Challenge(www));
-    }
-    let probe = Outgoing {
-        url: &format!("{base}/v2/"),
-        method: "GET",
-        headers: new_headers()?,
-        body: None,
-        follow: true,
-        home: base,
-        upstream: base,
-    };
-    let (probe, status) = send(x, probe).await?;
-    match status {
-        401 => {}
-        200 => return Ok(Probe::Open),
-        _ => return Ok(Probe::Trouble(probe)),
-    }
-    let www = header(&probe.headers(), "www-authenticate").unwrap_or_default();
-    if remember && bearer_challenge(Some(&www), base).is_ok_and(|c| c.is_some()) {
-        memo::remember_challenge(base, &www);
-    }
-    Ok(Probe::Challenge(www))
 }
 
 /// The body of a POST token request: an OAuth2 form, at most `MAX_TOKEN_FORM` bytes, read as

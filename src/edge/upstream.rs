@@ -1,37 +1,24 @@
-//! Upstream requests: one fetch raced against the configured time to response headers, and
-//! redirects followed by hand with the credentials kept on their own origin.
+//! The upstream request phase: a forward's request as it goes upstream (the client's headers
+//! less what its credentials keep from this upstream, the proxy's own token for its users),
+//! and the cache phase's confirming `HEAD`. Sending is send.rs'.
 
-use super::entry::Exchange;
+use super::exchange::Exchange;
 use super::respond::{copy_headers, header, new_headers, set};
+use super::send::{reply, Outgoing, Reply};
 use crate::credentials::{Credentials, FOR_THE_PROXY};
 use crate::error::ProxyError;
 use crate::plan::Forward;
-use crate::redirect::{is_redirect, keeps_credentials, next_hop, CREDENTIAL_HEADERS, MAX_HOPS};
-use std::cell::OnceCell;
-use url::Url;
-use worker::js_sys::{self, Promise};
-use worker::wasm_bindgen::{self, closure::Closure, JsCast, JsValue};
-use worker::wasm_bindgen_futures::JsFuture;
-use worker::web_sys::{self, Headers, RequestRedirect, Response};
-
-/// A request for the upstream.
-pub struct Outgoing<'a> {
-    pub url: &'a str,
-    pub method: &'a str,
-    pub headers: Headers,
-    pub body: Option<JsValue>,
-    /// Redirects are followed (else the answer is the redirect).
-    pub follow: bool,
-    /// The origin the credentials are for: a hop anywhere else goes without them.
-    pub home: &'a str,
-    /// The upstream that errors name.
-    pub upstream: &'a str,
-}
+use worker::wasm_bindgen::JsValue;
+use worker::web_sys::{Headers, Response};
 
 /// The upstream request phase of a forward: the answer, its status, and where it came from.
-pub async fn forward(x: &mut Exchange, f: &Forward<'_>) -> Result<Reply, ProxyError> {
-    let headers = headers_for(x, f)?;
-    proxy_authorization(x, f, &headers).await?;
+/// `proxy`: the `Authorization` of the proxy's own upstream token, for its users' forwards.
+pub async fn forward(
+    x: &mut Exchange,
+    f: &Forward<'_>,
+    proxy: Option<&str>,
+) -> Result<Reply, ProxyError> {
+    let headers = headers_for(x, f, proxy)?;
     let body = if f.body {
         x.req.body().map(JsValue::from)
     } else {
@@ -39,7 +26,7 @@ pub async fn forward(x: &mut Exchange, f: &Forward<'_>) -> Result<Reply, ProxyEr
     };
     let base = f.route.upstream.base.as_str();
     reply(
-        x,
+        &mut x.trace,
         Outgoing {
             url: &f.url,
             method: &f.method,
@@ -48,6 +35,7 @@ pub async fn forward(x: &mut Exchange, f: &Forward<'_>) -> Result<Reply, ProxyEr
             follow: f.follow_redirects,
             home: base,
             upstream: base,
+            timeout_ms: x.config.timeout_ms,
         },
     )
     .await
@@ -56,12 +44,15 @@ pub async fn forward(x: &mut Exchange, f: &Forward<'_>) -> Result<Reply, ProxyEr
 /// The cache phase's question: a `HEAD` of the forward's URL with the client's own headers,
 /// redirects not followed (a registry redirects a blob to storage only once it has checked
 /// the client and the repository).
-pub async fn confirm(x: &mut Exchange, f: &Forward<'_>) -> Result<(Response, u16), ProxyError> {
-    let headers = headers_for(x, f)?;
-    proxy_authorization(x, f, &headers).await?;
+pub async fn confirm(
+    x: &mut Exchange,
+    f: &Forward<'_>,
+    proxy: Option<&str>,
+) -> Result<(Response, u16), ProxyError> {
+    let headers = headers_for(x, f, proxy)?;
     let base = f.route.upstream.base.as_str();
-    send(
-        x,
+    let r = reply(
+        &mut x.trace,
         Outgoing {
             url: &f.url,
             method: "HEAD",
@@ -70,31 +61,18 @@ pub async fn confirm(x: &mut Exchange, f: &Forward<'_>) -> Result<(Response, u16
             follow: false,
             home: base,
             upstream: base,
+            timeout_ms: x.config.timeout_ms,
         },
     )
-    .await
-}
-
-/// A proxy user's forward goes with the proxy's own upstream token (`headers` are a copy:
-/// `Credentials::Proxy` drops the client's `Authorization`).
-async fn proxy_authorization(
-    x: &mut Exchange,
-    f: &Forward<'_>,
-    headers: &Headers,
-) -> Result<(), ProxyError> {
-    if f.credentials != Credentials::Proxy {
-        return Ok(());
-    }
-    if let Some(auth) = super::proxy_users::upstream_authorization(x, f).await? {
-        set(headers, "authorization", &auth)?;
-    }
-    Ok(())
+    .await?;
+    Ok((r.resp, r.status))
 }
 
 /// The client's headers (or only its `Authorization`), less what `f.credentials` keeps from
-/// this upstream and what is for the proxy's own host. The client's own `Headers` go as they
-/// are when nothing is taken out.
-fn headers_for(x: &Exchange, f: &Forward<'_>) -> Result<Headers, ProxyError> {
+/// this upstream and what is for the proxy's own host; for a proxy user's forward, the proxy's
+/// own `Authorization` (`proxy`) instead of the client's. The client's own `Headers` go as
+/// they are when nothing is taken out or put in.
+fn headers_for(x: &Exchange, f: &Forward<'_>, proxy: Option<&str>) -> Result<Headers, ProxyError> {
     let client = x.req.headers();
     let auth = match f.credentials {
         // every Authorization is kept: nothing to read
@@ -104,214 +82,30 @@ fn headers_for(x: &Exchange, f: &Forward<'_>) -> Result<Headers, ProxyError> {
     let auth_kept = auth
         .as_deref()
         .map(|a| f.credentials.keeps_authorization(a));
-    if !f.client_headers {
+    let headers = if !f.client_headers {
         let headers = new_headers()?;
         if let (Some(auth), Some(true)) = (&auth, auth_kept) {
             set(&headers, "authorization", auth)?;
         }
-        return Ok(headers);
-    }
-    let for_the_proxy = FOR_THE_PROXY.map(|name| client.has(name).unwrap_or(false));
-    if auth_kept != Some(false) && !for_the_proxy.contains(&true) {
-        return Ok(client);
-    }
-    let headers = copy_headers(&client)?;
-    if auth_kept == Some(false) {
-        let _ = headers.delete("authorization");
-    }
-    for (name, present) in FOR_THE_PROXY.iter().zip(for_the_proxy) {
-        if present {
-            let _ = headers.delete(name);
+        headers
+    } else {
+        let for_the_proxy = FOR_THE_PROXY.map(|name| client.has(name).unwrap_or(false));
+        if auth_kept != Some(false) && !for_the_proxy.contains(&true) && proxy.is_none() {
+            return Ok(client);
         }
-    }
-    Ok(headers)
-}
-
-/// An upstream's final answer, and the request it answered.
-pub struct Reply {
-    pub resp: Response,
-    pub status: u16,
-    /// The URL the answer came from when redirects were followed to it (`None`: the request's
-    /// own), and the headers that went there: what a second `GET` of the same bytes asks.
-    pub from: Option<String>,
-    pub headers: Headers,
-}
-
-/// Sends a request, following its redirects if asked to: the final answer and its status.
-pub async fn send(x: &mut Exchange, out: Outgoing<'_>) -> Result<(Response, u16), ProxyError> {
-    let r = reply(x, out).await?;
-    Ok((r.resp, r.status))
-}
-
-/// `send`, saying where the answer came from.
-async fn reply(x: &mut Exchange, out: Outgoing<'_>) -> Result<Reply, ProxyError> {
-    let timeout_ms = x.config.timeout_ms;
-    let sent = fetch(
-        out.url,
-        out.method,
-        &out.headers,
-        out.body.as_ref(),
-        timeout_ms,
-    );
-    let (resp, status) = settle(x, JsFuture::from(sent).await, out.upstream)?;
-    if !(out.follow && is_redirect(status)) {
-        return Ok(Reply {
-            resp,
-            status,
-            from: None,
-            headers: out.headers,
-        });
-    }
-    follow(x, resp, out).await
-}
-
-/// Follows redirects by hand from `resp`, the redirect that answered `out`: at most
-/// `MAX_HOPS`, with credentials only while a hop stays on `out.home`.
-async fn follow(
-    x: &mut Exchange,
-    mut resp: Response,
-    out: Outgoing<'_>,
-) -> Result<Reply, ProxyError> {
-    let bad = |reason: String| ProxyError::BadRedirect {
-        upstream: out.upstream.to_string(),
-        reason,
-    };
-    let mut current = Url::parse(out.url).map_err(|e| bad(e.to_string()))?;
-    let mut stripped: Option<Headers> = None;
-    for _ in 0..MAX_HOPS {
-        let location = header(&resp.headers(), "location");
-        let next = next_hop(&current, location.as_deref(), out.upstream)?;
-        if stripped.is_none() && !keeps_credentials(out.home, &next) {
-            let headers = copy_headers(&out.headers)?;
-            for name in CREDENTIAL_HEADERS {
+        let headers = copy_headers(&client)?;
+        if auth_kept == Some(false) {
+            let _ = headers.delete("authorization");
+        }
+        for (name, present) in FOR_THE_PROXY.iter().zip(for_the_proxy) {
+            if present {
                 let _ = headers.delete(name);
             }
-            stripped = Some(headers);
         }
-        x.trace.hops += 1;
-        let headers = stripped.as_ref().unwrap_or(&out.headers);
-        let sent = fetch(
-            next.as_str(),
-            out.method,
-            headers,
-            None,
-            x.config.timeout_ms,
-        );
-        let (answer, status) = settle(x, JsFuture::from(sent).await, out.upstream)?;
-        if !is_redirect(status) {
-            return Ok(Reply {
-                resp: answer,
-                status,
-                from: Some(next.into()),
-                headers: stripped.unwrap_or(out.headers),
-            });
-        }
-        resp = answer;
-        current = next;
+        headers
+    };
+    if let Some(auth) = proxy {
+        set(&headers, "authorization", auth)?;
     }
-    Err(bad(format!("more than {MAX_HOPS} redirects")))
-}
-
-/// What `fetch`'s promise resolved to, as the upstream's answer or the proxy's error.
-fn settle(
-    x: &mut Exchange,
-    sent: Result<JsValue, JsValue>,
-    upstream: &str,
-) -> Result<(Response, u16), ProxyError> {
-    match sent {
-        Ok(v) if v.is_object() => {
-            let resp: Response = v.unchecked_into();
-            let status = resp.status();
-            x.trace.upstream_status = Some(status);
-            Ok((resp, status))
-        }
-        Ok(v) if v.is_undefined() => Err(ProxyError::Timeout {
-            upstream: upstream.to_string(),
-            ms: x.config.timeout_ms,
-        }),
-        _ => Err(ProxyError::Unreachable {
-            upstream: upstream.to_string(),
-        }),
-    }
-}
-
-/// One fetch, redirects not followed, raced against `ms` to response headers (never to the
-/// end of the body). The promise resolves to the `Response`, to `null` if the fetch failed,
-/// or to `undefined` if the time ran out first; it never rejects.
-pub fn fetch(
-    url: &str,
-    method: &str,
-    headers: &Headers,
-    body: Option<&JsValue>,
-    ms: u32,
-) -> Promise {
-    let init = web_sys::RequestInit::new();
-    if method != "GET" {
-        // GET is the default: one string less across the boundary on the hot path
-        init.set_method(method);
-    }
-    init.set_headers(headers);
-    if let Some(body) = body {
-        init.set_body(body);
-    }
-    init.set_redirect(RequestRedirect::Manual);
-    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-    let fetch = global.fetch_with_str_and_init(url, &init);
-    let fetch = REJECTED_AS_NULL.with(|f| fetch.unchecked_ref::<Thenable>().catch_with(f));
-    // The runtime's own timer, raced in JavaScript. A timer that loses keeps nothing alive (it
-    // resolves a promise nobody awaits).
-    Promise::race(&js_sys::Array::of2(&fetch, &timer(ms)))
-}
-
-#[wasm_bindgen::prelude::wasm_bindgen]
-extern "C" {
-    /// A promise, for `catch` with a plain function (js-sys's own takes a closure).
-    #[wasm_bindgen(js_name = Promise)]
-    type Thenable;
-    #[wasm_bindgen(method, js_name = catch)]
-    fn catch_with(this: &Thenable, f: &JsValue) -> Promise;
-}
-
-thread_local! {
-    /// `catch` handler that turns a failed fetch into `null`, made once per isolate.
-    static REJECTED_AS_NULL: JsValue =
-        Closure::<dyn FnMut(JsValue) -> JsValue>::new(|_| JsValue::NULL).into_js_value();
-    /// `scheduler.wait` of the Workers runtime, looked up once.
-    static WAIT: OnceCell<Option<(JsValue, js_sys::Function)>> = const { OnceCell::new() };
-}
-
-/// A promise that resolves (to `undefined`) after `ms`: `scheduler.wait`, else `setTimeout`.
-pub fn timer(ms: u32) -> Promise {
-    if let Some(p) = runtime_wait(ms) {
-        return p;
-    }
-    Promise::new(&mut |resolve, _reject| {
-        let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-        let _ = global.set_timeout_with_callback_and_timeout_and_arguments_0(
-            resolve.unchecked_ref(),
-            ms.min(i32::MAX as u32) as i32,
-        );
-    })
-}
-
-/// `scheduler.wait(ms)`: a promise that resolves (to `undefined`) after `ms`.
-fn runtime_wait(ms: u32) -> Option<Promise> {
-    WAIT.with(|cell| {
-        let (scheduler, wait) = cell
-            .get_or_init(|| {
-                let scheduler = js_sys::Reflect::get(&js_sys::global(), &"scheduler".into())
-                    .ok()
-                    .filter(JsValue::is_object)?;
-                let wait = js_sys::Reflect::get(&scheduler, &"wait".into())
-                    .ok()?
-                    .dyn_into::<js_sys::Function>()
-                    .ok()?;
-                Some((scheduler, wait))
-            })
-            .as_ref()?;
-        // a promise by the runtime's contract: no `instanceof` check per request
-        wait.call1(scheduler, &JsValue::from(ms))
-            .ok()
-            .map(JsCast::unchecked_into)
-    })
+    Ok(headers)
 }
