@@ -67,7 +67,6 @@ pub fn check(policy: &Policy, plan: &Plan<'_>, client: &Client<'_>) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
 
     /// The access phase for a request planned on a `CUSTOM_DOMAIN = "example.com"` table.
     fn decide(
@@ -76,14 +75,9 @@ mod tests {
         url: &str,
         client: Client<'_>,
     ) -> Result<(), ProxyError> {
-        let config = Config::from_vars(|name| match name {
-            "CUSTOM_DOMAIN" => Some("example.com".into()),
-            _ => vars
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| v.to_string()),
-        })
-        .unwrap();
+        let mut all = vec![("CUSTOM_DOMAIN", "example.com")];
+        all.extend_from_slice(vars);
+        let config = crate::testing::config(&all);
         let url = url::Url::parse(url).unwrap();
         let plan = crate::plan::plan(&config, method, &url, false).unwrap();
         check(&config.policy, &plan, &client)

@@ -580,11 +580,10 @@ mod tests {
     const D: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
     fn config() -> Config {
-        Config::from_vars(|name| match name {
-            "ROUTES" => Some(r#"{"docker.example.com":{"upstream":"https://registry-1.docker.io","docker_hub":true}}"#.into()),
-            _ => None,
-        })
-        .unwrap()
+        crate::testing::config(&[(
+            "ROUTES",
+            r#"{"docker.example.com":{"upstream":"https://registry-1.docker.io","docker_hub":true}}"#,
+        )])
     }
 
     fn decide(mode: CacheMode, method: &str, path: &str) -> Cacheable {

@@ -70,12 +70,10 @@ mod tests {
     use crate::routes::{By, Via};
 
     fn config() -> Config {
-        Config::from_vars(|name| match name {
-            "CUSTOM_DOMAIN" => Some("example.com".into()),
-            "PATH_ROUTING" => Some("proxy.example.com".into()),
-            _ => None,
-        })
-        .unwrap()
+        crate::testing::config(&[
+            ("CUSTOM_DOMAIN", "example.com"),
+            ("PATH_ROUTING", "proxy.example.com"),
+        ])
     }
 
     #[test]

@@ -381,7 +381,6 @@ fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
 
     fn hub() -> Upstream {
         Upstream::parse("T", DOCKER_HUB, None).unwrap()
@@ -428,12 +427,10 @@ mod tests {
 
     #[test]
     fn path_routing_page_lists_every_registry() {
-        let c = Config::from_vars(|n| match n {
-            "CUSTOM_DOMAIN" => Some("example.com".into()),
-            "PATH_ROUTING" => Some("proxy.example.com".into()),
-            _ => None,
-        })
-        .unwrap();
+        let c = crate::testing::config(&[
+            ("CUSTOM_DOMAIN", "example.com"),
+            ("PATH_ROUTING", "proxy.example.com"),
+        ]);
         let p = page_all("https://proxy.example.com", c.landing_registries());
         for needle in [
             "docker pull proxy.example.com/ghcr.io/namespace/image:tag",
@@ -468,22 +465,22 @@ mod tests {
         assert!(!page("https://ghcr.example.com", &ghcr, false).contains("id=\"search\""));
         assert!(!page("https://docker.example.com", &hub(), false).contains("id=\"search\""));
         // a path-routing host: its default registry's, unless logins are needed
-        let vars = |users: bool| {
-            move |n: &'static str| match n {
-                "CUSTOM_DOMAIN" => Some("example.com".into()),
-                "PATH_ROUTING" => Some("proxy.example.com".into()),
-                "PROXY_USERS" if users => {
-                    Some(format!("{{\"a\": {{\"sha256\": \"{}\"}}}}", "0".repeat(64)))
-                }
-                "PROXY_TOKEN_SECRET" if users => Some("s".repeat(40)),
-                _ => None,
-            }
-        };
-        let c = Config::from_vars(vars(false)).unwrap();
+        let key = format!("{{\"a\": {{\"sha256\": \"{}\"}}}}", "0".repeat(64));
+        let secret = "s".repeat(40);
+        let path = [
+            ("CUSTOM_DOMAIN", "example.com"),
+            ("PATH_ROUTING", "proxy.example.com"),
+        ];
+        let c = crate::testing::config(&path);
         assert!(
             page_all("https://proxy.example.com", c.landing_registries()).contains("id=\"search\"")
         );
-        let c = Config::from_vars(vars(true)).unwrap();
+        let mut with_users = path.to_vec();
+        with_users.extend([
+            ("PROXY_USERS", key.as_str()),
+            ("PROXY_TOKEN_SECRET", &secret),
+        ]);
+        let c = crate::testing::config(&with_users);
         assert!(
             !page_all("https://proxy.example.com", c.landing_registries())
                 .contains("id=\"search\"")

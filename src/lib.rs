@@ -24,6 +24,8 @@ pub mod redirect;
 pub mod routes;
 pub mod scope;
 pub mod search;
+#[cfg(test)]
+mod testing;
 pub mod token;
 pub mod users;
 

@@ -195,16 +195,14 @@ mod tests {
     use super::*;
 
     fn config() -> Config {
-        Config::from_vars(|name| match name {
-            "CUSTOM_DOMAIN" => Some("example.com".into()),
-            "PATH_ROUTING" => Some("proxy.example.com".into()),
-            "ROUTES" => Some(
-                r#"{"a.example.com": {"upstream": "http://127.0.0.1:5000", "docker_hub": true, "registry": "hub.registry.test"}}"#
-                    .into(),
+        crate::testing::config(&[
+            ("CUSTOM_DOMAIN", "example.com"),
+            ("PATH_ROUTING", "proxy.example.com"),
+            (
+                "ROUTES",
+                r#"{"a.example.com": {"upstream": "http://127.0.0.1:5000", "docker_hub": true, "registry": "hub.registry.test"}}"#,
             ),
-            _ => None,
-        })
-        .unwrap()
+        ])
     }
 
     fn via(route: Route<'_>) -> (&str, &str, By) {

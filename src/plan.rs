@@ -382,14 +382,13 @@ mod tests {
     use crate::routes::{By, Via};
 
     fn config() -> &'static Config {
-        Box::leak(Box::new(
-            Config::from_vars(|name| match name {
-                "CUSTOM_DOMAIN" => Some("example.com".into()),
-                "ROUTES" => Some(r#"{"open.example.test": "http://127.0.0.1:5001"}"#.into()),
-                _ => None,
-            })
-            .unwrap(),
-        ))
+        crate::testing::leaked(&[
+            ("CUSTOM_DOMAIN", "example.com"),
+            (
+                "ROUTES",
+                r#"{"open.example.test": "http://127.0.0.1:5001"}"#,
+            ),
+        ])
     }
 
     fn run(method: &str, url: &str) -> Result<Plan<'static>, ProxyError> {
@@ -696,14 +695,10 @@ mod tests {
     }
 
     fn path_config() -> &'static Config {
-        Box::leak(Box::new(
-            Config::from_vars(|name| match name {
-                "CUSTOM_DOMAIN" => Some("example.com".into()),
-                "PATH_ROUTING" => Some("proxy.example.com".into()),
-                _ => None,
-            })
-            .unwrap(),
-        ))
+        crate::testing::leaked(&[
+            ("CUSTOM_DOMAIN", "example.com"),
+            ("PATH_ROUTING", "proxy.example.com"),
+        ])
     }
 
     fn on_path_host(method: &str, url: &str) -> Result<Plan<'static>, ProxyError> {
@@ -873,14 +868,7 @@ mod tests {
     #[test]
     fn landing_decides_what_browsers_get_at_the_root_and_registry_clients_still_go_to_v2() {
         let with = |landing: &'static str| -> &'static Config {
-            Box::leak(Box::new(
-                Config::from_vars(move |name| match name {
-                    "CUSTOM_DOMAIN" => Some("example.com".into()),
-                    "LANDING" => Some(landing.into()),
-                    _ => None,
-                })
-                .unwrap(),
-            ))
+            crate::testing::leaked(&[("CUSTOM_DOMAIN", "example.com"), ("LANDING", landing)])
         };
         let root = Url::parse("https://docker.example.com/").unwrap();
         let browser = |c| plan(c, "GET", &root, true);

@@ -149,16 +149,14 @@ mod tests {
     use super::*;
 
     fn config() -> Config {
-        Config::from_vars(|name| match name {
-            "CUSTOM_DOMAIN" => Some("example.com".into()),
-            "PATH_ROUTING" => Some("proxy.example.com".into()),
-            "ROUTES" => Some(
-                r#"{"hub.example.com": {"upstream": "https://hub.internal", "docker_hub": true, "search": "https://search.internal"}, "nosearch.example.com": {"upstream": "https://registry-1.docker.io", "search": "off"}}"#
-                    .into(),
+        crate::testing::config(&[
+            ("CUSTOM_DOMAIN", "example.com"),
+            ("PATH_ROUTING", "proxy.example.com"),
+            (
+                "ROUTES",
+                r#"{"hub.example.com": {"upstream": "https://hub.internal", "docker_hub": true, "search": "https://search.internal"}, "nosearch.example.com": {"upstream": "https://registry-1.docker.io", "search": "off"}}"#,
             ),
-            _ => None,
-        })
-        .unwrap()
+        ])
     }
 
     fn host<'c>(c: &'c Config, host: &str) -> Option<&'c Upstream> {
