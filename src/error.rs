@@ -278,9 +278,30 @@ mod tests {
     }
 
     #[test]
-    fn unknown_host_does_not_list_routes() {
-        let e = ProxyError::UnknownHost("x.example".into());
-        assert_eq!(e.status_code().0, 404);
-        assert!(!e.body().contains("docker."));
+    fn an_unknown_host_is_told_nothing_of_the_route_table() {
+        let config = crate::testing::config(&[
+            ("CUSTOM_DOMAIN", "example.com"),
+            (
+                "ROUTES",
+                r#"{"secret.example.org": "https://registry.internal"}"#,
+            ),
+        ]);
+        for url in [
+            "https://x.example/v2/",
+            "https://x.example/v2/library/a/manifests/1",
+        ] {
+            let url = url::Url::parse(url).unwrap();
+            let e = crate::plan::plan(&config, "GET", &url, false).unwrap_err();
+            assert_eq!(e.status_code().0, 404, "{e}");
+            let (body, text) = (e.body(), e.to_string());
+            for routed in [
+                "docker.example.com",
+                "secret.example.org",
+                "registry.internal",
+            ] {
+                assert!(!body.contains(routed) && !text.contains(routed), "{body}");
+            }
+            assert!(body.contains("x.example"), "{body}");
+        }
     }
 }
