@@ -357,8 +357,8 @@ pub fn passed(x: &Exchange, f: &Forward<'_>, resp: &Response, status: u16) {
 
 /// The client response of a request the cache had to do with but did not answer or keep:
 /// `X-Proxy-Cache: BYPASS` on it, as on the log line. Every other answer goes as it is.
-pub fn labelled(x: &Exchange, resp: Response) -> Response {
-    if x.trace.cache != Some(Verdict::Bypass) {
+pub fn labelled(verdict: Option<Verdict>, resp: Response) -> Response {
+    if verdict != Some(Verdict::Bypass) {
         return resp;
     }
     label(resp, Verdict::Bypass)

@@ -147,7 +147,9 @@ async fn phases(x: &mut Exchange) -> Answer {
     let proxy = proxy.as_deref();
     // cache lookup
     let keep = match cache::lookup(x, &forward, proxy).await? {
-        cache::Lookup::Answered(resp, outcome) => return Ok((cache::labelled(x, resp), outcome)),
+        cache::Lookup::Answered(resp, outcome) => {
+            return Ok((cache::labelled(x.trace.cache, resp), outcome))
+        }
         cache::Lookup::Miss(keep) => Some(keep),
         cache::Lookup::Bypass => None,
     };
@@ -177,7 +179,7 @@ async fn phases(x: &mut Exchange) -> Answer {
             resp
         }
     };
-    Ok((cache::labelled(x, resp), outcome))
+    Ok((cache::labelled(x.trace.cache, resp), outcome))
 }
 
 /// The landing page: a host's recipes, or every registry's on a path-routing host.

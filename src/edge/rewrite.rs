@@ -74,15 +74,14 @@ async fn sized(
 /// `token::answer_for_client`), and comes with the body the client gets; any other passes as
 /// it is (a wrong password's 401).
 pub async fn token_answer(
-    x: &Exchange,
     resp: Response,
     oauth: bool,
     upstream: &str,
+    ms: u32,
 ) -> Result<(Response, Option<String>), ProxyError> {
     if !resp.ok() {
         return Ok((resp, None));
     }
-    let ms = x.config.timeout_ms;
     let body = read_answer(resp.body(), MAX_TOKEN_ANSWER, ms, upstream, "token answer").await?;
     let bytes = body.to_vec();
     match answer_for_client(&bytes, oauth) {

@@ -124,7 +124,13 @@ pub async fn answer(x: &mut Exchange, route: TokenRoute<'static>) -> Answer {
         timeout_ms: x.config.timeout_ms,
     };
     let (resp, _) = send(&mut x.trace, out).await?;
-    let (resp, body) = token_answer(x, resp, request.answers_oauth(), &realm_origin).await?;
+    let (resp, body) = token_answer(
+        resp,
+        request.answers_oauth(),
+        &realm_origin,
+        x.config.timeout_ms,
+    )
+    .await?;
     if let (Some(key), Some(body)) = (token_key, body) {
         if let Some(ms) = reusable_ms(body.as_bytes()) {
             memo::remember_token(&key, body, ms);

@@ -143,7 +143,7 @@ pub async fn proxy_authorization(
             reason: format!("the proxy's own token request was answered {status}"),
         });
     }
-    let (_, body) = token_answer(x, resp, false, &realm).await?;
+    let (_, body) = token_answer(resp, false, &realm, x.config.timeout_ms).await?;
     let body = body.unwrap_or_default();
     let token = token_of(body.as_bytes()).ok_or_else(|| ProxyError::BadAnswer {
         upstream: realm.clone(),
