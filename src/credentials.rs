@@ -70,10 +70,7 @@ mod tests {
     use crate::routes::{By, Via};
 
     fn config() -> Config {
-        crate::testing::config(&[
-            ("CUSTOM_DOMAIN", "example.com"),
-            ("PATH_ROUTING", "proxy.example.com"),
-        ])
+        crate::testing::path_routing(&[])
     }
 
     #[test]

@@ -427,10 +427,7 @@ mod tests {
 
     #[test]
     fn path_routing_page_lists_every_registry() {
-        let c = crate::testing::config(&[
-            ("CUSTOM_DOMAIN", "example.com"),
-            ("PATH_ROUTING", "proxy.example.com"),
-        ]);
+        let c = crate::testing::path_routing(&[]);
         let p = page_all("https://proxy.example.com", c.landing_registries());
         for needle in [
             "docker pull proxy.example.com/ghcr.io/namespace/image:tag",

@@ -195,14 +195,10 @@ mod tests {
     use super::*;
 
     fn config() -> Config {
-        crate::testing::config(&[
-            ("CUSTOM_DOMAIN", "example.com"),
-            ("PATH_ROUTING", "proxy.example.com"),
-            (
-                "ROUTES",
-                r#"{"a.example.com": {"upstream": "http://127.0.0.1:5000", "docker_hub": true, "registry": "hub.registry.test"}}"#,
-            ),
-        ])
+        crate::testing::path_routing(&[(
+            "ROUTES",
+            r#"{"a.example.com": {"upstream": "http://127.0.0.1:5000", "docker_hub": true, "registry": "hub.registry.test"}}"#,
+        )])
     }
 
     fn via(route: Route<'_>) -> (&str, &str, By) {

@@ -695,10 +695,7 @@ mod tests {
     }
 
     fn path_config() -> &'static Config {
-        crate::testing::leaked(&[
-            ("CUSTOM_DOMAIN", "example.com"),
-            ("PATH_ROUTING", "proxy.example.com"),
-        ])
+        Box::leak(Box::new(crate::testing::path_routing(&[])))
     }
 
     fn on_path_host(method: &str, url: &str) -> Result<Plan<'static>, ProxyError> {

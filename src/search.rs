@@ -149,14 +149,10 @@ mod tests {
     use super::*;
 
     fn config() -> Config {
-        crate::testing::config(&[
-            ("CUSTOM_DOMAIN", "example.com"),
-            ("PATH_ROUTING", "proxy.example.com"),
-            (
-                "ROUTES",
-                r#"{"hub.example.com": {"upstream": "https://hub.internal", "docker_hub": true, "search": "https://search.internal"}, "nosearch.example.com": {"upstream": "https://registry-1.docker.io", "search": "off"}}"#,
-            ),
-        ])
+        crate::testing::path_routing(&[(
+            "ROUTES",
+            r#"{"hub.example.com": {"upstream": "https://hub.internal", "docker_hub": true, "search": "https://search.internal"}, "nosearch.example.com": {"upstream": "https://registry-1.docker.io", "search": "off"}}"#,
+        )])
     }
 
     fn host<'c>(c: &'c Config, host: &str) -> Option<&'c Upstream> {

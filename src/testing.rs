@@ -17,3 +17,14 @@ pub fn config(vars: &[(&'static str, &str)]) -> Config {
 pub fn leaked(vars: &[(&'static str, &str)]) -> &'static Config {
     Box::leak(Box::new(config(vars)))
 }
+
+/// `CUSTOM_DOMAIN = "example.com"` (its default routes) and a path-routing host,
+/// `proxy.example.com`, with these vars besides.
+pub fn path_routing(vars: &[(&'static str, &str)]) -> Config {
+    let mut all = vec![
+        ("CUSTOM_DOMAIN", "example.com"),
+        ("PATH_ROUTING", "proxy.example.com"),
+    ];
+    all.extend_from_slice(vars);
+    config(&all)
+}
