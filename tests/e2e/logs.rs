@@ -2,8 +2,7 @@
 //! Workers Logs show), with no secret in it, and `LOG_LEVEL` to quiet it. Run by
 //! `tests/run.sh`.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::process::Command;
 
 /// Standard base64, as in a Basic `Authorization` header.

@@ -2,8 +2,7 @@
 //! release build under Miniflare, over HTTPS with the test CA), with real clients, and what
 //! reached the upstream read from the registry's own access log.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use std::process::Command;
 

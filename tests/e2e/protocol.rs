@@ -2,8 +2,7 @@
 //! port, in front of CNCF distribution with token auth and blob redirects, an open registry and
 //! deliberately odd fake upstreams. Run by `tests/run.sh`, which starts them.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const ACCEPT_ALL: &str = "Accept: application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";

@@ -3,8 +3,7 @@
 //! registries. What the upstream was asked is read from the registries' own access logs, for a
 //! repository no other test uses, holding an image no client has pulled before.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use std::process::Command;
 

@@ -4,8 +4,7 @@
 //! limit, a cut body presented as whole, credentials for the proxy that went upstream or
 //! crossed to another origin. Run by `tests/run.sh`.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::process::{Command, Stdio};
 
 const ACCEPT: &str = "Accept: application/vnd.oci.image.manifest.v1+json";

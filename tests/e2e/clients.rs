@@ -2,8 +2,7 @@
 //! proxy (HTTPS on a non-default port, token auth, blob redirects to another host) and get
 //! exactly the upstream's digests. Run by `tests/run.sh`, which starts the daemons.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 /// (reference path, digest key): an OCI index, a Docker manifest list, a multi-layer image.
 const IMAGES: [(&str, &str); 3] = [

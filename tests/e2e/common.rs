@@ -1,6 +1,5 @@
 //! Shared plumbing of the end-to-end tests: the state `tests/harness/up.sh` wrote, HTTP through
 //! curl, and the real clients. These tests need the harness; `tests/run.sh` starts it.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::path::PathBuf;

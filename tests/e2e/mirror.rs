@@ -4,8 +4,7 @@
 //! The registry names resolve nowhere: a client that bypassed the proxy would fail, not reach
 //! anything. Run by `tests/run.sh`, which starts the daemons.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 const PROXY: &str = "proxy.example.test";
 

@@ -3,8 +3,7 @@
 //! a user's first deploy. (`tests/run.sh` also dry-runs the repository's own wrangler.toml,
 //! build command included.) Run by `tests/run.sh`.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::process::Command;
 
 #[test]

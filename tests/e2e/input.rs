@@ -2,8 +2,7 @@
 //! error code it must get. None may panic, hang, answer HTML or plain text, or reach an
 //! upstream when the proxy refuses it. Run by `tests/run.sh`.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::process::Command;
 
 const ACCEPT: &str = "Accept: application/vnd.oci.image.index.v1+json";

@@ -2,8 +2,7 @@
 //! stand-in for Docker Hub's search service (tests/harness/search_server.py, the hub route's
 //! `search`): what reaches it, what comes back, and what is refused before any request.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 /// The stand-in's log lines since line `from` (other tests search at the same time: filter).
