@@ -38,6 +38,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 export E2E_DIR="${E2E_DIR:-/tmp/rp-e2e}"
 PY=/usr/bin/python3
+export PYTHONDONTWRITEBYTECODE=1  # the servers import serving.py: no __pycache__ in tests/harness
 READY_TIMEOUT="${E2E_READY_TIMEOUT:-20}"
 T0=$(date +%s.%N)
 
