@@ -7,6 +7,14 @@ use crate::common::*;
 use serde_json::json;
 use std::process::Command;
 
+/// Waits until `mf` has kept every blob of the image `digest` in `layout` (a keep ends after
+/// its answer, in `waitUntil`, and asks the upstream once more): a pull after this one is warm.
+fn kept(mf: &Miniflare, layout: &std::path::Path, digest: &str) {
+    for d in blob_digests(layout, digest) {
+        mf.store_lines(&d, 1);
+    }
+}
+
 /// The upstream requests for `repository` in `log` after the first `before`.
 fn asked_since(log: &str, repository: &str, before: usize) -> Vec<RegistryRequest> {
     registry_requests(log, repository)[before..].to_vec()
@@ -75,6 +83,7 @@ fn a_warm_pull_asks_the_upstream_only_heads_and_ranges_come_from_the_store() {
     // the blob storage's requests for this image's own blobs (other tests pull at the same
     // time, and the first layer is in every image push_unique makes)
     let cdn = || {
+        caught_up("BLOBS_LOG");
         log_lines("BLOBS_LOG")
             .into_iter()
             .filter(|l| {
@@ -175,10 +184,11 @@ fn a_warm_pull_asks_the_upstream_only_heads_and_ranges_come_from_the_store() {
 /// upstream only `HEAD`s.
 fn warm_pull_by(client: &str, pull: impl FnOnce(&str, &str)) {
     let repo = format!("library/{}", unique(client));
-    let (_, digest) = push_unique(&var("HUB_URL"), &alice(), &repo, 0);
+    let (layout, digest) = push_unique(&var("HUB_URL"), &alice(), &repo, 0);
     let mf = Miniflare::start(json!({}));
     let reference = format!("{}/{repo}:latest", mf.host("docker.example.test"));
     assert_eq!(skopeo_pull(&reference, None), digest);
+    kept(&mf, &layout, &digest);
     let before = registry_requests("HUB_LOG", &repo).len();
     pull(&reference, &digest);
     let what = format!("{client}'s warm pull");
@@ -226,6 +236,7 @@ fn a_kept_private_image_is_refused_to_everyone_the_upstream_refuses() {
     let reference = format!("{}/{repo}:latest", mf.host(host));
     // alice's pull keeps it
     assert_eq!(skopeo_pull(&reference, Some(&alice())), digest);
+    kept(&mf, &layout, &digest);
     // the config and the layer that carries the seed are in no other image (the first layer is
     // the same in every image push_unique makes)
     let all = blob_digests(&layout, &digest);
@@ -298,9 +309,10 @@ fn a_kept_private_image_is_refused_to_everyone_the_upstream_refuses() {
     // clients are refused it through the store as they are upstream
     let team_repo = format!("{private}{}", unique("team"));
     let bob = format!("{}:{}", var("TEAM_USER"), var("TEAM_PASSWORD"));
-    let (_, team_digest) = push_unique(&var("TEAM_URL"), &bob, &team_repo, 0);
+    let (team_layout, team_digest) = push_unique(&var("TEAM_URL"), &bob, &team_repo, 0);
     let team_ref = format!("{}/{team_repo}:latest", mf.host("team.example.test"));
     assert_eq!(skopeo_pull(&team_ref, Some(&bob)), team_digest);
+    kept(&mf, &team_layout, &team_digest);
     let before = registry_requests("TEAM_LOG", &team_repo).len();
     assert_eq!(skopeo_pull(&team_ref, Some(&bob)), team_digest);
     assert_only_heads(
@@ -576,46 +588,18 @@ fn anonymous_tokens_and_the_challenge_are_remembered_and_nothing_with_credential
     assert_eq!(lines[1]["upstream_status"], 200, "{lines:?}");
 }
 
-/// The hub registry behind a relay the test can take away (connections refused after).
-struct Relay(std::process::Child);
-
-impl Relay {
-    fn start(port: u16) -> Relay {
-        let mut child = Command::new("/usr/bin/python3")
-            .arg(format!("{}/tests/harness/tcp_forward.py", var("REPO")))
-            .args(["--listen", &port.to_string(), "--target"])
-            .arg(format!("127.0.0.1:{}", var("HUB_PORT")))
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-            &mut line,
-        )
-        .unwrap();
-        assert_eq!(line.trim(), "ready");
-        Relay(child)
-    }
-
-    fn stop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 /// Pulls an unseen image twice through a fresh instance whose hub is behind a relay, takes the
 /// hub away, and pulls again: whether that pull worked.
-fn pull_while_the_upstream_is_down(relay_port: u16, stale: Option<&str>) -> (bool, Miniflare) {
+fn pull_while_the_upstream_is_down(stale: Option<&str>) -> (bool, Miniflare) {
     let repo = format!("library/{}", unique("stale"));
-    let (_, digest) = push_unique(&var("HUB_URL"), &alice(), &repo, 0);
-    let mut relay = Relay::start(relay_port);
+    let (layout, digest) = push_unique(&var("HUB_URL"), &alice(), &repo, 0);
+    // the hub registry behind a relay the test can take away (connections refused after)
+    let relay_port = next_port();
+    let hub = format!("127.0.0.1:{}", var("HUB_PORT"));
+    let mut relay = Helper::start(
+        "tcp_forward.py",
+        &["--listen", &relay_port.to_string(), "--target", &hub],
+    );
     let routes = json!({"docker.example.test": {
         "upstream": format!("http://127.0.0.1:{relay_port}"), "docker_hub": true,
         "registry": "hub.registry.test"}});
@@ -627,6 +611,9 @@ fn pull_while_the_upstream_is_down(relay_port: u16, stale: Option<&str>) -> (boo
     let reference = format!("{}/{repo}:latest", mf.host("docker.example.test"));
     assert_eq!(skopeo_pull(&reference, None), digest);
     assert_eq!(skopeo_pull(&reference, None), digest);
+    // what the stale answers are made of: the tag's manifest and every blob, kept
+    kept(&mf, &layout, &digest);
+    mf.store_lines(&digest, 1);
     relay.stop();
     let dir = tempdir("stale").join("oci");
     let ok = skopeo()
@@ -656,7 +643,7 @@ fn pull_while_the_upstream_is_down(relay_port: u16, stale: Option<&str>) -> (boo
 #[test]
 #[ignore = "needs the e2e harness: tests/run.sh"]
 fn a_kept_tag_is_served_while_the_upstream_is_down_only_when_stale_answers_are_allowed() {
-    let (ok, mf) = pull_while_the_upstream_is_down(8491, Some("600"));
+    let (ok, mf) = pull_while_the_upstream_is_down(Some("600"));
     assert!(
         ok,
         "the pull failed with CACHE_STALE_SECONDS: {}",
@@ -674,7 +661,7 @@ fn a_kept_tag_is_served_while_the_upstream_is_down_only_when_stale_answers_are_a
             .contains("/manifests/latest")),
         "no stale tag in {stale:?}"
     );
-    let (ok, _) = pull_while_the_upstream_is_down(8492, None);
+    let (ok, _) = pull_while_the_upstream_is_down(None);
     assert!(
         !ok,
         "a pull worked with the upstream down and stale answers off"
@@ -702,6 +689,7 @@ fn a_layer_kept_in_the_bucket_serves_every_data_center_and_only_whom_the_upstrea
     let hex = big.trim_start_matches("sha256:").to_string();
     let data = std::fs::read(layout.join("blobs/sha256").join(&hex)).unwrap();
     let fetched = || {
+        caught_up("BLOBS_LOG");
         log_lines("BLOBS_LOG")
             .iter()
             .filter(|l| l["path"].as_str().unwrap_or("").contains(&hex))

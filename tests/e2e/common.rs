@@ -38,6 +38,15 @@ pub fn proxy_url(host: &str, path: &str) -> String {
     format!("https://{}{path}", proxy(host))
 }
 
+/// A port of its own for a server a test starts (Miniflare, a relay): 8450 and up, one suite
+/// at a time (the harness's ports are fixed too).
+pub fn next_port() -> u16 {
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(8450);
+    let port = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    assert!(port < 8600, "out of test ports");
+    port
+}
+
 /// A unique word for this test run, to find one's own lines in shared logs.
 pub fn unique(prefix: &str) -> String {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -177,6 +186,47 @@ pub fn run_fails(cmd: &mut Command) -> String {
     );
     assert!(!out.status.success(), "{cmd:?} should have failed:\n{text}");
     text
+}
+
+/// Where the server that writes the harness log `log_key` answers (for `caught_up`).
+fn log_origin(log_key: &str) -> String {
+    let local = |port: &str| format!("http://127.0.0.1:{}", var(port));
+    match log_key {
+        "HUB_LOG" => var("HUB_URL"),
+        "TEAM_LOG" => var("TEAM_URL"),
+        "OPEN_LOG" => var("OPEN_URL"),
+        "ISSUER_LOG" => local("ISSUER_PORT"),
+        "TEAM_ISSUER_LOG" => local("TEAM_ISSUER_PORT"),
+        "QUIRKY_ISSUER_LOG" => var("QUIRKY_ISSUER_REALM").replace("/token", ""),
+        "BLOBS_LOG" => local("BLOBS_PORT"),
+        "FAKE_LOG" => local("FAKE_BARE_PORT"),
+        "FAULT_LOG" => local("FAULTS_PORT"),
+        "SEARCH_LOG" => var("SEARCH_URL"),
+        other => panic!("{other}: no server of the harness writes it"),
+    }
+}
+
+/// Waits until the server writing the log `log_key` has logged a request of this test's, sent
+/// to it now: what it answered before is in its log then. (The registries and the blob storage
+/// log a request once they have answered it, so their client may have the answer first.)
+/// Before a check that a request is *not* there, and before counting requests.
+pub fn caught_up(log_key: &str) {
+    let marker = unique("caughtup");
+    // a path no test looks for; the search stand-in's tests count requests for other paths
+    let path = match log_key {
+        "SEARCH_LOG" => format!("/v1/search?q={marker}"),
+        _ => format!("/caught-up/{marker}"),
+    };
+    let url = format!("{}{path}", log_origin(log_key));
+    let sent = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "--max-time", "10", &url])
+        .status()
+        .expect("curl");
+    assert!(sent.success(), "{url}: curl failed ({sent})");
+    wait_for(&format!("{log_key} to log {url}"), || {
+        let text = std::fs::read_to_string(var(log_key)).unwrap_or_default();
+        text.contains(&marker).then_some(())
+    });
 }
 
 /// JSON lines of a harness log.
@@ -408,8 +458,7 @@ impl Miniflare {
 
     /// With more arguments of tests/harness/miniflare.mjs (`--ratelimits JSON`, ...).
     pub fn start_with(extra: serde_json::Value, args: &[&str]) -> Miniflare {
-        static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(8450);
-        let port = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let port = next_port();
         let mut bindings: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(var("BINDINGS_FILE")).unwrap()).unwrap();
         // Miniflare's instances start and run side by side with the other tests': on a busy
@@ -524,6 +573,42 @@ impl Drop for Miniflare {
     }
 }
 
+/// One of the harness's Python helpers, started by a test (`tests/harness/<script>`, which
+/// prints "ready" once it listens); stopped when dropped.
+pub struct Helper(std::process::Child);
+
+impl Helper {
+    pub fn start(script: &str, args: &[&str]) -> Helper {
+        let mut child = Command::new("/usr/bin/python3")
+            .arg("-B") // no __pycache__ for the serving.py it imports
+            .arg(format!("{}/tests/harness/{script}", var("REPO")))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{script}: {e}"));
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line.trim(), "ready", "{script} did not start");
+        Helper(child)
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// One registry request in a `docker-registry` access log (`HUB_LOG`, `TEAM_LOG`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistryRequest {
@@ -532,8 +617,10 @@ pub struct RegistryRequest {
     pub status: u16,
 }
 
-/// The requests a registry's access log holds for `repository` (`/v2/<repository>/…`).
+/// The requests a registry's access log holds for `repository` (`/v2/<repository>/…`), once
+/// it has caught up (`caught_up`): every request the registry answered before this call.
 pub fn registry_requests(log_key: &str, repository: &str) -> Vec<RegistryRequest> {
+    caught_up(log_key);
     let prefix = format!("/v2/{repository}/");
     std::fs::read_to_string(var(log_key))
         .unwrap_or_default()

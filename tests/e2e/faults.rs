@@ -198,6 +198,7 @@ fn credentials_for_the_proxy_never_go_upstream_and_none_cross_origins() {
     assert_eq!(hop["proxy_authorization"], false, "{hop}");
     assert_eq!(hop["cookie"], false, "{hop}");
     // the other origin (a CDN) got no credential of any kind
+    caught_up("BLOBS_LOG");
     let cdn = log_lines("BLOBS_LOG")
         .into_iter()
         .find(|l| l["path"] == "/cdn/redirect-cdn")

@@ -27,6 +27,19 @@ fn base64(s: &str) -> String {
     out
 }
 
+/// The Worker's log lines in `path` once one of them matches `line`: the lines of the requests
+/// answered before that one are in the log by then.
+fn lines_once(
+    path: &str,
+    what: &str,
+    line: impl Fn(&serde_json::Value) -> bool,
+) -> Vec<serde_json::Value> {
+    wait_for(what, || {
+        let lines = worker_log_lines(path);
+        lines.iter().any(&line).then_some(lines)
+    })
+}
+
 #[test]
 #[ignore = "needs the e2e harness: tests/run.sh"]
 fn a_pull_with_credentials_is_logged_without_any_secret() {
@@ -73,9 +86,16 @@ fn a_pull_with_credentials_is_logged_without_any_secret() {
         &[],
     );
     assert_eq!(r.status, 401);
-    std::thread::sleep(std::time::Duration::from_millis(200));
-
+    // errors say which registry error the client got; this test's last request, so that its
+    // line shows the log has the lines of the others
+    let bad = format!("/v2/{}/manifests/x", unique("BAD"));
+    let r = curl(&proxy_url("docker.example.test", &bad), &[]);
+    assert_eq!(r.status, 400);
     let log_path = var("WORKERD_LOG");
+    let lines = lines_once(&log_path, "the error's line", |l| {
+        l["path"] == bad.as_str() && l["error"] == "NAME_INVALID" && l["outcome"] == "error"
+    });
+    let manifest_path = format!("/v2/library/multi/manifests/{tag}");
     let text = std::fs::read_to_string(&log_path).unwrap();
     for secret in [
         password.as_str(),
@@ -94,7 +114,6 @@ fn a_pull_with_credentials_is_logged_without_any_secret() {
         );
     }
 
-    let lines = worker_log_lines(&log_path);
     let mine = |path: &str| {
         lines
             .iter()
@@ -102,7 +121,7 @@ fn a_pull_with_credentials_is_logged_without_any_secret() {
             .cloned()
             .collect::<Vec<_>>()
     };
-    let manifest = mine(&format!("/v2/library/multi/manifests/{tag}"));
+    let manifest = mine(&manifest_path);
     let put = manifest
         .iter()
         .find(|l| l["method"] == "PUT")
@@ -137,17 +156,6 @@ fn a_pull_with_credentials_is_logged_without_any_secret() {
             && l["status"] == 200),
         "no followed blob redirect logged"
     );
-    // errors say which registry error the client got
-    let r = curl(
-        &proxy_url("docker.example.test", "/v2/BAD/manifests/x"),
-        &[],
-    );
-    assert_eq!(r.status, 400);
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    let lines = worker_log_lines(&log_path);
-    assert!(lines.iter().any(|l| l["path"] == "/v2/BAD/manifests/x"
-        && l["error"] == "NAME_INVALID"
-        && l["outcome"] == "error"));
 }
 
 #[test]
@@ -165,15 +173,19 @@ fn log_level_quiets_the_log() {
         18092,
         &format!("{routes} (name = \"LOG_LEVEL\", text = \"off\"),"),
     );
-    for w in [&quiet, &off] {
+    // the same requests, first to `off`, then to `quiet`
+    for w in [&off, &quiet] {
         assert_eq!(w.get("open.example.test", "/v2/", &[]).status, 200);
         assert_eq!(
             w.get("open.example.test", "/v2/BAD/tags/list", &[]).status,
             400
         );
     }
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let lines = worker_log_lines(quiet.log().to_str().unwrap());
+    // quiet's error line, the last request's: its /v2/ line would be in by then, and off's
+    // lines too (the same build, answered before), were there any
+    let lines = lines_once(quiet.log().to_str().unwrap(), "the error's line", |l| {
+        l["error"] == "NAME_INVALID"
+    });
     assert_eq!(
         lines.len(),
         1,
@@ -185,13 +197,10 @@ fn log_level_quiets_the_log() {
     // and the default, info, logs both
     let info = Workerd::start(18093, &routes);
     assert_eq!(info.get("open.example.test", "/v2/", &[]).status, 200);
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let lines = worker_log_lines(info.log().to_str().unwrap());
-    assert!(
-        lines
-            .iter()
-            .any(|l| l["path"] == "/v2/" && l["status"] == 200 && l["upstream_status"] == 200),
-        "{lines:?}"
+    let lines = lines_once(
+        info.log().to_str().unwrap(),
+        "the version check's line",
+        |l| l["path"] == "/v2/" && l["status"] == 200 && l["upstream_status"] == 200,
     );
     // without the answer's size: reading it costs CPU (LOG_LEVEL = "debug" adds it, as the
     // harness's main workerd has it)

@@ -171,6 +171,7 @@ fn token_flow_and_uploads_keep_the_clients_names() {
 #[ignore = "needs the e2e harness: tests/run.sh"]
 fn registries_outside_the_table_are_refused_before_any_request() {
     let p = proxy(PROXY);
+    let before = proxy_lines().len();
     for path in [
         "/v2/evil.registry.test/library/hello/manifests/latest".to_string(),
         "/v2/library/hello/manifests/latest?ns=evil.registry.test".to_string(),
@@ -191,13 +192,16 @@ fn registries_outside_the_table_are_refused_before_any_request() {
             r.text()
         );
     }
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    // the log says so: answered by the proxy, no upstream status
-    let refused: Vec<_> = proxy_lines()
-        .into_iter()
-        .filter(|l| l["error"] == "NAME_UNKNOWN")
-        .collect();
-    assert!(refused.len() >= 5, "{refused:?}");
+    // the log says so (its lines waited for): answered by the proxy, no upstream status
+    let refused = wait_for("the 5 refusals' lines", || {
+        let lines = proxy_lines();
+        let refused: Vec<_> = lines[before.min(lines.len())..]
+            .iter()
+            .filter(|l| l["error"] == "NAME_UNKNOWN")
+            .cloned()
+            .collect();
+        (refused.len() >= 5).then_some(refused)
+    });
     assert!(
         refused.iter().all(|l| l.get("upstream_status").is_none()),
         "{refused:?}"

@@ -527,6 +527,7 @@ fi
   kv BINDINGS_FILE "$E2E_DIR/bindings.json"
   kv HUB_LOG "$E2E_DIR/logs/hub.out"
   kv TEAM_LOG "$E2E_DIR/logs/team.out"
+  kv OPEN_LOG "$E2E_DIR/logs/open.out"
   kv DIGEST_HELLO_LATEST "$DIGEST_HELLO_LATEST"
   kv DIGEST_HELLO_AMD64 "$DIGEST_HELLO_AMD64"
   kv DIGEST_HELLO_ARM64 "$DIGEST_HELLO_ARM64"
