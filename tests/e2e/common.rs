@@ -206,6 +206,21 @@ fn log_origin(log_key: &str) -> String {
     }
 }
 
+/// The logs of every upstream the harness runs (registries, token services, blob storage,
+/// fakes, search), by their env keys.
+pub const UPSTREAM_LOGS: [&str; 10] = [
+    "HUB_LOG",
+    "TEAM_LOG",
+    "OPEN_LOG",
+    "ISSUER_LOG",
+    "TEAM_ISSUER_LOG",
+    "QUIRKY_ISSUER_LOG",
+    "BLOBS_LOG",
+    "FAKE_LOG",
+    "FAULT_LOG",
+    "SEARCH_LOG",
+];
+
 /// Waits until the server writing the log `log_key` has logged a request of this test's, sent
 /// to it now: what it answered before is in its log then. (The registries and the blob storage
 /// log a request once they have answered it, so their client may have the answer first.)
@@ -227,6 +242,18 @@ pub fn caught_up(log_key: &str) {
         let text = std::fs::read_to_string(var(log_key)).unwrap_or_default();
         text.contains(&marker).then_some(())
     });
+}
+
+/// The text of the upstream logs (`UPSTREAM_LOGS`), each caught up first.
+pub fn upstream_logs_text() -> String {
+    UPSTREAM_LOGS
+        .iter()
+        .map(|key| {
+            caught_up(key);
+            std::fs::read_to_string(var(key)).unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// JSON lines of a harness log.
