@@ -47,6 +47,21 @@ pub fn next_port() -> u16 {
     port
 }
 
+/// The hub's user, `user:password` (the team registry does not know her).
+pub fn alice() -> String {
+    format!("{}:{}", var("TEST_USER"), var("TEST_PASSWORD"))
+}
+
+/// The team registry's user, `user:password` (the hub does not know him).
+pub fn bob() -> String {
+    format!("{}:{}", var("TEAM_USER"), var("TEAM_PASSWORD"))
+}
+
+/// Standard base64 (a Basic `Authorization` header's), the crate's own.
+pub fn base64(s: &str) -> String {
+    registry_proxy::digest::base64(s.as_bytes())
+}
+
 /// A unique word for this test run, to find one's own lines in shared logs.
 pub fn unique(prefix: &str) -> String {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -176,8 +191,9 @@ pub fn run(cmd: &mut Command) -> Output {
     out
 }
 
-/// Runs a command expected to fail; returns its combined output.
-pub fn run_fails(cmd: &mut Command) -> String {
+/// Runs a command expected to fail, and to say why: its combined output must hold one of
+/// `any_of` (the status or error code meant, as that client words it). Returns the output.
+pub fn run_fails(cmd: &mut Command, any_of: &[&str]) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     let text = format!(
         "{}{}",
@@ -185,7 +201,21 @@ pub fn run_fails(cmd: &mut Command) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!out.status.success(), "{cmd:?} should have failed:\n{text}");
-    text
+    refused(Err::<(), _>(text), any_of)
+}
+
+/// A client's failure (its error: `inspect`'s) that says one of `any_of`, the refusal meant
+/// and no other: returns the error.
+pub fn refused<T: std::fmt::Debug>(outcome: Result<T, String>, any_of: &[&str]) -> String {
+    let err = match outcome {
+        Ok(v) => panic!("should have been refused ({any_of:?}), got {v:?}"),
+        Err(e) => e,
+    };
+    assert!(
+        any_of.iter().any(|w| err.contains(w)),
+        "refused, but not saying any of {any_of:?}:\n{err}"
+    );
+    err
 }
 
 /// Where the server that writes the harness log `log_key` answers (for `caught_up`).
@@ -412,6 +442,41 @@ pub fn docker(config: &std::path::Path) -> std::process::Command {
         .arg("--config")
         .arg(config);
     c
+}
+
+/// skopeo's `inspect --raw` of `reference` (as `creds`, if any): the manifest's digest, or
+/// skopeo's error.
+pub fn inspect(reference: &str, creds: Option<&str>) -> Result<String, String> {
+    let mut c = skopeo();
+    c.args(["inspect", "--raw"]);
+    if let Some(creds) = creds {
+        c.args(["--creds", creds]);
+    }
+    let out = c.arg(format!("docker://{reference}")).output().unwrap();
+    if out.status.success() {
+        Ok(format!("sha256:{}", sha256_hex(&out.stdout)))
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).to_string())
+    }
+}
+
+/// `docker login host` as `user`, the password on stdin: its output, succeeded or not.
+pub fn docker_login(config: &std::path::Path, host: &str, user: &str, password: &str) -> Output {
+    let mut child = docker(config)
+        .args(["login", host, "--username", user, "--password-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(password.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
 }
 
 pub fn daemons() {
