@@ -43,19 +43,6 @@ fn skopeo_pull(reference: &str, creds: Option<&str>) -> String {
     oci_layout_digest(&dir)
 }
 
-/// The blob digests (config and layers) of the image in a layout.
-fn blob_digests(layout: &std::path::Path, manifest: &str) -> Vec<String> {
-    let hex = manifest.trim_start_matches("sha256:");
-    let m: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(hex)).unwrap())
-            .unwrap();
-    let mut all = vec![m["config"]["digest"].as_str().unwrap().to_string()];
-    for l in m["layers"].as_array().unwrap() {
-        all.push(l["digest"].as_str().unwrap().to_string());
-    }
-    all
-}
-
 fn token(mf: &Miniflare, host: &str, scope: &str, creds: Option<&str>) -> String {
     let url = mf.url(host, &format!("/v2/auth?scope={scope}"));
     let mut args = vec![];

@@ -527,6 +527,19 @@ pub fn ctr_pull_lists(ns: &str, args: &[&std::ffi::OsStr], reference: &str, dige
         .any(|l| l.starts_with(reference) && l.contains(digest))
 }
 
+/// The blob digests (config and layers) of the image in a layout.
+pub fn blob_digests(layout: &std::path::Path, manifest: &str) -> Vec<String> {
+    let hex = manifest.trim_start_matches("sha256:");
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(hex)).unwrap())
+            .unwrap();
+    let mut all = vec![m["config"]["digest"].as_str().unwrap().to_string()];
+    for l in m["layers"].as_array().unwrap() {
+        all.push(l["digest"].as_str().unwrap().to_string());
+    }
+    all
+}
+
 /// The release build under Miniflare (`tests/harness/miniflare.mjs`): the harness's bindings
 /// (and `extra` ones) over HTTPS with the test CA, with a real Cache API of its own, empty at
 /// start; stopped (its workerd too) when dropped.
@@ -604,6 +617,21 @@ impl Miniflare {
     /// The Worker's JSON log lines (requests, and `"event": "store"` lines).
     pub fn log_lines(&self) -> Vec<serde_json::Value> {
         worker_log_lines(self.log.to_str().unwrap())
+    }
+
+    /// Waits until this Worker has logged a request of this test's, sent now: the lines of
+    /// the requests it answered before are in its log then (Miniflare passes them on to the
+    /// log file a little after the answer).
+    pub fn caught_up(&self) {
+        let path = format!("/v2/{}/tags/list", unique("caughtup"));
+        curl(&self.url("docker.example.test", &path), &[]);
+        wait_for(&format!("miniflare :{} to log {path}", self.port), || {
+            let lines = self.log_lines();
+            lines
+                .iter()
+                .any(|l| l["path"] == path.as_str())
+                .then_some(())
+        });
     }
 
     /// The store lines for `digest` once there are `n` of them (a keep ends after its
@@ -699,6 +727,75 @@ impl Drop for Helper {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// An HTTP relay in front of an upstream that records every request it passes on, headers and
+/// all (`tests/harness/recorder.py`): what a registry was sent, which its own log (no header)
+/// does not say. Put in front of one by `routes_via`.
+pub struct Recorder {
+    pub port: u16,
+    log: PathBuf,
+    _relay: Helper,
+}
+
+impl Recorder {
+    /// A relay to `target` (`http://host:port`).
+    pub fn start(target: &str) -> Recorder {
+        let port = next_port();
+        let log = tempdir("recorder").join("requests.log");
+        let relay = Helper::start(
+            "recorder.py",
+            &[
+                "--port",
+                &port.to_string(),
+                "--target",
+                target,
+                "--log",
+                log.to_str().unwrap(),
+            ],
+        );
+        Recorder {
+            port,
+            log,
+            _relay: relay,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Its log (one JSON line a request: method, path, headers), written before each request
+    /// is sent on.
+    pub fn text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The `Authorization` values it passed on, in order.
+    pub fn authorizations(&self) -> Vec<String> {
+        self.text()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|l| {
+                let headers = l["headers"].as_object()?.clone();
+                headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+                    .map(|(_, v)| v.as_str().unwrap_or("").to_string())
+            })
+            .collect()
+    }
+}
+
+/// The harness's ROUTES (its bindings file's) with `host`'s upstream replaced by `upstream`, a
+/// relay in front of it: bindings for `Miniflare::start`.
+pub fn routes_via(host: &str, upstream: &str) -> serde_json::Value {
+    let bindings: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(var("BINDINGS_FILE")).unwrap()).unwrap();
+    let mut routes = bindings["ROUTES"].clone();
+    assert!(routes[host].is_object(), "{host} in {routes}");
+    routes[host]["upstream"] = serde_json::json!(upstream);
+    routes
 }
 
 /// One registry request in a `docker-registry` access log (`HUB_LOG`, `TEAM_LOG`).
