@@ -37,6 +37,7 @@ fi
 step "end-to-end harness up"
 trap 'bash tests/harness/down.sh >/dev/null 2>&1 || true' EXIT
 E2E_DAEMONS=1 bash tests/harness/up.sh
+bash tests/harness/selfcheck.sh
 
 step "end-to-end tests"
 cargo test --locked --no-fail-fast --test e2e -- --ignored --test-threads 4
