@@ -164,6 +164,22 @@ class Handler(serving.Handler):
         self.st.log(entry)
         self.reply_json(400, {"errors": [{"code": code, "message": message}]})
 
+    def token(self, entry, user, scopes, refresh_token):
+        """200 with a token for `user` (None: anonymous) of what it may have of `scopes`, and
+        `refresh_token` if any; the request logged with what it got."""
+        token, issued_at, access = self.st.issue(user, scopes)
+        resp = {
+            "token": token,
+            "access_token": token,
+            "expires_in": EXPIRES_IN,
+            "issued_at": issued_at,
+        }
+        if refresh_token:
+            resp["refresh_token"] = refresh_token
+        entry.update(status=200, user=user or "", access=access)
+        self.st.log(entry)
+        self.reply_json(200, resp)
+
     def base_entry(self, parsed):
         return {
             "time": time.time(),
@@ -196,19 +212,9 @@ class Handler(serving.Handler):
                 entry["user"] = creds[0]
                 return self.unauthorized(entry)
             user = creds[0]
-        scopes = parse_scopes(q.get("scope", []))
-        token, issued_at, access = self.st.issue(user, scopes)
-        resp = {
-            "token": token,
-            "access_token": token,
-            "expires_in": EXPIRES_IN,
-            "issued_at": issued_at,
-        }
-        if user and (q.get("offline_token") or [""])[0].lower() == "true":
-            resp["refresh_token"] = self.st.new_refresh_token(user)
-        entry.update(status=200, user=user or "", access=access)
-        self.st.log(entry)
-        self.reply_json(200, resp)
+        refresh = user and (q.get("offline_token") or [""])[0].lower() == "true"
+        self.token(entry, user, parse_scopes(q.get("scope", [])),
+                   self.st.new_refresh_token(user) if refresh else None)
 
     def do_HEAD(self):
         self.do_GET()
@@ -246,21 +252,12 @@ class Handler(serving.Handler):
                 return self.unauthorized(entry)
         else:
             return self.bad_request(entry, "UNSUPPORTED", "unsupported grant_type %r" % grant)
-        scopes = parse_scopes(form.get("scope", []))
-        token, issued_at, access = self.st.issue(user, scopes)
-        resp = {
-            "token": token,
-            "access_token": token,
-            "expires_in": EXPIRES_IN,
-            "issued_at": issued_at,
-        }
+        refresh = None
         if grant == "password" or f("access_type") == "offline" or f("offline_token") == "true":
-            resp["refresh_token"] = self.st.new_refresh_token(user)
+            refresh = self.st.new_refresh_token(user)
         elif grant == "refresh_token":
-            resp["refresh_token"] = f("refresh_token")
-        entry.update(status=200, user=user, access=access)
-        self.st.log(entry)
-        self.reply_json(200, resp)
+            refresh = f("refresh_token")
+        self.token(entry, user, parse_scopes(form.get("scope", [])), refresh)
 
 
 def main():
