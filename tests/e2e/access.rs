@@ -471,6 +471,17 @@ fn other_tampered_forged_and_expired_tokens_are_refused(mf: &Miniflare, repo: &s
     );
 }
 
+/// That what `hub` (the recorder in front of the hub registry) passed on had an Authorization,
+/// and that each was a token of the hub's token service (a JWT), no proxy's token, no Basic.
+fn the_registry_got_its_token_service_s_tokens_only(hub: &Recorder) {
+    let sent = hub.authorizations();
+    assert!(!sent.is_empty(), "the recorder saw no Authorization");
+    assert!(
+        sent.iter().all(|a| a.starts_with("Bearer ey")),
+        "the hub registry got more than its token service's tokens: {sent:?}"
+    );
+}
+
 /// That nothing of the users' logins (`keys`, or the proxy's tokens made of them) went upstream
 /// while `mf` served `repo` with the hub behind `hub`: the hub's token service (its log since
 /// line `issuer_from`) was asked for `repo` anonymously, and by no user of the proxy; the hub
@@ -500,12 +511,7 @@ fn no_login_of_the_users_went_upstream(
         .filter(|l| ["carol", "dave"].contains(&l["user"].as_str().unwrap_or("")))
         .collect();
     assert!(by_users.is_empty(), "{by_users:?}");
-    let sent = hub.authorizations();
-    assert!(!sent.is_empty(), "the recorder saw no Authorization");
-    assert!(
-        sent.iter().all(|a| a.starts_with("Bearer ey")),
-        "the hub registry got more than its token service's tokens: {sent:?}"
-    );
+    the_registry_got_its_token_service_s_tokens_only(hub);
     mf.caught_up();
     let issuer_text = std::fs::read_to_string(var("ISSUER_LOG")).unwrap_or_default();
     for key in keys {
@@ -784,12 +790,7 @@ fn upstream_credentials_read_as_the_operator_s_account_and_nothing_of_them_leave
 
     // the password went to the hub's token service only: the hub registry got its tokens
     // (the recorder's log, which has every header), and the Workers' logs hold none of it
-    let sent = hub.authorizations();
-    assert!(!sent.is_empty(), "the recorder saw no Authorization");
-    assert!(
-        sent.iter().all(|a| a.starts_with("Bearer ey")),
-        "the hub registry got more than its token service's tokens: {sent:?}"
-    );
+    the_registry_got_its_token_service_s_tokens_only(&hub);
     mf.caught_up();
     mu.caught_up();
     for (name, text) in [

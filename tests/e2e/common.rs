@@ -460,23 +460,25 @@ pub fn inspect(reference: &str, creds: Option<&str>) -> Result<String, String> {
     }
 }
 
-/// `docker login host` as `user`, the password on stdin: its output, succeeded or not.
-pub fn docker_login(config: &std::path::Path, host: &str, user: &str, password: &str) -> Output {
-    let mut child = docker(config)
-        .args(["login", host, "--username", user, "--password-stdin"])
+/// `cmd` run with `input` on its stdin: its output, succeeded or not.
+pub fn with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
+    let mut child = cmd
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(password.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
     child.wait_with_output().unwrap()
+}
+
+/// `docker login host` as `user`, the password on stdin: its output, succeeded or not.
+pub fn docker_login(config: &std::path::Path, host: &str, user: &str, password: &str) -> Output {
+    with_stdin(
+        docker(config).args(["login", host, "--username", user, "--password-stdin"]),
+        password.as_bytes(),
+    )
 }
 
 pub fn daemons() {
