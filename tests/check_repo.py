@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Checks of the repository's own files, run by tests/lint.sh: the test command is the one the
-README gives, CI runs it, the workflows parse and do what the README says, and the two READMEs
-carry the same content."""
+README gives, CI runs it, the workflows parse and do what the README says, the two READMEs
+carry the same content, and the test command runs every end-to-end area and the harness's
+self-check."""
 import re
 import sys
 from pathlib import Path
@@ -74,6 +75,40 @@ if zh_path.exists():
 config_rs = "".join(text(f"src/{m}.rs") for m in ["config", "access", "users", "accounts"])
 for var in set(re.findall(r'(?:present|var)\("([A-Z_]+)"\)', config_rs)):
     check(var in VARS and f"`{var}`" in readme, f"README documents {var}")
+
+# the end-to-end suite: one binary, tests/e2e/main.rs, a module per area; the test command runs
+# it (`--ignored`: each test needs the harness) after the harness's own self-check
+e2e = ROOT / "tests" / "e2e"
+main_rs = text("tests/e2e/main.rs")
+declared = set(re.findall(r"^mod (\w+);", main_rs, re.M))
+files = {p.stem for p in e2e.glob("*.rs") if p.name != "main.rs"} | {
+    p.name for p in e2e.iterdir() if p.is_dir() and (p / "mod.rs").exists()}
+for area in sorted(files - declared):
+    failures.append(f"tests/e2e/{area}.rs is not declared in tests/e2e/main.rs (never compiled nor run)")
+for area in sorted(declared - files):
+    failures.append(f"tests/e2e/main.rs declares {area}, which has no file")
+check(not list((ROOT / "tests").glob("e2e_*.rs")), "end-to-end tests go in tests/e2e/ (one binary), not tests/e2e_*.rs")
+run_sh = text("tests/run.sh")
+e2e_run = re.search(r"^cargo test [^\n]*--test e2e\b[^\n]*-- [^\n]*--ignored", run_sh, re.M)
+check(e2e_run is not None, "tests/run.sh runs the end-to-end binary: cargo test ... --test e2e -- --ignored")
+up = run_sh.find("bash tests/harness/up.sh")
+selfcheck = run_sh.find("\nbash tests/harness/selfcheck.sh")
+check(up != -1 and selfcheck > up and (e2e_run is None or selfcheck < e2e_run.start()),
+      "tests/run.sh runs tests/harness/selfcheck.sh after up.sh, before the end-to-end tests")
+for path in sorted(e2e.rglob("*.rs")):
+    src = path.read_text(encoding="utf-8")
+    rel = path.relative_to(ROOT)
+    check("allow(dead_code)" not in src, f"{rel}: no allow(dead_code) (one binary: what is unused shows)")
+    lines = src.split("\n")
+    for i, line in enumerate(lines):
+        if line.strip() != "#[test]":
+            continue
+        check(lines[i + 1].startswith('#[ignore = "needs the'),
+              f"{rel}:{i + 1}: an end-to-end test is #[ignore]d (it needs the harness: tests/run.sh)")
+        start = next(j for j in range(i, len(lines)) if lines[j].startswith("fn "))
+        end = next(j for j in range(start, len(lines)) if lines[j] == "}")
+        name = lines[start].split("(")[0][3:]
+        check(end - start + 1 <= 150, f"{rel}: {name} is {end - start + 1} lines: build it from named helpers")
 
 # url's IDNA stays ASCII-only (Cargo.toml says why)
 lock = text("Cargo.lock")

@@ -37,8 +37,7 @@ fi
 step "end-to-end harness up"
 trap 'bash tests/harness/down.sh >/dev/null 2>&1 || true' EXIT
 E2E_DAEMONS=1 bash tests/harness/up.sh
+bash tests/harness/selfcheck.sh
 
 step "end-to-end tests"
-cargo test --locked --no-fail-fast --test e2e_protocol --test e2e_clients --test e2e_logs --test e2e_landing --test e2e_mirror \
-  --test e2e_faults --test e2e_input --test e2e_cache --test e2e_access --test e2e_search \
-  --test e2e_deploy --test e2e_wrangler -- --ignored --test-threads 4
+cargo test --locked --no-fail-fast --test e2e -- --ignored --test-threads 4

@@ -10,6 +10,8 @@ import selectors
 import socket
 import time
 
+import serving
+
 
 def main():
     ap = argparse.ArgumentParser()
@@ -17,10 +19,7 @@ def main():
     ap.add_argument("--port", type=int, default=5009)
     ap.add_argument("--max-seconds", type=float, default=3600.0)
     args = ap.parse_args()
-    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind((args.host, args.port))
-    srv.listen(128)
+    srv = serving.listener(args.host, args.port)
     print("blackhole on %s:%d" % (args.host, args.port), flush=True)
     sel = selectors.DefaultSelector()
     sel.register(srv, selectors.EVENT_READ)

@@ -13,32 +13,24 @@ as S3/R2 presigned URLs do ("Only one auth mechanism allowed"). Each request is 
 to --log as one JSON line (method, path, range, whether Authorization was present, status).
 """
 import argparse
-import json
 import os
 import re
-import sys
-import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import serving
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(serving.Handler):
     server_version = "test-blob-server/1.0"
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, fmt, *args):
-        sys.stderr.write("%s %s\n" % (self.address_string(), fmt % args))
 
     def record(self, status, **extra):
-        cfg = self.server.cfg
-        if not cfg.log:
-            return
+        parsed, query = self.target()
         entry = {
             "time": time.time(),
             "method": self.command,
-            "path": urllib.parse.urlsplit(self.path).path,
-            "query": urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query),
+            "path": parsed.path,
+            "query": query,
             "host": self.headers.get("Host"),
             "range": self.headers.get("Range"),
             "authorization": "Authorization" in self.headers,
@@ -48,19 +40,12 @@ class Handler(BaseHTTPRequestHandler):
             "status": status,
         }
         entry.update(extra)
-        with self.server.log_lock:
-            with open(cfg.log, "a") as f:
-                f.write(json.dumps(entry, sort_keys=True) + "\n")
+        self.server.log.append(entry)
 
     def error(self, status, code, message):
         body = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>%s</Code>"
                 "<Message>%s</Message></Error>\n" % (code, message)).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/xml")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        self.reply(status, [("Content-Type", "application/xml")], body)
         self.record(status)
 
     def do_GET(self):
@@ -84,10 +69,7 @@ class Handler(BaseHTTPRequestHandler):
                 else:  # suffix range
                     start = max(0, size - int(m.group(2)))
                 if start >= size or start > end:
-                    self.send_response(416)
-                    self.send_header("Content-Range", "bytes */%d" % size)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
+                    self.reply(416, [("Content-Range", "bytes */%d" % size)])
                     self.record(416)
                     return
                 status = 206
@@ -129,16 +111,9 @@ def main():
     ap.add_argument("--reject-authorization", action="store_true")
     cfg = ap.parse_args()
     cfg.root = os.path.realpath(cfg.root)
-    ThreadingHTTPServer.daemon_threads = True
-    ThreadingHTTPServer.request_queue_size = 512  # the load command connects hundreds at once
-    httpd = ThreadingHTTPServer((cfg.host, cfg.port), Handler)
-    httpd.cfg = cfg
-    httpd.log_lock = threading.Lock()
-    print("blob server on %s:%d serving %s" % (cfg.host, cfg.port, cfg.root), flush=True)
-    try:
-        httpd.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    serving.serve(Handler, cfg.host, cfg.port,
+                  "blob server on %s:%d serving %s" % (cfg.host, cfg.port, cfg.root),
+                  cfg=cfg, log=serving.JsonLog(cfg.log, sort_keys=True))
 
 
 if __name__ == "__main__":

@@ -15,13 +15,11 @@ Each request is appended to --log as one JSON line (method, path, query, has Aut
 """
 import argparse
 import json
-import sys
-import threading
-import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 from cryptography import x509
+
+import serving
 
 DIGEST = "sha256:" + "ab" * 32
 MANIFEST = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -29,30 +27,11 @@ MANIFEST = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.ima
                                   "digest": DIGEST, "size": 2}, "layers": []}).encode()
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, fmt, *args):
-        sys.stderr.write("%s\n" % (fmt % args))
-
+class Handler(serving.Handler):
     def record(self):
-        cfg = self.server.cfg
-        if not cfg.log:
-            return
-        u = urllib.parse.urlsplit(self.path)
-        entry = {"method": self.command, "path": u.path, "query": urllib.parse.parse_qs(u.query),
-                 "authorization": "Authorization" in self.headers}
-        with self.server.lock, open(cfg.log, "a") as f:
-            f.write(json.dumps(entry) + "\n")
-
-    def reply(self, status, headers=(), body=b""):
-        self.send_response(status)
-        for k, v in headers:
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        u, query = self.target()
+        self.server.log.append({"method": self.command, "path": u.path, "query": query,
+                                "authorization": "Authorization" in self.headers})
 
     def unauthorized(self, challenge):
         body = b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}'
@@ -77,7 +56,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         self.record()
         mode = self.server.cfg.mode
-        path = urllib.parse.urlsplit(self.path).path
+        path = self.target()[0].path
         if mode == "broken":
             return self.unauthorized('Bearer realm="http://auth.example.test:5002/token,service="x')
         if mode == "bare":
@@ -122,14 +101,12 @@ def main():
     cfg = ap.parse_args()
     if cfg.mode == "quirky" and not (cfg.realm and cfg.service and cfg.cert):
         ap.error("quirky needs --realm, --service and --cert")
-    srv = ThreadingHTTPServer(("127.0.0.1", cfg.port), Handler)
-    srv.cfg = cfg
-    srv.public_key = None
+    public_key = None
     if cfg.cert:
         with open(cfg.cert, "rb") as f:
-            srv.public_key = x509.load_pem_x509_certificate(f.read()).public_key()
-    srv.lock = threading.Lock()
-    srv.serve_forever()
+            public_key = x509.load_pem_x509_certificate(f.read()).public_key()
+    serving.serve(Handler, "127.0.0.1", cfg.port, cfg=cfg, public_key=public_key,
+                  log=serving.JsonLog(cfg.log))
 
 
 if __name__ == "__main__":

@@ -42,9 +42,10 @@ import socket
 import socketserver
 import struct
 import sys
-import threading
 import time
 import urllib.parse
+
+import serving
 
 MANIFEST = json.dumps({
     "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -75,17 +76,12 @@ class Handler(socketserver.StreamRequestHandler):
         return method, target, headers
 
     def record(self, method, target, headers):
-        cfg = self.server.cfg
-        if not cfg.log:
-            return
         u = urllib.parse.urlsplit(target)
-        entry = {"time": time.time(), "mode": cfg.mode, "method": method, "path": u.path,
-                 "query": urllib.parse.parse_qs(u.query),
-                 "authorization": "authorization" in headers,
-                 "proxy_authorization": "proxy-authorization" in headers,
-                 "cookie": "cookie" in headers}
-        with self.server.lock, open(cfg.log, "a") as f:
-            f.write(json.dumps(entry) + "\n")
+        self.server.log.append({"time": time.time(), "mode": self.server.cfg.mode, "method": method,
+                                "path": u.path, "query": urllib.parse.parse_qs(u.query),
+                                "authorization": "authorization" in headers,
+                                "proxy_authorization": "proxy-authorization" in headers,
+                                "cookie": "cookie" in headers})
 
     def send(self, status, reason, headers=(), body=b"", length=True):
         out = ["HTTP/1.1 %d %s" % (status, reason)]
@@ -234,7 +230,7 @@ def main():
     cfg = ap.parse_args()
     srv = Server(("127.0.0.1", cfg.port), Handler)
     srv.cfg = cfg
-    srv.lock = threading.Lock()
+    srv.log = serving.JsonLog(cfg.log)
     print("fault upstream (%s) on 127.0.0.1:%d" % (cfg.mode, cfg.port), flush=True)
     srv.serve_forever()
 

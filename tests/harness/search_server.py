@@ -13,12 +13,9 @@ Every request is appended to --log as one JSON line (path, query, whether Author
 Cookie came, the user agent), before any answer.
 """
 import argparse
-import json
-import sys
-import threading
 import time
-import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import serving
 
 CATALOGUE = [
     ("nginx", "Official build of Nginx.", 20813, True),
@@ -34,15 +31,11 @@ CATALOGUE = [
 ]
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(serving.Handler):
     server_version = "test-search/1.0"
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, fmt, *args):
-        sys.stderr.write("%s %s\n" % (self.address_string(), fmt % args))
 
     def record(self, parsed, query):
-        entry = {
+        self.server.log.append({
             "time": time.time(),
             "method": self.command,
             "path": parsed.path,
@@ -50,27 +43,13 @@ class Handler(BaseHTTPRequestHandler):
             "authorization": "Authorization" in self.headers,
             "cookie": "Cookie" in self.headers,
             "user_agent": self.headers.get("User-Agent"),
-        }
-        with self.server.lock, open(self.server.log, "a") as f:
-            f.write(json.dumps(entry) + "\n")
-
-    def send(self, status, body, headers=(), length=None):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(length if length is not None else len(data)))
-        for k, v in headers:
-            self.send_header(k, v)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+        })
 
     def do_GET(self):
-        parsed = urllib.parse.urlsplit(self.path)
-        query = urllib.parse.parse_qs(parsed.query, keep_blank_values=True)
+        parsed, query = self.target(blank_values=True)
         self.record(parsed, query)
         if parsed.path != "/v1/search":
-            return self.send(404, {"message": "not found"})
+            return self.reply_json(404, {"message": "not found"})
         q = (query.get("q") or [""])[0]
         n = int((query.get("n") or ["25"])[0])
         page = int((query.get("page") or ["1"])[0])
@@ -78,10 +57,10 @@ class Handler(BaseHTTPRequestHandler):
                   ("X-RateLimit-Reset", "1700000000"), ("Set-Cookie", "search_session=s3cr3t; Path=/"),
                   ("X-Search-Backend", "stand-in")]
         if q == "ratelimited":
-            return self.send(429, {"message": "Too Many Requests"},
+            return self.reply_json(429, {"message": "Too Many Requests"},
                              [("Retry-After", "42"), ("X-RateLimit-Remaining", "0")])
         if q == "cutshort":
-            self.send(200, {"results": []}, limits, length=4096)
+            self.reply_json(200, {"results": []}, limits, length=4096)
             self.close_connection = True
             return
         words = q.lower().split()
@@ -90,7 +69,7 @@ class Handler(BaseHTTPRequestHandler):
         hits.sort(key=lambda c: (not c[0].lower().startswith(q.lower()), -c[2]))
         pages = max(1, -(-len(hits) // n))
         shown = hits[(page - 1) * n: page * n]
-        self.send(200, {
+        self.reply_json(200, {
             "num_pages": pages,
             "num_results": len(hits),
             "results": [{"name": name, "description": desc, "star_count": stars,
@@ -110,12 +89,8 @@ def main():
     ap.add_argument("--port", type=int, default=5014)
     ap.add_argument("--log", required=True)
     args = ap.parse_args()
-    httpd = ThreadingHTTPServer((args.host, args.port), Handler)
-    httpd.daemon_threads = True
-    httpd.log = args.log
-    httpd.lock = threading.Lock()
-    print("search stand-in on %s:%d" % (args.host, args.port), flush=True)
-    httpd.serve_forever()
+    serving.serve(Handler, args.host, args.port, "search stand-in on %s:%d" % (args.host, args.port),
+                  log=serving.JsonLog(args.log))
 
 
 if __name__ == "__main__":

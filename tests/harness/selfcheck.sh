@@ -3,6 +3,8 @@
 # check, which only needs *a* worker that routes open.example.test to the open registry).
 #
 #   bash tests/harness/up.sh && bash tests/harness/selfcheck.sh
+#
+# tests/run.sh runs it once the harness is up, before the end-to-end tests.
 set -euo pipefail
 
 E2E_DIR="${E2E_DIR:-/tmp/rp-e2e}"
@@ -128,8 +130,9 @@ if [[ "$WORKER_ENABLED" == 1 ]]; then
 fi
 
 if [[ "$DAEMONS" == 1 ]]; then
-  check "containerd: ctr version" ctr --address "$CONTAINERD_SOCK" version
-  check "dockerd: docker info" env DOCKER_HOST="$DOCKER_HOST_URL" docker info
+  quiet() { "$@" >/dev/null 2>&1; }
+  check "containerd: ctr version" quiet ctr --address "$CONTAINERD_SOCK" version
+  check "dockerd: docker info" quiet env DOCKER_HOST="$DOCKER_HOST_URL" docker info
 fi
 
 echo "selfcheck: $passed passed, $failed failed"

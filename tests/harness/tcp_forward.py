@@ -10,6 +10,8 @@ import argparse
 import socket
 import threading
 
+import serving
+
 
 def pipe(a, b):
     try:
@@ -34,10 +36,7 @@ def main():
     ap.add_argument("--target", required=True)
     a = ap.parse_args()
     host, port = a.target.rsplit(":", 1)
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("127.0.0.1", a.listen))
-    srv.listen(128)
+    srv = serving.listener("127.0.0.1", a.listen)
     print("ready", flush=True)
     while True:
         client, _ = srv.accept()

@@ -22,16 +22,16 @@ import argparse
 import base64
 import datetime
 import hashlib
-import json
 import secrets
 import sys
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 from cryptography.hazmat.primitives import serialization
+
+import serving
 
 KNOWN_ACTIONS = ("pull", "push", "delete", "*")
 ANONYMOUS_ACTIONS = ("pull",)
@@ -77,18 +77,9 @@ class State:
                     if line and not line.startswith("#") and ":" in line:
                         u, p = line.split(":", 1)
                         self.users[u] = p
-        self.log_path = args.log
-        self.log_lock = threading.Lock()
+        self.log = serving.JsonLog(args.log, sort_keys=True).append
         self.refresh_tokens = {}  # token -> username
         self.refresh_lock = threading.Lock()
-
-    def log(self, entry):
-        if not self.log_path:
-            return
-        line = json.dumps(entry, sort_keys=True)
-        with self.log_lock:
-            with open(self.log_path, "a") as f:
-                f.write(line + "\n")
 
     def check_user(self, user, password):
         return user in self.users and secrets.compare_digest(self.users[user], password or "")
@@ -138,27 +129,12 @@ class State:
         return token, issued_at, access
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(serving.Handler):
     server_version = "test-token-issuer/1.0"
-    protocol_version = "HTTP/1.1"
 
     @property
     def st(self) -> State:
         return self.server.state
-
-    def log_message(self, fmt, *args):  # quiet stderr; the JSON log is the record
-        sys.stderr.write("%s %s\n" % (self.address_string(), fmt % args))
-
-    def send_json(self, status, obj, extra_headers=None):
-        body = json.dumps(obj).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in (extra_headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
 
     def basic_credentials(self):
         h = self.headers.get("Authorization")
@@ -176,17 +152,33 @@ class Handler(BaseHTTPRequestHandler):
     def unauthorized(self, entry):
         entry["status"] = 401
         self.st.log(entry)
-        self.send_json(
+        self.reply_json(
             401,
             {"errors": [{"code": "UNAUTHORIZED", "message": "invalid username or password"}]},
-            {"Www-Authenticate": 'Basic realm="%s"' % self.st.issuer},
+            [("Www-Authenticate", 'Basic realm="%s"' % self.st.issuer)],
         )
 
     def bad_request(self, entry, code, message):
         entry["status"] = 400
         entry["error"] = message
         self.st.log(entry)
-        self.send_json(400, {"errors": [{"code": code, "message": message}]})
+        self.reply_json(400, {"errors": [{"code": code, "message": message}]})
+
+    def token(self, entry, user, scopes, refresh_token):
+        """200 with a token for `user` (None: anonymous) of what it may have of `scopes`, and
+        `refresh_token` if any; the request logged with what it got."""
+        token, issued_at, access = self.st.issue(user, scopes)
+        resp = {
+            "token": token,
+            "access_token": token,
+            "expires_in": EXPIRES_IN,
+            "issued_at": issued_at,
+        }
+        if refresh_token:
+            resp["refresh_token"] = refresh_token
+        entry.update(status=200, user=user or "", access=access)
+        self.st.log(entry)
+        self.reply_json(200, resp)
 
     def base_entry(self, parsed):
         return {
@@ -207,7 +199,7 @@ class Handler(BaseHTTPRequestHandler):
         if parsed.path != "/token":
             entry["status"] = 404
             self.st.log(entry)
-            self.send_json(404, {"errors": [{"code": "NOT_FOUND", "message": "not found"}]})
+            self.reply_json(404, {"errors": [{"code": "NOT_FOUND", "message": "not found"}]})
             return
         q = entry["query"]
         service = (q.get("service") or [""])[0]
@@ -220,19 +212,9 @@ class Handler(BaseHTTPRequestHandler):
                 entry["user"] = creds[0]
                 return self.unauthorized(entry)
             user = creds[0]
-        scopes = parse_scopes(q.get("scope", []))
-        token, issued_at, access = self.st.issue(user, scopes)
-        resp = {
-            "token": token,
-            "access_token": token,
-            "expires_in": EXPIRES_IN,
-            "issued_at": issued_at,
-        }
-        if user and (q.get("offline_token") or [""])[0].lower() == "true":
-            resp["refresh_token"] = self.st.new_refresh_token(user)
-        entry.update(status=200, user=user or "", access=access)
-        self.st.log(entry)
-        self.send_json(200, resp)
+        refresh = user and (q.get("offline_token") or [""])[0].lower() == "true"
+        self.token(entry, user, parse_scopes(q.get("scope", [])),
+                   self.st.new_refresh_token(user) if refresh else None)
 
     def do_HEAD(self):
         self.do_GET()
@@ -249,7 +231,7 @@ class Handler(BaseHTTPRequestHandler):
         if parsed.path != "/token":
             entry["status"] = 404
             self.st.log(entry)
-            self.send_json(404, {"errors": [{"code": "NOT_FOUND", "message": "not found"}]})
+            self.reply_json(404, {"errors": [{"code": "NOT_FOUND", "message": "not found"}]})
             return
 
         def f(name):
@@ -270,21 +252,12 @@ class Handler(BaseHTTPRequestHandler):
                 return self.unauthorized(entry)
         else:
             return self.bad_request(entry, "UNSUPPORTED", "unsupported grant_type %r" % grant)
-        scopes = parse_scopes(form.get("scope", []))
-        token, issued_at, access = self.st.issue(user, scopes)
-        resp = {
-            "token": token,
-            "access_token": token,
-            "expires_in": EXPIRES_IN,
-            "issued_at": issued_at,
-        }
+        refresh = None
         if grant == "password" or f("access_type") == "offline" or f("offline_token") == "true":
-            resp["refresh_token"] = self.st.new_refresh_token(user)
+            refresh = self.st.new_refresh_token(user)
         elif grant == "refresh_token":
-            resp["refresh_token"] = f("refresh_token")
-        entry.update(status=200, user=user, access=access)
-        self.st.log(entry)
-        self.send_json(200, resp)
+            refresh = f("refresh_token")
+        self.token(entry, user, parse_scopes(form.get("scope", [])), refresh)
 
 
 def main():
@@ -308,15 +281,8 @@ def main():
             cert = x509.load_pem_x509_certificate(fh.read())
         if libtrust_kid(cert.public_key()) != state.kid:
             sys.exit("token_issuer: --cert does not match --key")
-    ThreadingHTTPServer.daemon_threads = True
-    ThreadingHTTPServer.request_queue_size = 512  # the load command connects hundreds at once
-    httpd = ThreadingHTTPServer((args.host, args.port), Handler)
-    httpd.state = state
-    print("token issuer on %s:%d kid=%s" % (args.host, args.port, state.kid), flush=True)
-    try:
-        httpd.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    serving.serve(Handler, args.host, args.port,
+                  "token issuer on %s:%d kid=%s" % (args.host, args.port, state.kid), state=state)
 
 
 if __name__ == "__main__":

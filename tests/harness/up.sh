@@ -38,6 +38,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 export E2E_DIR="${E2E_DIR:-/tmp/rp-e2e}"
 PY=/usr/bin/python3
+export PYTHONDONTWRITEBYTECODE=1  # the servers import serving.py: no __pycache__ in tests/harness
 READY_TIMEOUT="${E2E_READY_TIMEOUT:-20}"
 T0=$(date +%s.%N)
 
@@ -526,6 +527,7 @@ fi
   kv BINDINGS_FILE "$E2E_DIR/bindings.json"
   kv HUB_LOG "$E2E_DIR/logs/hub.out"
   kv TEAM_LOG "$E2E_DIR/logs/team.out"
+  kv OPEN_LOG "$E2E_DIR/logs/open.out"
   kv DIGEST_HELLO_LATEST "$DIGEST_HELLO_LATEST"
   kv DIGEST_HELLO_AMD64 "$DIGEST_HELLO_AMD64"
   kv DIGEST_HELLO_ARM64 "$DIGEST_HELLO_ARM64"

@@ -1,8 +1,7 @@
 //! Smoke test: the same release build under `wrangler dev` (Miniflare), as a user runs it
 //! locally. Run by `tests/run.sh`.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

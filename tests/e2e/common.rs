@@ -1,6 +1,5 @@
 //! Shared plumbing of the end-to-end tests: the state `tests/harness/up.sh` wrote, HTTP through
 //! curl, and the real clients. These tests need the harness; `tests/run.sh` starts it.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -37,6 +36,30 @@ pub fn proxy(host: &str) -> String {
 
 pub fn proxy_url(host: &str, path: &str) -> String {
     format!("https://{}{path}", proxy(host))
+}
+
+/// A port of its own for a server a test starts (Miniflare, a relay): 8450 and up, one suite
+/// at a time (the harness's ports are fixed too).
+pub fn next_port() -> u16 {
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(8450);
+    let port = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    assert!(port < 8600, "out of test ports");
+    port
+}
+
+/// The hub's user, `user:password` (the team registry does not know her).
+pub fn alice() -> String {
+    format!("{}:{}", var("TEST_USER"), var("TEST_PASSWORD"))
+}
+
+/// The team registry's user, `user:password` (the hub does not know him).
+pub fn bob() -> String {
+    format!("{}:{}", var("TEAM_USER"), var("TEAM_PASSWORD"))
+}
+
+/// Standard base64 (a Basic `Authorization` header's), the crate's own.
+pub fn base64(s: &str) -> String {
+    registry_proxy::digest::base64(s.as_bytes())
 }
 
 /// A unique word for this test run, to find one's own lines in shared logs.
@@ -168,8 +191,9 @@ pub fn run(cmd: &mut Command) -> Output {
     out
 }
 
-/// Runs a command expected to fail; returns its combined output.
-pub fn run_fails(cmd: &mut Command) -> String {
+/// Runs a command expected to fail, and to say why: its combined output must hold one of
+/// `any_of` (the status or error code meant, as that client words it). Returns the output.
+pub fn run_fails(cmd: &mut Command, any_of: &[&str]) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     let text = format!(
         "{}{}",
@@ -177,7 +201,89 @@ pub fn run_fails(cmd: &mut Command) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!out.status.success(), "{cmd:?} should have failed:\n{text}");
-    text
+    refused(Err::<(), _>(text), any_of)
+}
+
+/// A client's failure (its error: `inspect`'s) that says one of `any_of`, the refusal meant
+/// and no other: returns the error.
+pub fn refused<T: std::fmt::Debug>(outcome: Result<T, String>, any_of: &[&str]) -> String {
+    let err = match outcome {
+        Ok(v) => panic!("should have been refused ({any_of:?}), got {v:?}"),
+        Err(e) => e,
+    };
+    assert!(
+        any_of.iter().any(|w| err.contains(w)),
+        "refused, but not saying any of {any_of:?}:\n{err}"
+    );
+    err
+}
+
+/// Where the server that writes the harness log `log_key` answers (for `caught_up`).
+fn log_origin(log_key: &str) -> String {
+    let local = |port: &str| format!("http://127.0.0.1:{}", var(port));
+    match log_key {
+        "HUB_LOG" => var("HUB_URL"),
+        "TEAM_LOG" => var("TEAM_URL"),
+        "OPEN_LOG" => var("OPEN_URL"),
+        "ISSUER_LOG" => local("ISSUER_PORT"),
+        "TEAM_ISSUER_LOG" => local("TEAM_ISSUER_PORT"),
+        "QUIRKY_ISSUER_LOG" => var("QUIRKY_ISSUER_REALM").replace("/token", ""),
+        "BLOBS_LOG" => local("BLOBS_PORT"),
+        "FAKE_LOG" => local("FAKE_BARE_PORT"),
+        "FAULT_LOG" => local("FAULTS_PORT"),
+        "SEARCH_LOG" => var("SEARCH_URL"),
+        other => panic!("{other}: no server of the harness writes it"),
+    }
+}
+
+/// The logs of every upstream the harness runs (registries, token services, blob storage,
+/// fakes, search), by their env keys.
+pub const UPSTREAM_LOGS: [&str; 10] = [
+    "HUB_LOG",
+    "TEAM_LOG",
+    "OPEN_LOG",
+    "ISSUER_LOG",
+    "TEAM_ISSUER_LOG",
+    "QUIRKY_ISSUER_LOG",
+    "BLOBS_LOG",
+    "FAKE_LOG",
+    "FAULT_LOG",
+    "SEARCH_LOG",
+];
+
+/// Waits until the server writing the log `log_key` has logged a request of this test's, sent
+/// to it now: what it answered before is in its log then. (The registries and the blob storage
+/// log a request once they have answered it, so their client may have the answer first.)
+/// Before a check that a request is *not* there, and before counting requests.
+pub fn caught_up(log_key: &str) {
+    let marker = unique("caughtup");
+    // a path no test looks for; the search stand-in's tests count requests for other paths
+    let path = match log_key {
+        "SEARCH_LOG" => format!("/v1/search?q={marker}"),
+        _ => format!("/caught-up/{marker}"),
+    };
+    let url = format!("{}{path}", log_origin(log_key));
+    let sent = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "--max-time", "10", &url])
+        .status()
+        .expect("curl");
+    assert!(sent.success(), "{url}: curl failed ({sent})");
+    wait_for(&format!("{log_key} to log {url}"), || {
+        let text = std::fs::read_to_string(var(log_key)).unwrap_or_default();
+        text.contains(&marker).then_some(())
+    });
+}
+
+/// The text of the upstream logs (`UPSTREAM_LOGS`), each caught up first.
+pub fn upstream_logs_text() -> String {
+    UPSTREAM_LOGS
+        .iter()
+        .map(|key| {
+            caught_up(key);
+            std::fs::read_to_string(var(key)).unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// JSON lines of a harness log.
@@ -338,6 +444,43 @@ pub fn docker(config: &std::path::Path) -> std::process::Command {
     c
 }
 
+/// skopeo's `inspect --raw` of `reference` (as `creds`, if any): the manifest's digest, or
+/// skopeo's error.
+pub fn inspect(reference: &str, creds: Option<&str>) -> Result<String, String> {
+    let mut c = skopeo();
+    c.args(["inspect", "--raw"]);
+    if let Some(creds) = creds {
+        c.args(["--creds", creds]);
+    }
+    let out = c.arg(format!("docker://{reference}")).output().unwrap();
+    if out.status.success() {
+        Ok(format!("sha256:{}", sha256_hex(&out.stdout)))
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).to_string())
+    }
+}
+
+/// `cmd` run with `input` on its stdin: its output, succeeded or not.
+pub fn with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// `docker login host` as `user`, the password on stdin: its output, succeeded or not.
+pub fn docker_login(config: &std::path::Path, host: &str, user: &str, password: &str) -> Output {
+    with_stdin(
+        docker(config).args(["login", host, "--username", user, "--password-stdin"]),
+        password.as_bytes(),
+    )
+}
+
 pub fn daemons() {
     assert_eq!(
         var("DAEMONS"),
@@ -386,6 +529,19 @@ pub fn ctr_pull_lists(ns: &str, args: &[&std::ffi::OsStr], reference: &str, dige
         .any(|l| l.starts_with(reference) && l.contains(digest))
 }
 
+/// The blob digests (config and layers) of the image in a layout.
+pub fn blob_digests(layout: &std::path::Path, manifest: &str) -> Vec<String> {
+    let hex = manifest.trim_start_matches("sha256:");
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(hex)).unwrap())
+            .unwrap();
+    let mut all = vec![m["config"]["digest"].as_str().unwrap().to_string()];
+    for l in m["layers"].as_array().unwrap() {
+        all.push(l["digest"].as_str().unwrap().to_string());
+    }
+    all
+}
+
 /// The release build under Miniflare (`tests/harness/miniflare.mjs`): the harness's bindings
 /// (and `extra` ones) over HTTPS with the test CA, with a real Cache API of its own, empty at
 /// start; stopped (its workerd too) when dropped.
@@ -409,8 +565,7 @@ impl Miniflare {
 
     /// With more arguments of tests/harness/miniflare.mjs (`--ratelimits JSON`, ...).
     pub fn start_with(extra: serde_json::Value, args: &[&str]) -> Miniflare {
-        static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(8450);
-        let port = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let port = next_port();
         let mut bindings: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(var("BINDINGS_FILE")).unwrap()).unwrap();
         // Miniflare's instances start and run side by side with the other tests': on a busy
@@ -464,6 +619,21 @@ impl Miniflare {
     /// The Worker's JSON log lines (requests, and `"event": "store"` lines).
     pub fn log_lines(&self) -> Vec<serde_json::Value> {
         worker_log_lines(self.log.to_str().unwrap())
+    }
+
+    /// Waits until this Worker has logged a request of this test's, sent now: the lines of
+    /// the requests it answered before are in its log then (Miniflare passes them on to the
+    /// log file a little after the answer).
+    pub fn caught_up(&self) {
+        let path = format!("/v2/{}/tags/list", unique("caughtup"));
+        curl(&self.url("docker.example.test", &path), &[]);
+        wait_for(&format!("miniflare :{} to log {path}", self.port), || {
+            let lines = self.log_lines();
+            lines
+                .iter()
+                .any(|l| l["path"] == path.as_str())
+                .then_some(())
+        });
     }
 
     /// The store lines for `digest` once there are `n` of them (a keep ends after its
@@ -525,6 +695,111 @@ impl Drop for Miniflare {
     }
 }
 
+/// One of the harness's Python helpers, started by a test (`tests/harness/<script>`, which
+/// prints "ready" once it listens); stopped when dropped.
+pub struct Helper(std::process::Child);
+
+impl Helper {
+    pub fn start(script: &str, args: &[&str]) -> Helper {
+        let mut child = Command::new("/usr/bin/python3")
+            .arg("-B") // no __pycache__ for the serving.py it imports
+            .arg(format!("{}/tests/harness/{script}", var("REPO")))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{script}: {e}"));
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line.trim(), "ready", "{script} did not start");
+        Helper(child)
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// An HTTP relay in front of an upstream that records every request it passes on, headers and
+/// all (`tests/harness/recorder.py`): what a registry was sent, which its own log (no header)
+/// does not say. Put in front of one by `routes_via`.
+pub struct Recorder {
+    pub port: u16,
+    log: PathBuf,
+    _relay: Helper,
+}
+
+impl Recorder {
+    /// A relay to `target` (`http://host:port`).
+    pub fn start(target: &str) -> Recorder {
+        let port = next_port();
+        let log = tempdir("recorder").join("requests.log");
+        let relay = Helper::start(
+            "recorder.py",
+            &[
+                "--port",
+                &port.to_string(),
+                "--target",
+                target,
+                "--log",
+                log.to_str().unwrap(),
+            ],
+        );
+        Recorder {
+            port,
+            log,
+            _relay: relay,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Its log (one JSON line a request: method, path, headers), written before each request
+    /// is sent on.
+    pub fn text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The `Authorization` values it passed on, in order.
+    pub fn authorizations(&self) -> Vec<String> {
+        self.text()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|l| {
+                let headers = l["headers"].as_object()?.clone();
+                headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+                    .map(|(_, v)| v.as_str().unwrap_or("").to_string())
+            })
+            .collect()
+    }
+}
+
+/// The harness's ROUTES (its bindings file's) with `host`'s upstream replaced by `upstream`, a
+/// relay in front of it: bindings for `Miniflare::start`.
+pub fn routes_via(host: &str, upstream: &str) -> serde_json::Value {
+    let bindings: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(var("BINDINGS_FILE")).unwrap()).unwrap();
+    let mut routes = bindings["ROUTES"].clone();
+    assert!(routes[host].is_object(), "{host} in {routes}");
+    routes[host]["upstream"] = serde_json::json!(upstream);
+    routes
+}
+
 /// One registry request in a `docker-registry` access log (`HUB_LOG`, `TEAM_LOG`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistryRequest {
@@ -533,8 +808,10 @@ pub struct RegistryRequest {
     pub status: u16,
 }
 
-/// The requests a registry's access log holds for `repository` (`/v2/<repository>/…`).
+/// The requests a registry's access log holds for `repository` (`/v2/<repository>/…`), once
+/// it has caught up (`caught_up`): every request the registry answered before this call.
 pub fn registry_requests(log_key: &str, repository: &str) -> Vec<RegistryRequest> {
+    caught_up(log_key);
     let prefix = format!("/v2/{repository}/");
     std::fs::read_to_string(var(log_key))
         .unwrap_or_default()

@@ -1,8 +1,7 @@
 //! The landing page: browsers get a self-contained page with recipes for the very host they
 //! reached; registry clients at `/` are sent to `/v2/`. Run by `tests/run.sh`.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::process::Command;
 
 const BROWSER_ACCEPT: &str =

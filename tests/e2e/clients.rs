@@ -2,8 +2,42 @@
 //! proxy (HTTPS on a non-default port, token auth, blob redirects to another host) and get
 //! exactly the upstream's digests. Run by `tests/run.sh`, which starts the daemons.
 
-mod common;
-use common::*;
+use crate::common::*;
+
+/// A private image no one has pulled (pushed to the hub, `big_mib` MiB in a layer of its own):
+/// only a client whose login reached the hub's token service can pull it. Its reference
+/// through the proxy, its digest.
+fn private_image(name: &str, big_mib: u32) -> (String, String) {
+    let repo = format!("{}{}", var("PRIVATE_PREFIX"), unique(name));
+    let (_, digest) = push_unique(&var("HUB_URL"), &alice(), &repo, big_mib);
+    (
+        format!("{}/{repo}:latest", proxy("docker.example.test")),
+        digest,
+    )
+}
+
+/// That the hub's token service gave alice, by her password, a token for `reference`'s
+/// repository: the client's credentials were used (the issuer logs its requests before it
+/// answers them).
+fn alice_logged_in_for(reference: &str) {
+    let repo = reference
+        .split_once('/')
+        .unwrap()
+        .1
+        .split(':')
+        .next()
+        .unwrap();
+    let issued: Vec<_> = log_lines("ISSUER_LOG")
+        .into_iter()
+        .filter(|l| l.to_string().contains(&format!("repository:{repo}:")))
+        .collect();
+    assert!(
+        issued
+            .iter()
+            .any(|l| l["user"] == var("TEST_USER").as_str() && l["status"] == 200),
+        "no token for {repo} by alice's login: {issued:?}"
+    );
+}
 
 /// (reference path, digest key): an OCI index, a Docker manifest list, a multi-layer image.
 const IMAGES: [(&str, &str); 3] = [
@@ -108,15 +142,16 @@ fn containerd_pulls_and_unpacks_through_the_proxy() {
     // the layers were unpacked into a snapshot: the image is usable, not just fetched
     let out = run(ctr(&ns).args(["snapshots", "ls"]));
     assert!(String::from_utf8_lossy(&out.stdout).lines().count() > 1);
-    // with credentials (containerd posts an OAuth2 form to /v2/auth)
-    let creds = format!("{}:{}", var("TEST_USER"), var("TEST_PASSWORD"));
-    run(ctr(&ns).args([
-        "images",
-        "pull",
-        "--user",
-        &creds,
-        &format!("{}/library/multi:latest", proxy("docker.example.test")),
-    ]));
+    // with credentials (containerd posts an OAuth2 form to /v2/auth): a private image, which
+    // only they can read
+    let (reference, digest) = private_image("ctrlogin", 0);
+    assert!(ctr_pull_lists(
+        &ns,
+        &["--user".as_ref(), alice().as_ref()],
+        &reference,
+        &digest
+    ));
+    alice_logged_in_for(&reference);
     let out = run(ctr(&ns).args(["images", "ls", "-q"]));
     let listed = String::from_utf8_lossy(&out.stdout).to_string();
     for r in listed.lines() {
@@ -153,28 +188,7 @@ fn docker_pulls_and_logs_in_through_the_proxy() {
     // short form
     run(docker(&config).args(["pull", "-q", &format!("{host}/hello")]));
     // docker login through the proxy: right password in, wrong one refused with 401
-    let login = |password: &str| {
-        let mut c = docker(&config);
-        c.args([
-            "login",
-            &host,
-            "--username",
-            &var("TEST_USER"),
-            "--password-stdin",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(password.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    };
+    let login = |password: &str| docker_login(&config, &host, &var("TEST_USER"), password);
     let ok = login(&var("TEST_PASSWORD"));
     assert!(
         ok.status.success(),
@@ -186,13 +200,16 @@ fn docker_pulls_and_logs_in_through_the_proxy() {
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr).to_lowercase();
     assert!(err.contains("401") || err.contains("unauthorized"), "{err}");
-    // logged in, docker pulls with the stored credentials
-    run(docker(&config).args(["pull", "-q", &format!("{host}/library/big:latest")]));
+    // logged in, docker pulls with the stored credentials: a private image with a 20 MiB
+    // layer, which only they can read
+    let (reference, digest) = private_image("dockerlogin", 20);
+    let pulled = docker_pull(&config, &reference);
+    assert!(pulled.contains(&digest), "{pulled}");
+    alice_logged_in_for(&reference);
     for image in [
         "library/hello:latest",
         "library/hello:v2s2",
         "library/multi:latest",
-        "library/big:latest",
         "hello:latest",
     ] {
         let _ = docker(&config)
@@ -205,57 +222,37 @@ fn docker_pulls_and_logs_in_through_the_proxy() {
 #[ignore = "needs the e2e harness: tests/run.sh"]
 fn private_repositories_need_their_own_registrys_login() {
     let private = var("PRIVATE_PREFIX");
-    let alice = format!("{}:{}", var("TEST_USER"), var("TEST_PASSWORD"));
-    let bob = format!("{}:{}", var("TEAM_USER"), var("TEAM_PASSWORD"));
-    let inspect = |reference: &str, creds: Option<&str>| {
-        let mut c = skopeo();
-        c.args(["inspect", "--raw"]);
-        if let Some(creds) = creds {
-            c.args(["--creds", creds]);
-        }
-        c.arg(format!("docker://{reference}"));
-        c
-    };
+    let (alice, bob) = (alice(), bob());
     let hub = format!("{}/{private}hello:latest", proxy("docker.example.test"));
     let team = format!("{}/{private}app:latest", proxy("team.example.test"));
     // anonymous clients are refused by both registries
     for reference in [&hub, &team] {
-        let err = run_fails(&mut inspect(reference, None));
-        assert!(
-            err.contains("unauthorized") || err.contains("denied"),
-            "{reference}: {err}"
-        );
+        refused(inspect(reference, None), &["unauthorized", "denied"]);
     }
     // each registry's own account reads it through its host
-    let out = run(&mut inspect(&hub, Some(&alice)));
-    assert_eq!(
-        format!("sha256:{}", sha256_hex(&out.stdout)),
-        var("DIGEST_HELLO_LATEST")
-    );
-    let out = run(&mut inspect(&team, Some(&bob)));
-    assert_eq!(
-        format!("sha256:{}", sha256_hex(&out.stdout)),
-        var("DIGEST_MULTI")
-    );
+    assert_eq!(inspect(&hub, Some(&alice)), Ok(var("DIGEST_HELLO_LATEST")));
+    assert_eq!(inspect(&team, Some(&bob)), Ok(var("DIGEST_MULTI")));
     // and not with the other registry's account
-    run_fails(&mut inspect(&team, Some(&alice)));
+    refused(
+        inspect(&team, Some(&alice)),
+        &["unauthorized: invalid username or password"],
+    );
     // a path-routing host gives a login to its default registry (the hub) only: alice reads
     // the hub's private image, and the team registry's stays closed even to bob, whose
     // password never leaves for it
     let path_host = proxy("proxy.example.test");
-    let out = run(&mut inspect(
-        &format!("{path_host}/{private}hello:latest"),
-        Some(&alice),
-    ));
     assert_eq!(
-        format!("sha256:{}", sha256_hex(&out.stdout)),
-        var("DIGEST_HELLO_LATEST")
+        inspect(&format!("{path_host}/{private}hello:latest"), Some(&alice)),
+        Ok(var("DIGEST_HELLO_LATEST"))
     );
     let before = log_lines("TEAM_ISSUER_LOG").len();
-    run_fails(&mut inspect(
-        &format!("{path_host}/team.registry.test/{private}app:latest"),
-        Some(&bob),
-    ));
+    refused(
+        inspect(
+            &format!("{path_host}/team.registry.test/{private}app:latest"),
+            Some(&bob),
+        ),
+        &["unauthorized: authentication required"],
+    );
     let asked = &log_lines("TEAM_ISSUER_LOG")[before..];
     assert!(
         !asked.is_empty(),

@@ -2,30 +2,20 @@
 //! Workers Logs show), with no secret in it, and `LOG_LEVEL` to quiet it. Run by
 //! `tests/run.sh`.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::process::Command;
 
-/// Standard base64, as in a Basic `Authorization` header.
-fn base64(s: &str) -> String {
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in s.as_bytes().chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+/// The Worker's log lines in `path` once one of them matches `line`: the lines of the requests
+/// answered before that one are in the log by then.
+fn lines_once(
+    path: &str,
+    what: &str,
+    line: impl Fn(&serde_json::Value) -> bool,
+) -> Vec<serde_json::Value> {
+    wait_for(what, || {
+        let lines = worker_log_lines(path);
+        lines.iter().any(&line).then_some(lines)
+    })
 }
 
 #[test]
@@ -74,9 +64,16 @@ fn a_pull_with_credentials_is_logged_without_any_secret() {
         &[],
     );
     assert_eq!(r.status, 401);
-    std::thread::sleep(std::time::Duration::from_millis(200));
-
+    // errors say which registry error the client got; this test's last request, so that its
+    // line shows the log has the lines of the others
+    let bad = format!("/v2/{}/manifests/x", unique("BAD"));
+    let r = curl(&proxy_url("docker.example.test", &bad), &[]);
+    assert_eq!(r.status, 400);
     let log_path = var("WORKERD_LOG");
+    let lines = lines_once(&log_path, "the error's line", |l| {
+        l["path"] == bad.as_str() && l["error"] == "NAME_INVALID" && l["outcome"] == "error"
+    });
+    let manifest_path = format!("/v2/library/multi/manifests/{tag}");
     let text = std::fs::read_to_string(&log_path).unwrap();
     for secret in [
         password.as_str(),
@@ -95,7 +92,6 @@ fn a_pull_with_credentials_is_logged_without_any_secret() {
         );
     }
 
-    let lines = worker_log_lines(&log_path);
     let mine = |path: &str| {
         lines
             .iter()
@@ -103,7 +99,7 @@ fn a_pull_with_credentials_is_logged_without_any_secret() {
             .cloned()
             .collect::<Vec<_>>()
     };
-    let manifest = mine(&format!("/v2/library/multi/manifests/{tag}"));
+    let manifest = mine(&manifest_path);
     let put = manifest
         .iter()
         .find(|l| l["method"] == "PUT")
@@ -138,17 +134,6 @@ fn a_pull_with_credentials_is_logged_without_any_secret() {
             && l["status"] == 200),
         "no followed blob redirect logged"
     );
-    // errors say which registry error the client got
-    let r = curl(
-        &proxy_url("docker.example.test", "/v2/BAD/manifests/x"),
-        &[],
-    );
-    assert_eq!(r.status, 400);
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    let lines = worker_log_lines(&log_path);
-    assert!(lines.iter().any(|l| l["path"] == "/v2/BAD/manifests/x"
-        && l["error"] == "NAME_INVALID"
-        && l["outcome"] == "error"));
 }
 
 #[test]
@@ -166,15 +151,19 @@ fn log_level_quiets_the_log() {
         18092,
         &format!("{routes} (name = \"LOG_LEVEL\", text = \"off\"),"),
     );
-    for w in [&quiet, &off] {
+    // the same requests, first to `off`, then to `quiet`
+    for w in [&off, &quiet] {
         assert_eq!(w.get("open.example.test", "/v2/", &[]).status, 200);
         assert_eq!(
             w.get("open.example.test", "/v2/BAD/tags/list", &[]).status,
             400
         );
     }
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let lines = worker_log_lines(quiet.log().to_str().unwrap());
+    // quiet's error line, the last request's: its /v2/ line would be in by then, and off's
+    // lines too (the same build, answered before), were there any
+    let lines = lines_once(quiet.log().to_str().unwrap(), "the error's line", |l| {
+        l["error"] == "NAME_INVALID"
+    });
     assert_eq!(
         lines.len(),
         1,
@@ -186,13 +175,10 @@ fn log_level_quiets_the_log() {
     // and the default, info, logs both
     let info = Workerd::start(18093, &routes);
     assert_eq!(info.get("open.example.test", "/v2/", &[]).status, 200);
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let lines = worker_log_lines(info.log().to_str().unwrap());
-    assert!(
-        lines
-            .iter()
-            .any(|l| l["path"] == "/v2/" && l["status"] == 200 && l["upstream_status"] == 200),
-        "{lines:?}"
+    let lines = lines_once(
+        info.log().to_str().unwrap(),
+        "the version check's line",
+        |l| l["path"] == "/v2/" && l["status"] == 200 && l["upstream_status"] == 200,
     );
     // without the answer's size: reading it costs CPU (LOG_LEVEL = "debug" adds it, as the
     // harness's main workerd has it)

@@ -4,9 +4,8 @@
 //! limit, a cut body presented as whole, credentials for the proxy that went upstream or
 //! crossed to another origin. Run by `tests/run.sh`.
 
-mod common;
-use common::*;
-use std::process::{Command, Stdio};
+use crate::common::*;
+use std::process::Command;
 
 const ACCEPT: &str = "Accept: application/vnd.oci.image.manifest.v1+json";
 
@@ -114,25 +113,14 @@ fn a_chunked_token_form_is_read_only_up_to_its_limit() {
         var("TEST_USER"),
         var("TEST_PASSWORD")
     );
-    let mut child = Command::new("curl")
-        .args(["-sS", "--max-time", "30", "--cacert", &var("CA_FILE")])
-        .args(["-X", "POST", "-T", "-", "-H"])
-        .arg("Content-Type: application/x-www-form-urlencoded")
-        .arg(&url)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(form.as_bytes())
-            .unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = with_stdin(
+        Command::new("curl")
+            .args(["-sS", "--max-time", "30", "--cacert", &var("CA_FILE")])
+            .args(["-X", "POST", "-T", "-", "-H"])
+            .arg("Content-Type: application/x-www-form-urlencoded")
+            .arg(&url),
+        form.as_bytes(),
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stdout)));
     assert!(v["access_token"].is_string(), "{v}");
@@ -199,6 +187,7 @@ fn credentials_for_the_proxy_never_go_upstream_and_none_cross_origins() {
     assert_eq!(hop["proxy_authorization"], false, "{hop}");
     assert_eq!(hop["cookie"], false, "{hop}");
     // the other origin (a CDN) got no credential of any kind
+    caught_up("BLOBS_LOG");
     let cdn = log_lines("BLOBS_LOG")
         .into_iter()
         .find(|l| l["path"] == "/cdn/redirect-cdn")

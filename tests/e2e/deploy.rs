@@ -3,8 +3,7 @@
 //! a user's first deploy. (`tests/run.sh` also dry-runs the repository's own wrangler.toml,
 //! build command included.) Run by `tests/run.sh`.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::process::Command;
 
 #[test]
@@ -22,8 +21,9 @@ fn wrangler_accepts_the_readme_configuration() {
 ]
 "#,
     );
+    let mut edited = vec![];
     for line in original.lines() {
-        let line = match line {
+        let new = match line {
             l if l.starts_with("main = ") => format!("main = \"{repo}/build/worker/shim.mjs\""),
             l if l.starts_with("command = ") => "command = \"true\"".into(),
             "CUSTOM_DOMAIN = \"\"" => "CUSTOM_DOMAIN = \"example.com\"".into(),
@@ -33,9 +33,18 @@ fn wrangler_accepts_the_readme_configuration() {
             }
             l => l.to_string(),
         };
-        config.push_str(&line);
+        if new != line {
+            edited.push(line.split(' ').next().unwrap().to_string());
+        }
+        config.push_str(&new);
         config.push('\n');
     }
+    // every edit found its line in the repository's file
+    assert_eq!(
+        edited,
+        ["main", "command", "CUSTOM_DOMAIN", "ROUTES"],
+        "{original}"
+    );
     std::fs::write(dir.join("wrangler.toml"), &config).unwrap();
     let out = run(Command::new(format!("{repo}/node_modules/.bin/wrangler"))
         .args(["deploy", "--dry-run", "--outdir"])
@@ -51,11 +60,16 @@ fn wrangler_accepts_the_readme_configuration() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.contains("Total Upload"), "{text}");
+    // the vars as the Worker gets them (wrangler shortens long values): the domain, and the
+    // table a JSON object, not a string
     assert!(
-        text.contains("example.com"),
+        text.contains("env.CUSTOM_DOMAIN (\"example.com\")"),
         "CUSTOM_DOMAIN binding: {text}"
     );
-    assert!(text.contains("ROUTES"), "{text}");
+    assert!(
+        text.contains("env.ROUTES ({\"hub.example.org\":\"https://registry-"),
+        "ROUTES binding: {text}"
+    );
     assert!(!text.to_lowercase().contains("warning"), "{text}");
     assert!(dir.join("out").read_dir().unwrap().count() > 0);
 }

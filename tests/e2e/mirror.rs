@@ -4,8 +4,7 @@
 //! The registry names resolve nowhere: a client that bypassed the proxy would fail, not reach
 //! anything. Run by `tests/run.sh`, which starts the daemons.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 const PROXY: &str = "proxy.example.test";
 
@@ -141,7 +140,7 @@ fn token_flow_and_uploads_keep_the_clients_names() {
         .any(|l| l.to_string().contains("hub.registry.test/")));
 
     // a push through the prefix: upload Locations come back with the prefix
-    let creds = format!("{}:{}", var("TEST_USER"), var("TEST_PASSWORD"));
+    let creds = alice();
     let repo = format!("library/{}", unique("viaprefix").to_lowercase());
     run(skopeo()
         .args(["copy", "--dest-creds", &creds])
@@ -172,6 +171,7 @@ fn token_flow_and_uploads_keep_the_clients_names() {
 #[ignore = "needs the e2e harness: tests/run.sh"]
 fn registries_outside_the_table_are_refused_before_any_request() {
     let p = proxy(PROXY);
+    let before = proxy_lines().len();
     for path in [
         "/v2/evil.registry.test/library/hello/manifests/latest".to_string(),
         "/v2/library/hello/manifests/latest?ns=evil.registry.test".to_string(),
@@ -192,13 +192,16 @@ fn registries_outside_the_table_are_refused_before_any_request() {
             r.text()
         );
     }
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    // the log says so: answered by the proxy, no upstream status
-    let refused: Vec<_> = proxy_lines()
-        .into_iter()
-        .filter(|l| l["error"] == "NAME_UNKNOWN")
-        .collect();
-    assert!(refused.len() >= 5, "{refused:?}");
+    // the log says so (its lines waited for): answered by the proxy, no upstream status
+    let refused = wait_for("the 5 refusals' lines", || {
+        let lines = proxy_lines();
+        let refused: Vec<_> = lines[before.min(lines.len())..]
+            .iter()
+            .filter(|l| l["error"] == "NAME_UNKNOWN")
+            .cloned()
+            .collect();
+        (refused.len() >= 5).then_some(refused)
+    });
     assert!(
         refused.iter().all(|l| l.get("upstream_status").is_none()),
         "{refused:?}"
@@ -297,7 +300,7 @@ fn credentials_reach_the_default_registry_only() {
             .find(|l| l.to_string().contains(marker))
             .unwrap_or_else(|| panic!("no issuer request for {marker}"))
     };
-    let creds = format!("{}:{}", var("TEST_USER"), var("TEST_PASSWORD"));
+    let creds = alice();
     // the harness's path host: the hub is the default, so a login to the proxy goes there
     let marker = unique("credsdefault").to_lowercase();
     let r = curl(
@@ -608,7 +611,7 @@ fn a_realm_of_one_registry_does_not_decide_another_s_token() {
 fn no_spelling_gets_a_password_to_another_registry() {
     let p = proxy(PROXY);
     // Basic by any spelling of the scheme: not for the bare registry (not the default)
-    let basic = base64_of(&format!("{}:{}", var("TEST_USER"), var("TEST_PASSWORD")));
+    let basic = base64(&alice());
     for (i, scheme) in ["Basic\t", "basic  ", "BASIC ", " Basic "]
         .iter()
         .enumerate()
@@ -661,11 +664,4 @@ fn no_spelling_gets_a_password_to_another_registry() {
         assert_eq!(keys, ["client_id", "scope", "service"], "{kind}: {text}");
         assert_eq!(entry["authorization"], false, "{kind}");
     }
-}
-
-fn base64_of(s: &str) -> String {
-    let out = run(std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("printf %s '{s}' | base64 -w0")));
-    String::from_utf8(out.stdout).unwrap()
 }
