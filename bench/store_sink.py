@@ -39,6 +39,16 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def read(self, n):
+        """Reads and drops `n` bytes: how many arrived before the connection ended."""
+        got = 0
+        while got < n:
+            part = self.rfile.read(min(n - got, CHUNK))
+            if not part:
+                break
+            got += len(part)
+        return got
+
     def drain(self):
         """Reads the body (Content-Length or chunked) and drops it: the bytes that arrived and
         whether it was complete."""
@@ -52,23 +62,14 @@ class Handler(BaseHTTPRequestHandler):
                 if size == 0:
                     self.rfile.readline(1024)
                     return n, True
-                left = size
-                while left:
-                    got = self.rfile.read(min(left, CHUNK))
-                    if not got:
-                        return n, False
-                    n += len(got)
-                    left -= len(got)
+                got = self.read(size)
+                n += got
+                if got < size:
+                    return n, False
                 self.rfile.readline(1024)
         length = int(self.headers.get("Content-Length") or 0)
-        left = length
-        while left:
-            got = self.rfile.read(min(left, CHUNK))
-            if not got:
-                return n, False
-            n += len(got)
-            left -= len(got)
-        return n, True
+        n = self.read(length)
+        return n, n == length
 
     def record(self, kind, n, complete):
         if self.server.log:
@@ -105,13 +106,7 @@ class Handler(BaseHTTPRequestHandler):
         size = int(self.headers["cf-r2-metadata-size"])
         meta = json.loads(self.rfile.read(size) or b"{}")
         total = int(self.headers.get("Content-Length") or 0) - size
-        left, n = total, 0
-        while left:
-            got = self.rfile.read(min(left, CHUNK))
-            if not got:
-                break
-            n += len(got)
-            left -= len(got)
+        n = self.read(total)
         complete = n == total
         self.record("r2-" + str(meta.get("method")), n, complete)
         if meta.get("method") != "put":
