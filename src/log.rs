@@ -74,8 +74,28 @@ pub enum Outcome {
     Page,
     /// A search service's answer (`/v1/search`).
     Search,
+    /// The upstream's `429`, passed on: its rate limit (Docker Hub's per source address).
+    Limited,
     /// The proxy answered with a registry error of its own.
     Error,
+}
+
+/// The outcome of an upstream answer passed on as it was: its rate limit is one of its own,
+/// so that the log shows when and how often it is hit.
+pub fn passed_on(status: u16) -> Outcome {
+    if status == 429 {
+        Outcome::Limited
+    } else {
+        Outcome::Proxied
+    }
+}
+
+/// The number of a `RateLimit-Limit` or `RateLimit-Remaining` header (Docker Hub's
+/// `100;w=21600`, or a bare `100`): the requests, not the window.
+pub fn rate_limit_number(header: Option<&str>) -> Option<u64> {
+    let value = header?.trim();
+    let digits = value.split([';', ',']).next()?.trim();
+    digits.parse().ok()
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -107,6 +127,12 @@ pub struct RequestLog<'a> {
     /// Where a cacheable answer came from (`X-Proxy-Cache`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache: Option<Verdict>,
+    /// The upstream's `RateLimit-Limit` and `RateLimit-Remaining` (manifest requests: what
+    /// Docker Hub counts), as numbers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratelimit_limit: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratelimit_remaining: Option<u64>,
     /// For a cacheable request, the bytes of the answer that came from the upstream (0 when
     /// the store answered).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -151,7 +177,7 @@ impl StoreLog<'_> {
 /// A request the proxy could not serve: its line goes to the error console at every level
 /// but `off`.
 pub fn failed(outcome: Outcome, status: u16) -> bool {
-    outcome == Outcome::Error || status >= 500
+    matches!(outcome, Outcome::Error | Outcome::Limited) || status >= 500
 }
 
 impl LogLevel {
@@ -219,6 +245,8 @@ mod tests {
             outcome,
             error: None,
             cache: None,
+            ratelimit_limit: None,
+            ratelimit_remaining: None,
             upstream_bytes: None,
         }
     }
@@ -239,6 +267,43 @@ mod tests {
         assert!(!LogLevel::Off.wants(Outcome::Error, 500));
         assert!(failed(Outcome::Error, 404) && failed(Outcome::Token, 503));
         assert!(!failed(Outcome::Challenge, 401));
+        // the upstream's rate limit shows at the error level too
+        assert!(LogLevel::Error.wants(Outcome::Limited, 429));
+    }
+
+    #[test]
+    fn an_upstream_429_is_its_rate_limit_and_its_numbers_are_logged() {
+        assert_eq!(passed_on(429), Outcome::Limited);
+        for s in [200, 404, 503] {
+            assert_eq!(passed_on(s), Outcome::Proxied, "{s}");
+        }
+        assert_eq!(rate_limit_number(Some("100;w=21600")), Some(100));
+        assert_eq!(rate_limit_number(Some(" 0;w=21600 ")), Some(0));
+        assert_eq!(rate_limit_number(Some("76")), Some(76));
+        assert_eq!(rate_limit_number(Some("100, 100;w=21600")), Some(100));
+        for bad in [
+            None,
+            Some(""),
+            Some("w=21600"),
+            Some("-1;w=5"),
+            Some("lots"),
+        ] {
+            assert_eq!(rate_limit_number(bad), None, "{bad:?}");
+        }
+        let mut l = line(429, Outcome::Limited);
+        (l.ratelimit_limit, l.ratelimit_remaining) = (Some(100), Some(0));
+        let v: serde_json::Value = serde_json::from_str(&l.to_json()).unwrap();
+        assert_eq!(v["outcome"], "limited");
+        assert_eq!(
+            (
+                v["ratelimit_limit"].as_u64(),
+                v["ratelimit_remaining"].as_u64()
+            ),
+            (Some(100), Some(0))
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&line(200, Outcome::Proxied).to_json()).unwrap();
+        assert!(v.get("ratelimit_limit").is_none() && v.get("ratelimit_remaining").is_none());
     }
 
     #[test]

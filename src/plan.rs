@@ -92,6 +92,14 @@ pub enum Rewrite {
 pub const MAX_UNSIZED_ANSWER: usize = 16 << 20;
 
 impl Forward<'_> {
+    /// Whether it asks for a manifest (what Docker Hub counts as a pull, and answers with its
+    /// rate limit's headers).
+    pub fn asks_manifest(&self) -> bool {
+        self.repository
+            .as_ref()
+            .is_some_and(|r| r.resource == Resource::Manifest)
+    }
+
     /// Whether an answer without `Content-Length` is read whole first, at most this many bytes,
     /// to reach the client with a length: the runtime ends a body whose upstream was cut off as
     /// if it were complete (workerd#6818), and a client counts a length, so a cut manifest, tag
@@ -404,6 +412,20 @@ mod tests {
 
     fn target(p: Result<Plan<'_>, ProxyError>) -> String {
         forward_of(p).url
+    }
+
+    #[test]
+    fn manifests_are_told_from_other_requests() {
+        let asks = |url: &str| match run("GET", url).unwrap() {
+            Plan::Upstream(f) => f.asks_manifest(),
+            other => panic!("{url}: {other:?}"),
+        };
+        assert!(asks("https://docker.example.com/v2/library/a/manifests/1"));
+        let digest = format!("sha256:{}", "a".repeat(64));
+        assert!(!asks(&format!(
+            "https://docker.example.com/v2/library/a/blobs/{digest}"
+        )));
+        assert!(!asks("https://docker.example.com/v2/library/a/tags/list"));
     }
 
     #[test]

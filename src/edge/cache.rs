@@ -196,7 +196,12 @@ async fn by_tag(
     let answer = upstream::confirm(x, f, proxy).await;
     let heard = heard(&answer);
     let named = match &answer {
-        Ok((head, _)) => header(&head.headers(), "docker-content-digest"),
+        Ok((head, _)) => {
+            let headers = head.headers();
+            // the tag's HEAD says what is left of the upstream's rate limit, as a GET would
+            x.trace.rate_limit(&headers);
+            header(&headers, "docker-content-digest")
+        }
         Err(_) => None,
     };
     let named = confirmed_digest(named.as_deref());

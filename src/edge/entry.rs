@@ -163,6 +163,9 @@ async fn phases(x: &mut Exchange) -> Answer {
     if status == 401 && forward.credentials == Credentials::Proxy {
         upstream_token::refused(&forward);
     }
+    if forward.asks_manifest() {
+        x.trace.rate_limit(&resp.headers());
+    }
     // upstream response, kept after it on a miss
     let (resp, outcome) = rewrite::answer(x, &forward, resp, status).await?;
     let resp = match keep {
@@ -231,7 +234,7 @@ impl Line<'_> {
     fn write(&self, resp: &Response, outcome: Outcome, error: Option<&'static str>) {
         // A proxied answer is the upstream's own: its status is known (one call less).
         let status = match (outcome, self.trace.upstream_status) {
-            (Outcome::Proxied, Some(status)) => status,
+            (Outcome::Proxied | Outcome::Limited, Some(status)) => status,
             _ => resp.status(),
         };
         if !self.level.wants(outcome, status) {
@@ -259,6 +262,8 @@ impl Line<'_> {
             outcome,
             error,
             cache: self.trace.cache,
+            ratelimit_limit: self.trace.ratelimit_limit,
+            ratelimit_remaining: self.trace.ratelimit_remaining,
             upstream_bytes: upstream_bytes(self.trace.cache, self.trace.upstream_length),
         };
         let json = JsValue::from_str(&line.to_json());

@@ -2,12 +2,13 @@
 //! configuration, the request) and what the log line will say (`Trace`). The phases import it;
 //! the entry (entry.rs) makes it and runs them in order.
 
+use super::respond::header;
 use crate::config::Config;
 use crate::error::ProxyError;
-use crate::log::{Outcome, Verdict};
+use crate::log::{rate_limit_number, Outcome, Verdict};
 use crate::plan::proxy_origin;
 use url::Url;
-use worker::web_sys::{Request, Response};
+use worker::web_sys::{Headers, Request, Response};
 use worker::{Context, Env};
 
 /// What the proxy answers, and how it came to it (for the log line).
@@ -41,6 +42,19 @@ pub struct Trace {
     pub cache: Option<Verdict>,
     /// The length of a cacheable request's upstream answer, when the cache phase read it.
     pub upstream_length: Option<u64>,
+    /// The upstream's rate limit and what is left of it, from a manifest answer's headers.
+    pub ratelimit_limit: Option<u64>,
+    pub ratelimit_remaining: Option<u64>,
+}
+
+impl Trace {
+    /// The upstream's `RateLimit-Limit` and `RateLimit-Remaining` (two header reads: only for
+    /// manifest requests, which Docker Hub counts).
+    pub fn rate_limit(&mut self, headers: &Headers) {
+        self.ratelimit_limit = rate_limit_number(header(headers, "ratelimit-limit").as_deref());
+        self.ratelimit_remaining =
+            rate_limit_number(header(headers, "ratelimit-remaining").as_deref());
+    }
 }
 
 impl Exchange {

@@ -7,7 +7,7 @@ use super::exchange::{Answer, Exchange};
 use super::respond::{self, copy_headers, header, set};
 use crate::challenge;
 use crate::error::ProxyError;
-use crate::log::Outcome;
+use crate::log::{passed_on, Outcome};
 use crate::plan::{Forward, Rewrite};
 use crate::redirect::client_location;
 use crate::routes::Route;
@@ -22,8 +22,8 @@ pub async fn answer(x: &Exchange, f: &Forward<'_>, resp: Response, status: u16) 
     };
     match f.rewrite(status) {
         Rewrite::Challenge => challenge(x, f.route, resp),
-        Rewrite::Location => Ok((location(x, f.route, resp)?, Outcome::Proxied)),
-        Rewrite::None => Ok((resp, Outcome::Proxied)),
+        Rewrite::Location => Ok((location(x, f.route, resp)?, passed_on(status))),
+        Rewrite::None => Ok((resp, passed_on(status))),
     }
 }
 

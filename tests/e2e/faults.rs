@@ -300,7 +300,8 @@ fn upstream_faults_are_surfaced_in_the_registry_s_form() {
     let r = curl(&faults("/v2/status-503/app/manifests/v1"), &[]);
     assert_eq!((r.status, r.header("retry-after")), (503, Some("7")));
     assert_eq!(r.error_code(), "UNAVAILABLE");
-    let r = curl(&faults("/v2/status-429/app/manifests/v1"), &[]);
+    let limited = format!("/v2/status-429/app/manifests/{}", unique("limited"));
+    let r = curl(&faults(&limited), &[]);
     assert_eq!(r.status, 429);
     assert_eq!(r.error_code(), "TOOMANYREQUESTS");
     for (h, v) in [
@@ -311,6 +312,15 @@ fn upstream_faults_are_surfaced_in_the_registry_s_form() {
     ] {
         assert_eq!(r.header(h), Some(v), "{h}");
     }
+    // and its log line says it was the upstream's rate limit, with its numbers
+    let line = wait_for(&format!("the Worker's line for {limited}"), || {
+        worker_log_lines(&var("WORKERD_LOG"))
+            .into_iter()
+            .find(|l| l["path"] == limited.as_str())
+    });
+    assert_eq!(line["outcome"], "limited", "{line}");
+    assert_eq!(line["ratelimit_limit"], 100, "{line}");
+    assert_eq!(line["ratelimit_remaining"], 0, "{line}");
     // a relative Location is followed on the upstream's origin
     let r = curl(
         &faults("/v2/redirect-relative/app/manifests/v1"),
