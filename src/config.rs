@@ -104,6 +104,9 @@ enum RouteSpec {
         /// Its v1 search service (`docker search`), or `"off"`.
         #[serde(default)]
         search: Option<String>,
+        /// Origins asked when it fails (failover.rs), in order.
+        #[serde(default)]
+        fallback: Option<Vec<String>>,
     },
 }
 
@@ -137,10 +140,14 @@ impl Config {
                         docker_hub,
                         registry,
                         search,
+                        fallback,
                     } => {
                         let mut u = Upstream::parse("ROUTES", &upstream, docker_hub)?;
                         if let Some(name) = registry {
                             u = u.with_name("ROUTES", &name)?;
+                        }
+                        if let Some(fallback) = fallback {
+                            u = u.with_fallbacks("ROUTES", &fallback)?;
                         }
                         match search {
                             Some(search) => u.with_search("ROUTES", &search)?,
@@ -150,6 +157,9 @@ impl Config {
                 };
                 routes.insert(&host, upstream);
             }
+        }
+        if let Some(raw) = present("FALLBACKS") {
+            fallbacks(&mut routes, &raw)?;
         }
         let debug = match present("MODE").as_deref().map(str::trim) {
             None | Some("production") => false,
@@ -281,6 +291,45 @@ impl Config {
             _ => Err(ProxyError::UnknownHost(host.to_string())),
         }
     }
+}
+
+/// `FALLBACKS`: `{"docker.io": ["https://mirror.gcr.io"]}`, registry name -> fallback
+/// origins, for every route of the table to that registry (the default routes have no entry of
+/// their own to name them in). A registry that `ROUTES` gave fallbacks already, or that no
+/// route fronts, is an error.
+fn fallbacks(routes: &mut RouteTable, raw: &str) -> Result<(), ProxyError> {
+    const VAR: &str = "FALLBACKS";
+    let bad = |reason: String| ProxyError::Config { var: VAR, reason };
+    let table: BTreeMap<String, Vec<String>> = serde_json::from_str(raw).map_err(|e| {
+        bad(format!(
+            "expected a JSON object of registry name -> list of fallback origins ({e})"
+        ))
+    })?;
+    for (name, list) in table {
+        let mut found = false;
+        for upstream in routes.upstreams_mut() {
+            if !upstream
+                .names()
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(&name))
+            {
+                continue;
+            }
+            if !upstream.fallbacks.is_empty() {
+                return Err(bad(format!(
+                    "{name:?} has fallbacks in ROUTES already: name them in one place"
+                )));
+            }
+            *upstream = upstream.clone().with_fallbacks(VAR, &list)?;
+            found = true;
+        }
+        if !found {
+            return Err(bad(format!(
+                "{name:?} is not a registry of the route table (CUSTOM_DOMAIN, ROUTES)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Every upstream of the table under each of its names, first come first served; a configured
@@ -485,6 +534,90 @@ mod tests {
                 "{vars:?}: {e}"
             );
             assert_eq!(e.status_code().0, 500);
+        }
+    }
+
+    #[test]
+    fn fallbacks_come_from_routes_or_from_their_var_for_the_default_routes() {
+        let c = cfg(&[
+            ("CUSTOM_DOMAIN", "example.com"),
+            ("FALLBACKS", r#"{"docker.io": ["https://mirror.gcr.io"]}"#),
+        ])
+        .unwrap();
+        let hub = c.routes.get("docker.example.com").unwrap();
+        assert_eq!(hub.fallbacks, ["https://mirror.gcr.io"]);
+        assert!(c
+            .routes
+            .get("quay.example.com")
+            .unwrap()
+            .fallbacks
+            .is_empty());
+        // the registry table's copy, for path routing, has them too
+        assert_eq!(c.registry("docker.io").unwrap().1.fallbacks.len(), 1);
+        let routes = r#"{"hub.example.test": {"upstream": "http://127.0.0.1:5000",
+            "fallback": ["http://127.0.0.1:5030"]}}"#;
+        let c = cfg(&[("ROUTES", routes)]).unwrap();
+        let hub = c.routes.get("hub.example.test").unwrap();
+        assert_eq!(hub.fallbacks, ["http://127.0.0.1:5030"]);
+        for (vars, var, words) in [
+            (
+                vec![
+                    ("ROUTES", routes),
+                    ("FALLBACKS", r#"{"127.0.0.1:5000": ["https://m.example"]}"#),
+                ],
+                "FALLBACKS",
+                "in one place",
+            ),
+            (
+                vec![
+                    ("CUSTOM_DOMAIN", "example.com"),
+                    ("FALLBACKS", r#"{"nowhere.io": ["https://m.example"]}"#),
+                ],
+                "FALLBACKS",
+                "not a registry",
+            ),
+            (
+                vec![
+                    ("CUSTOM_DOMAIN", "example.com"),
+                    ("FALLBACKS", r#"["https://m.example"]"#),
+                ],
+                "FALLBACKS",
+                "JSON object",
+            ),
+            (
+                vec![
+                    ("CUSTOM_DOMAIN", "example.com"),
+                    (
+                        "FALLBACKS",
+                        r#"{"docker.io": ["https://registry-1.docker.io"]}"#,
+                    ),
+                ],
+                "FALLBACKS",
+                "itself",
+            ),
+            (
+                vec![(
+                    "ROUTES",
+                    r#"{"a.b": {"upstream": "https://a.io", "fallback": ["https://m.io/x"]}}"#,
+                )],
+                "ROUTES",
+                "origin",
+            ),
+            (
+                vec![(
+                    "ROUTES",
+                    r#"{"a.b": {"upstream": "https://a.io", "fallback": ["https://m.io", "https://m.io"]}}"#,
+                )],
+                "ROUTES",
+                "twice",
+            ),
+        ] {
+            let e = cfg(&vars).unwrap_err();
+            assert!(
+                matches!(&e, ProxyError::Config { var: v, .. } if *v == var)
+                    && e.to_string().contains(words),
+                "{vars:?}: {e}"
+            );
         }
     }
 

@@ -46,12 +46,77 @@ impl Credentials {
         }
     }
 
+    /// Whether a client that presented this comes with no credentials of its own for the
+    /// upstream: nothing, a marked token, or (where the client's are not passed) anything but a
+    /// Bearer token. A proxy user is anonymous upstream unless the proxy has an `account` there.
+    pub fn anonymous(self, presented: &Presented<'_>, account: bool) -> bool {
+        match (self, presented) {
+            (Credentials::Proxy, _) => !account,
+            (_, Presented::Nothing | Presented::Anonymous(_)) => true,
+            (Credentials::Anonymous, Presented::Own(v)) => !self.keeps_authorization(v),
+            (Credentials::Client, Presented::Own(_)) => false,
+        }
+    }
+
+    /// The `Authorization` that goes upstream for what the client presented.
+    pub fn upstream_authorization<'p>(self, presented: &'p Presented<'_>) -> Option<&'p str> {
+        match presented {
+            _ if self == Credentials::Proxy => None,
+            Presented::Nothing => None,
+            Presented::Anonymous(upstream) => upstream.as_deref(),
+            Presented::Own(v) => self.keeps_authorization(v).then_some(*v),
+        }
+    }
+
     /// Whether the client's credentials (Basic `Authorization`, the password or refresh token
     /// of an OAuth2 form) go to the upstream's token service; if not, the token request is an
     /// anonymous one.
     pub fn to_token_service(self) -> bool {
         self == Credentials::Client
     }
+}
+
+/// The mark the proxy's `/v2/auth` puts before a token it got for a client without
+/// credentials (none of the client's, none of the proxy's account): the client brings it back
+/// on every request, so any isolate knows that client is anonymous (failover.rs, stale answers)
+/// without remembering anything. It is taken off before the token goes upstream. A client that
+/// marks a token of its own only makes itself anonymous.
+pub const ANONYMOUS_MARK: &str = "anon~";
+
+/// A client's `Authorization` as it stands before the upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Presented<'a> {
+    /// None at all.
+    Nothing,
+    /// A token the proxy's `/v2/auth` got anonymously: the upstream's part (`None`: the proxy's
+    /// stand-in while the token service was down, nothing to send).
+    Anonymous(Option<String>),
+    /// Anything else: the client's own, as it came.
+    Own(&'a str),
+}
+
+impl<'a> Presented<'a> {
+    pub fn of(value: Option<&'a str>) -> Self {
+        let Some(value) = value else {
+            return Presented::Nothing;
+        };
+        let trimmed = value.trim_start_matches([' ', '\t']);
+        let token = scheme(trimmed)
+            .eq_ignore_ascii_case("bearer")
+            .then(|| trimmed[6..].trim_start_matches([' ', '\t']))
+            .and_then(|t| t.strip_prefix(ANONYMOUS_MARK));
+        match token {
+            Some("") => Presented::Anonymous(None),
+            Some(upstream) => Presented::Anonymous(Some(format!("Bearer {upstream}"))),
+            None => Presented::Own(value),
+        }
+    }
+}
+
+/// An anonymous token for a client, marked (`ANONYMOUS_MARK`); the mark alone is the proxy's
+/// stand-in token.
+pub fn mark(token: &str) -> String {
+    format!("{ANONYMOUS_MARK}{token}")
 }
 
 /// The auth scheme of an `Authorization` value (RFC 7235: a token, compared without regard to
@@ -94,6 +159,60 @@ mod tests {
             Credentials::for_route(&c, Route::host(ghcr)),
             Credentials::Client
         );
+    }
+
+    #[test]
+    fn a_marked_token_is_anonymous_and_goes_upstream_without_its_mark() {
+        let marked = format!("Bearer {}", mark("eyJ.a.b"));
+        let p = Presented::of(Some(&marked));
+        assert_eq!(p, Presented::Anonymous(Some("Bearer eyJ.a.b".into())));
+        assert_eq!(
+            Credentials::Client.upstream_authorization(&p),
+            Some("Bearer eyJ.a.b")
+        );
+        for spelled in [
+            format!("bearer  {}", mark("t")),
+            format!(" BEARER\t{}", mark("t")),
+        ] {
+            assert_eq!(
+                Presented::of(Some(&spelled)),
+                Presented::Anonymous(Some("Bearer t".into())),
+                "{spelled:?}"
+            );
+        }
+        // the stand-in: nothing goes upstream
+        let stand_in = format!("Bearer {}", mark(""));
+        let p = Presented::of(Some(&stand_in));
+        assert_eq!(p, Presented::Anonymous(None));
+        assert_eq!(Credentials::Client.upstream_authorization(&p), None);
+        for c in [Credentials::Client, Credentials::Anonymous] {
+            assert!(c.anonymous(&p, false));
+            assert!(c.anonymous(&Presented::Nothing, false));
+        }
+        // the client's own token, or a Basic login
+        let own = Presented::of(Some("Bearer eyJ.own"));
+        assert!(!Credentials::Client.anonymous(&own, false));
+        assert!(!Credentials::Anonymous.anonymous(&own, false));
+        let basic = Presented::of(Some("Basic YTpi"));
+        assert!(!Credentials::Client.anonymous(&basic, false));
+        assert_eq!(
+            Credentials::Client.upstream_authorization(&basic),
+            Some("Basic YTpi")
+        );
+        // a password for another registry is dropped: anonymous here
+        assert!(Credentials::Anonymous.anonymous(&basic, false));
+        assert_eq!(Credentials::Anonymous.upstream_authorization(&basic), None);
+        // a mark elsewhere than the token's start is no mark
+        assert!(matches!(
+            Presented::of(Some("Basic anon~x")),
+            Presented::Own(_)
+        ));
+        // a proxy user is anonymous upstream unless the proxy has an account there
+        assert!(Credentials::Proxy.anonymous(&Presented::Nothing, false));
+        assert!(!Credentials::Proxy.anonymous(&Presented::Nothing, true));
+        // nothing of a proxy user's goes upstream, marked or not
+        let marked = Presented::of(Some("Bearer anon~t"));
+        assert_eq!(Credentials::Proxy.upstream_authorization(&marked), None);
     }
 
     #[test]

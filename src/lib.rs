@@ -14,6 +14,7 @@ pub mod config;
 pub mod credentials;
 pub mod digest;
 pub mod error;
+pub mod failover;
 pub mod landing;
 pub mod log;
 pub mod memo;

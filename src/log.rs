@@ -137,6 +137,16 @@ pub struct RequestLog<'a> {
     /// the store answered).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream_bytes: Option<u64>,
+    /// Upstream connections that failed before any answer and were tried once more.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub retries: u8,
+    /// The fallback upstream that served the answer (`X-Proxy-Upstream`), if one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<&'a str>,
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
 }
 
 /// `upstream_bytes` of a cacheable request's line: none from the upstream when the store
@@ -248,7 +258,27 @@ mod tests {
             ratelimit_limit: None,
             ratelimit_remaining: None,
             upstream_bytes: None,
+            retries: 0,
+            fallback: None,
         }
+    }
+
+    #[test]
+    fn a_retry_and_a_fallback_are_in_the_line_only_when_they_happened() {
+        let plain = line(200, Outcome::Proxied).to_json();
+        assert!(
+            !plain.contains("retries") && !plain.contains("fallback"),
+            "{plain}"
+        );
+        let mut rode = line(200, Outcome::Proxied);
+        rode.retries = 1;
+        rode.fallback = Some("https://mirror.gcr.io");
+        let json = rode.to_json();
+        assert!(
+            json.contains(r#""retries":1"#)
+                && json.contains(r#""fallback":"https://mirror.gcr.io""#),
+            "{json}"
+        );
     }
 
     #[test]

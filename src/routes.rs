@@ -66,6 +66,9 @@ pub struct Upstream {
     /// The origin of its v1 search service (`docker search`), if it has one: Docker Hub's by
     /// default, or a `search` entry in `ROUTES`.
     pub search: Option<String>,
+    /// Origins an anonymous read is asked of, in order, when this upstream fails
+    /// (failover.rs): `fallback` in `ROUTES`, `FALLBACKS`. Empty by default.
+    pub fallbacks: Vec<String>,
 }
 
 impl Upstream {
@@ -97,6 +100,7 @@ impl Upstream {
             name,
             named: false,
             search,
+            fallbacks: Vec::new(),
         }
     }
 
@@ -107,6 +111,28 @@ impl Upstream {
             "off" => None,
             raw => Some(origin(var, "search", raw)?),
         };
+        Ok(self)
+    }
+
+    /// Gives the upstream its fallback upstreams, in order: origins, none of them the upstream
+    /// itself, none twice.
+    pub fn with_fallbacks(mut self, var: &'static str, raw: &[String]) -> Result<Self, ProxyError> {
+        let mut fallbacks: Vec<String> = Vec::with_capacity(raw.len());
+        for raw in raw {
+            let fallback = origin(var, "fallback", raw)?;
+            let bad = |why: &str| ProxyError::Config {
+                var,
+                reason: format!("fallback {raw:?} of {} {why}", self.base),
+            };
+            if fallback == self.base {
+                return Err(bad("is the upstream itself"));
+            }
+            if fallbacks.contains(&fallback) {
+                return Err(bad("is named twice"));
+            }
+            fallbacks.push(fallback);
+        }
+        self.fallbacks = fallbacks;
         Ok(self)
     }
 
@@ -226,6 +252,11 @@ impl RouteTable {
         self.entries.iter().map(|(h, u)| (h.as_str(), u))
     }
 
+    /// Every route's upstream, to be given what a var says of it.
+    pub fn upstreams_mut(&mut self) -> impl Iterator<Item = &mut Upstream> {
+        self.entries.iter_mut().map(|(_, u)| u)
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -325,6 +356,43 @@ mod tests {
         t.insert("Docker.Example.com", u.clone());
         assert_eq!(t.get("docker.example.com"), Some(&u));
         assert_eq!(t.len(), 10);
+    }
+
+    #[test]
+    fn fallbacks_are_other_origins_each_once() {
+        let hub = Upstream::parse("ROUTES", DOCKER_HUB, None).unwrap();
+        let list = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let ok = hub
+            .clone()
+            .with_fallbacks(
+                "ROUTES",
+                &list(&["https://Mirror.gcr.io/", "http://127.0.0.1:5030"]),
+            )
+            .unwrap();
+        assert_eq!(
+            ok.fallbacks,
+            ["https://mirror.gcr.io", "http://127.0.0.1:5030"]
+        );
+        for (bad, words) in [
+            (list(&["https://mirror.gcr.io/v2/"]), "origin"),
+            (list(&["mirror.gcr.io"]), "not a URL"),
+            (
+                list(&["https://registry-1.docker.io:443"]),
+                "the upstream itself",
+            ),
+            (
+                list(&["https://a.example", "https://A.example/"]),
+                "named twice",
+            ),
+            (list(&["https://u:p@a.example"]), "credentials"),
+        ] {
+            let e = hub.clone().with_fallbacks("FALLBACKS", &bad).unwrap_err();
+            let text = e.to_string();
+            assert!(
+                text.contains("FALLBACKS") && text.contains(words),
+                "{bad:?}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The proxy's `/v2/auth`: turning a client's token request into one for the upstream's realm.
 
 use crate::challenge::Challenge;
-use crate::credentials::Credentials;
+use crate::credentials::{mark, Credentials};
 use crate::error::ProxyError;
 use crate::namespace::strip_scopes;
 use crate::routes::Route;
@@ -263,6 +263,16 @@ pub const MAX_TOKEN_ANSWER: usize = 1 << 20;
 /// cannot read. `oauth`: the client is an OAuth2 client that got a GET's answer, so
 /// `access_token` is added when missing. `Ok(None)`: the body goes as it came.
 pub fn answer_for_client(body: &[u8], oauth: bool) -> Result<Option<String>, String> {
+    answer_for(body, oauth, false)
+}
+
+/// `answer_for_client` of a token the client got without credentials: both its token fields
+/// marked anonymous (credentials.rs), always rewritten.
+pub fn anonymous_answer(body: &[u8], oauth: bool) -> Result<Option<String>, String> {
+    answer_for(body, oauth, true)
+}
+
+fn answer_for(body: &[u8], oauth: bool, marked: bool) -> Result<Option<String>, String> {
     let mut v: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| format!("token answer is not JSON ({e})"))?;
     let obj = v
@@ -276,10 +286,20 @@ pub fn answer_for_client(body: &[u8], oauth: bool) -> Result<Option<String>, Str
         })
         .cloned()
         .ok_or("token answer has no token")?;
-    if !oauth || obj.contains_key("access_token") {
+    let add = oauth && !obj.contains_key("access_token");
+    if !add && !marked {
         return Ok(None);
     }
-    obj.insert("access_token".into(), token);
+    if add {
+        obj.insert("access_token".into(), token);
+    }
+    if marked {
+        for key in ["token", "access_token"] {
+            if let Some(serde_json::Value::String(t)) = obj.get_mut(key) {
+                *t = mark(t);
+            }
+        }
+    }
     Ok(Some(v.to_string()))
 }
 
@@ -319,6 +339,28 @@ mod tests {
         via: None,
         anonymous: false,
     };
+
+    #[test]
+    fn an_anonymous_token_is_marked_in_both_fields() {
+        let marked = anonymous_answer(br#"{"token":"t","expires_in":300}"#, true)
+            .unwrap()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&marked).unwrap();
+        assert_eq!(v["token"], "anon~t");
+        assert_eq!(v["access_token"], "anon~t");
+        assert_eq!(v["expires_in"], 300);
+        let v: serde_json::Value = serde_json::from_str(
+            &anonymous_answer(br#"{"token":"a","access_token":"b"}"#, false)
+                .unwrap()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            (v["token"].as_str(), v["access_token"].as_str()),
+            (Some("anon~a"), Some("anon~b"))
+        );
+        assert!(anonymous_answer(b"<html>", false).is_err());
+    }
 
     #[test]
     fn the_token_of_an_answer_and_the_scopes_of_a_request() {

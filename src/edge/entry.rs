@@ -5,14 +5,16 @@
 use super::exchange::{Answer, Exchange, Trace};
 use super::send::Reply;
 use super::{
-    cache, limit, proxy_users, respond, rewrite, search, token_endpoint, upstream, upstream_token,
-    vars,
+    cache, fallback, limit, proxy_users, respond, rewrite, search, token_endpoint, upstream,
+    upstream_token, vars,
 };
 use crate::access;
 use crate::credentials::Credentials;
 use crate::error::ProxyError;
+use crate::failover;
 use crate::landing::{page, page_all, wants_html};
 use crate::log::{failed, iso8601, upstream_bytes, LogLevel, Outcome, RequestLog};
+use crate::plan::Forward;
 use crate::plan::{plan, Plan};
 use url::Url;
 use worker::web_sys::{self, Request, Response};
@@ -146,26 +148,41 @@ async fn phases(x: &mut Exchange) -> Answer {
     };
     let proxy = proxy.as_deref();
     // cache lookup
-    let keep = match cache::lookup(x, &forward, proxy).await? {
-        cache::Lookup::Answered(resp, outcome) => {
+    let keep = match cache::lookup(x, &forward, proxy).await {
+        Ok(cache::Lookup::Answered(resp, outcome)) => {
             return Ok((cache::labelled(x.trace.cache, resp), outcome))
         }
-        cache::Lookup::Miss(keep) => Some(keep),
-        cache::Lookup::Bypass => None,
+        Ok(cache::Lookup::Miss(keep)) => Some(keep),
+        Ok(cache::Lookup::Bypass) => None,
+        // the upstream could not answer the cache's question: a fallback may
+        Err(e) => {
+            return match fall_back(x, &forward, None).await {
+                Some(served) => Ok(served_by_fallback(x, &forward, None, served)),
+                None => Err(e),
+            }
+        }
     };
     // upstream request
+    let primary = upstream::forward(x, &forward, proxy).await;
+    if let Ok(reply) = &primary {
+        if reply.status == 401 && forward.credentials == Credentials::Proxy {
+            upstream_token::refused(&forward);
+        }
+        if forward.asks_manifest() {
+            x.trace.rate_limit(&reply.resp.headers());
+        }
+    }
+    // fallback: an anonymous read the primary failed, asked of the route's fallbacks
+    let status = primary.as_ref().ok().map(|r| r.status);
+    if let Some(served) = fall_back(x, &forward, status).await {
+        return Ok(served_by_fallback(x, &forward, keep, served));
+    }
     let Reply {
         resp,
         status,
         from,
         headers,
-    } = upstream::forward(x, &forward, proxy).await?;
-    if status == 401 && forward.credentials == Credentials::Proxy {
-        upstream_token::refused(&forward);
-    }
-    if forward.asks_manifest() {
-        x.trace.rate_limit(&resp.headers());
-    }
+    } = primary?;
     // upstream response, kept after it on a miss
     let (resp, outcome) = rewrite::answer(x, &forward, resp, status).await?;
     let resp = match keep {
@@ -183,6 +200,48 @@ async fn phases(x: &mut Exchange) -> Answer {
         }
     };
     Ok((cache::labelled(x.trace.cache, resp), outcome))
+}
+
+/// The fallback phase: when the primary failed (`status`: its answer's, `None` for none) a
+/// read that may fall back (failover.rs) is asked of the route's fallbacks. If none serves it,
+/// the log line keeps the primary's status.
+async fn fall_back(
+    x: &mut Exchange,
+    f: &Forward<'static>,
+    status: Option<u16>,
+) -> Option<fallback::Served> {
+    if f.route.upstream.fallbacks.is_empty()
+        || !failover::primary_failed(status)
+        || !failover::may_fall_back(f, upstream::anonymous(x, f))
+    {
+        return None;
+    }
+    let served = fallback::ask_fallbacks(x, f).await;
+    if served.is_none() {
+        x.trace.upstream_status = status;
+    }
+    served
+}
+
+/// A fallback's answer to the client, kept on a miss like the primary's would be.
+fn served_by_fallback(
+    x: &mut Exchange,
+    f: &Forward<'_>,
+    keep: Option<cache::Keep>,
+    served: fallback::Served,
+) -> (Response, Outcome) {
+    let resp = match keep {
+        Some(keep) => {
+            let source = cache::Source {
+                status: 200,
+                from: Some(&served.from),
+                headers: &served.headers,
+            };
+            cache::keep(x, f, keep, served.resp, source)
+        }
+        None => served.resp,
+    };
+    (cache::labelled(x.trace.cache, resp), Outcome::Proxied)
 }
 
 /// The landing page: a host's recipes, or every registry's on a path-routing host.
@@ -265,6 +324,8 @@ impl Line<'_> {
             ratelimit_limit: self.trace.ratelimit_limit,
             ratelimit_remaining: self.trace.ratelimit_remaining,
             upstream_bytes: upstream_bytes(self.trace.cache, self.trace.upstream_length),
+            retries: self.trace.retries,
+            fallback: self.trace.fallback,
         };
         let json = JsValue::from_str(&line.to_json());
         if failed(outcome, status) {

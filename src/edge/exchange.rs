@@ -45,6 +45,10 @@ pub struct Trace {
     /// The upstream's rate limit and what is left of it, from a manifest answer's headers.
     pub ratelimit_limit: Option<u64>,
     pub ratelimit_remaining: Option<u64>,
+    /// Upstream connections that failed before any answer and were tried once more.
+    pub retries: u8,
+    /// The fallback upstream that served the answer, if one did (failover.rs).
+    pub fallback: Option<&'static str>,
 }
 
 impl Trace {

@@ -6,6 +6,7 @@ mod body;
 mod cache;
 mod entry;
 mod exchange;
+mod fallback;
 mod limit;
 mod memo;
 mod proxy_users;

@@ -11,7 +11,7 @@ use crate::log::{passed_on, Outcome};
 use crate::plan::{Forward, Rewrite};
 use crate::redirect::client_location;
 use crate::routes::Route;
-use crate::token::{answer_for_client, MAX_TOKEN_ANSWER};
+use crate::token::{anonymous_answer, answer_for_client, MAX_TOKEN_ANSWER};
 use worker::web_sys::Response;
 
 /// The upstream response phase of a forward.
@@ -76,6 +76,7 @@ async fn sized(
 pub async fn token_answer(
     resp: Response,
     oauth: bool,
+    marked: bool,
     upstream: &str,
     ms: u32,
 ) -> Result<(Response, Option<String>), ProxyError> {
@@ -84,7 +85,12 @@ pub async fn token_answer(
     }
     let body = read_answer(resp.body(), MAX_TOKEN_ANSWER, ms, upstream, "token answer").await?;
     let bytes = body.to_vec();
-    match answer_for_client(&bytes, oauth) {
+    let checked = if marked {
+        anonymous_answer(&bytes, oauth)
+    } else {
+        answer_for_client(&bytes, oauth)
+    };
+    match checked {
         Ok(Some(rewritten)) => Ok((respond::replace_body(&resp, &rewritten)?, Some(rewritten))),
         Ok(None) => Ok((
             respond::with_body(&resp, &body)?,

@@ -5,6 +5,7 @@
 use super::exchange::Trace;
 use super::respond::{copy_headers, header};
 use crate::error::ProxyError;
+use crate::failover::retried;
 use crate::redirect::{is_redirect, keeps_credentials, next_hop, CREDENTIAL_HEADERS, MAX_HOPS};
 use std::cell::OnceCell;
 use url::Url;
@@ -47,15 +48,8 @@ pub async fn send(trace: &mut Trace, out: Outgoing<'_>) -> Result<(Response, u16
 
 /// `send`, saying where the answer came from.
 pub async fn reply(trace: &mut Trace, out: Outgoing<'_>) -> Result<Reply, ProxyError> {
-    let timeout_ms = out.timeout_ms;
-    let sent = fetch(
-        out.url,
-        out.method,
-        &out.headers,
-        out.body.as_ref(),
-        timeout_ms,
-    );
-    let (resp, status) = settle(trace, JsFuture::from(sent).await, &out)?;
+    let sent = fetched(trace, out.url, &out.headers, out.body.as_ref(), &out).await;
+    let (resp, status) = settle(trace, sent, &out)?;
     if !(out.follow && is_redirect(status)) {
         return Ok(Reply {
             resp,
@@ -92,8 +86,8 @@ async fn follow(
         }
         trace.hops += 1;
         let headers = stripped.as_ref().unwrap_or(&out.headers);
-        let sent = fetch(next.as_str(), out.method, headers, None, out.timeout_ms);
-        let (answer, status) = settle(trace, JsFuture::from(sent).await, &out)?;
+        let sent = fetched(trace, next.as_str(), headers, None, &out).await;
+        let (answer, status) = settle(trace, sent, &out)?;
         if !is_redirect(status) {
             return Ok(Reply {
                 resp: answer,
@@ -106,6 +100,25 @@ async fn follow(
         current = next;
     }
     Err(bad(format!("more than {MAX_HOPS} redirects")))
+}
+
+/// One fetch of `url` for `out`, sent once more if its connection failed before any answer
+/// and `failover::retried` allows it (a `GET` or `HEAD` without a body).
+async fn fetched(
+    trace: &mut Trace,
+    url: &str,
+    headers: &Headers,
+    body: Option<&JsValue>,
+    out: &Outgoing<'_>,
+) -> Result<JsValue, JsValue> {
+    let ms = out.timeout_ms;
+    let first = JsFuture::from(fetch(url, out.method, headers, body, ms)).await;
+    let failed = matches!(&first, Ok(v) if v.is_null());
+    if !failed || !retried(out.method, body.is_some()) {
+        return first;
+    }
+    trace.retries += 1;
+    JsFuture::from(fetch(url, out.method, headers, body, ms)).await
 }
 
 /// What `fetch`'s promise resolved to, as the upstream's answer or the proxy's error.

@@ -109,9 +109,12 @@ pub async fn answer(x: &mut Exchange, route: TokenRoute<'static>) -> Answer {
         .config
         .accounts
         .for_token_request(base, request.url(), own, &params);
-    if let Some(auth) = client_auth.as_deref().or(account) {
+    let sent = client_auth.as_deref().or(account);
+    if let Some(auth) = sent {
         set(&headers, "authorization", auth)?;
     }
+    // nothing of the client's or the proxy's went: the client is anonymous, and its token says so
+    let marked = sent.is_none() && !own;
     let out = Outgoing {
         url: request.url().as_str(),
         method: request.method(),
@@ -127,6 +130,7 @@ pub async fn answer(x: &mut Exchange, route: TokenRoute<'static>) -> Answer {
     let (resp, body) = token_answer(
         resp,
         request.answers_oauth(),
+        marked,
         &realm_origin,
         x.config.timeout_ms,
     )

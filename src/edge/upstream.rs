@@ -5,7 +5,7 @@
 use super::exchange::Exchange;
 use super::respond::{copy_headers, header, new_headers, set};
 use super::send::{reply, Outgoing, Reply};
-use crate::credentials::{Credentials, FOR_THE_PROXY};
+use crate::credentials::{Credentials, Presented, FOR_THE_PROXY};
 use crate::error::ProxyError;
 use crate::plan::Forward;
 use worker::wasm_bindgen::JsValue;
@@ -68,34 +68,46 @@ pub async fn confirm(
     Ok((r.resp, r.status))
 }
 
+/// Whether the client comes with no credentials of its own for this upstream (a fallback may
+/// then be asked for it, failover.rs).
+pub fn anonymous(x: &Exchange, f: &Forward<'_>) -> bool {
+    let auth = header(&x.req.headers(), "authorization");
+    let account = f.credentials == Credentials::Proxy
+        && x.config.accounts.of(&f.route.upstream.base).is_some();
+    f.credentials
+        .anonymous(&Presented::of(auth.as_deref()), account)
+}
+
 /// The client's headers (or only its `Authorization`), less what `f.credentials` keeps from
-/// this upstream and what is for the proxy's own host; for a proxy user's forward, the proxy's
-/// own `Authorization` (`proxy`) instead of the client's. The client's own `Headers` go as
-/// they are when nothing is taken out or put in.
+/// this upstream, the proxy's mark on an anonymous token, and what is for the proxy's own host;
+/// for a proxy user's forward, the proxy's own `Authorization` (`proxy`) instead of the
+/// client's. The client's own `Headers` go as they are when nothing is taken out or put in.
 fn headers_for(x: &Exchange, f: &Forward<'_>, proxy: Option<&str>) -> Result<Headers, ProxyError> {
     let client = x.req.headers();
-    let auth = match f.credentials {
-        // every Authorization is kept: nothing to read
-        Credentials::Client if f.client_headers => None,
-        _ => header(&client, "authorization"),
-    };
-    let auth_kept = auth
-        .as_deref()
-        .map(|a| f.credentials.keeps_authorization(a));
+    let auth = header(&client, "authorization");
+    let presented = Presented::of(auth.as_deref());
+    let upstream_auth = f.credentials.upstream_authorization(&presented);
+    // the client's own value goes as it came
+    let as_it_came = upstream_auth.is_some() == auth.is_some()
+        && matches!(presented, Presented::Own(_) | Presented::Nothing);
     let headers = if !f.client_headers {
         let headers = new_headers()?;
-        if let (Some(auth), Some(true)) = (&auth, auth_kept) {
+        if let Some(auth) = upstream_auth {
             set(&headers, "authorization", auth)?;
         }
         headers
     } else {
         let for_the_proxy = FOR_THE_PROXY.map(|name| client.has(name).unwrap_or(false));
-        if auth_kept != Some(false) && !for_the_proxy.contains(&true) && proxy.is_none() {
+        if as_it_came && !for_the_proxy.contains(&true) && proxy.is_none() {
             return Ok(client);
         }
         let headers = copy_headers(&client)?;
-        if auth_kept == Some(false) {
-            let _ = headers.delete("authorization");
+        match upstream_auth {
+            Some(auth) if !as_it_came => set(&headers, "authorization", auth)?,
+            Some(_) => {}
+            None => {
+                let _ = headers.delete("authorization");
+            }
         }
         for (name, present) in FOR_THE_PROXY.iter().zip(for_the_proxy) {
             if present {

@@ -84,16 +84,39 @@ pub async fn proxy_authorization(
     x: &mut Exchange,
     f: &Forward<'_>,
 ) -> Result<Option<String>, ProxyError> {
-    let key = token_key(f);
-    if let Some(token) = memo::token(&key) {
+    let base = f.route.upstream.base.as_str();
+    let account = x.config.accounts.of(base).is_some();
+    token_for(x, base, upstream_scope(f), &token_key(f), account).await
+}
+
+/// The `Authorization` for a fallback upstream (failover.rs): its own anonymous token for
+/// `scope`, remembered under `key`; none if it needs none.
+pub async fn fallback_authorization(
+    x: &mut Exchange,
+    base: &str,
+    scope: &str,
+    key: &str,
+) -> Result<Option<String>, ProxyError> {
+    token_for(x, base, Some(scope.to_string()), key, false).await
+}
+
+/// A token of `base`'s token service for `scope`, asked with the proxy's account there if
+/// `account`, else anonymously; remembered under `key` for half its life.
+async fn token_for(
+    x: &mut Exchange,
+    base: &str,
+    scope: Option<String>,
+    key: &str,
+    account: bool,
+) -> Result<Option<String>, ProxyError> {
+    if let Some(token) = memo::token(key) {
         return Ok((!token.is_empty()).then(|| format!("Bearer {token}")));
     }
-    let base = f.route.upstream.base.as_str();
     let www = match challenge(x, base, true).await? {
         Probe::Challenge(www) => www,
         // open, or in trouble the request itself will show
         Probe::Open | Probe::Trouble(_) => {
-            memo::remember_token(&key, String::new(), CHALLENGE_MS);
+            memo::remember_token(key, String::new(), CHALLENGE_MS);
             return Ok(None);
         }
     };
@@ -102,7 +125,7 @@ pub async fn proxy_authorization(
         return Ok(None);
     };
     let endpoint = TokenEndpoint::from_challenge(&challenge, base)?;
-    let query = upstream_scope(f)
+    let query = scope
         .map(|s| {
             form_urlencoded::Serializer::new(String::new())
                 .append_pair("scope", &s)
@@ -118,10 +141,9 @@ pub async fn proxy_authorization(
     let realm = request.url().origin().ascii_serialization();
     let headers = new_headers()?;
     // the proxy's account at this upstream, if it has one: its users were let in by the proxy
-    if let Some(auth) = x
-        .config
-        .accounts
-        .of(base)
+    if let Some(auth) = account
+        .then(|| x.config.accounts.of(base))
+        .flatten()
         .and_then(|a| a.authorization(request.url()))
     {
         respond::set(&headers, "authorization", auth)?;
@@ -143,14 +165,14 @@ pub async fn proxy_authorization(
             reason: format!("the proxy's own token request was answered {status}"),
         });
     }
-    let (_, body) = token_answer(resp, false, &realm, x.config.timeout_ms).await?;
+    let (_, body) = token_answer(resp, false, false, &realm, x.config.timeout_ms).await?;
     let body = body.unwrap_or_default();
     let token = token_of(body.as_bytes()).ok_or_else(|| ProxyError::BadAnswer {
         upstream: realm.clone(),
         reason: "token answer has no token".into(),
     })?;
     if let Some(ms) = reusable_ms(body.as_bytes()) {
-        memo::remember_token(&key, token.clone(), ms);
+        memo::remember_token(key, token.clone(), ms);
     }
     Ok(Some(format!("Bearer {token}")))
 }
