@@ -35,6 +35,26 @@ pub fn tag_record(digest: &str, at_ms: f64) -> String {
     format!("{digest} {}", at_ms.max(0.0) as u64)
 }
 
+/// The record that anyone may read a repository (the upstream said yes to an anonymous
+/// client), and when it last did: what lets any isolate serve its kept tags and blobs to
+/// anonymous clients while the upstream cannot answer (`public_stands`).
+pub fn public_record(at_ms: f64) -> String {
+    format!("public {}", at_ms.max(0.0) as u64)
+}
+
+/// Whether a repository's public record lets a stale answer stand for an anonymous client:
+/// stale answers are on and the upstream's yes to anonymous clients is no older than they
+/// may be.
+pub fn public_stands(record: Option<&str>, now: f64, stale_ms: f64) -> bool {
+    let at = record
+        .and_then(|r| r.trim().strip_prefix("public "))
+        .and_then(|at| at.parse::<u64>().ok());
+    match at {
+        Some(at) => stale_ms > 0.0 && now - at as f64 <= stale_ms,
+        None => false,
+    }
+}
+
 /// The digest and time of a tag's record, if it is one.
 pub fn parse_tag_record(record: &str) -> Option<(&str, f64)> {
     let (digest, at) = record.trim().split_once(' ')?;
@@ -91,8 +111,7 @@ pub fn cacheable(mode: CacheMode, f: &Forward<'_>) -> Cacheable {
         return Cacheable::Bypass;
     }
     let Some(repo) = &f.repository else {
-        let version_check = f.url.strip_suffix("/v2/") == Some(f.route.upstream.base.as_str());
-        return if version_check {
+        return if f.is_version_check() {
             Cacheable::VersionCheck
         } else {
             Cacheable::Bypass
@@ -157,6 +176,11 @@ impl Keys<'_> {
     /// only then is a `HEAD` worth its round trip before the `GET`.
     pub fn tag(&self, repository: &str, tag: &str) -> String {
         format!("{}/tags/{repository}/{tag}", self.prefix())
+    }
+
+    /// The record that anyone may read a repository (`public_record`), beside its tags'.
+    pub fn public(&self, repository: &str) -> String {
+        format!("{}/public/{repository}", self.prefix())
     }
 }
 
@@ -370,6 +394,9 @@ pub enum NotKept {
         max: u64,
         bucket: bool,
     },
+    /// A fallback's blob that only a streamed keep after its client copy could check: that copy
+    /// is already checked on its way (failover.rs), and cannot also be watched for its end.
+    FallbackStreamed,
     /// Being kept by another request of this isolate already.
     Twice,
     /// Too much being kept at once in this isolate.
@@ -409,10 +436,25 @@ impl std::fmt::Display for NotKept {
                     (Kind::Blob, false) => f.write_str("bind an R2 bucket as CACHE_BUCKET (it checks digests itself), or raise CACHE_VERIFY_MAX_BYTES on the paid plan"),
                 }
             }
+            NotKept::FallbackStreamed => f.write_str(
+                "a fallback's blob over CACHE_VERIFY_MAX_BYTES: kept from the route's own upstream only, or in an R2 bucket",
+            ),
             NotKept::Twice => f.write_str("being kept by another request"),
             NotKept::Busy => f.write_str("too much being kept at once"),
             NotKept::Failed(why) => f.write_str(why),
         }
+    }
+}
+
+/// How a fallback's answer is kept (`keep`'s decision for it): alike, but never by a streamed
+/// second `GET` after the client's copy, which is checked on its way already.
+pub fn keep_from_fallback(how: Result<Keeping, NotKept>) -> Result<Keeping, NotKept> {
+    match how {
+        Ok(Keeping {
+            fill: Fill::RefetchAfter,
+            ..
+        }) => Err(NotKept::FallbackStreamed),
+        how => how,
     }
 }
 
@@ -593,6 +635,51 @@ mod tests {
             Plan::Upstream(f) => cacheable(mode, &f),
             other => panic!("{path}: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_fallback_s_answer_is_kept_alike_but_never_by_a_streamed_second_get() {
+        let at = |place, fill| Ok(Keeping { place, fill });
+        for how in [
+            at(Place::CacheApi, Fill::Tee),
+            at(Place::CacheApi, Fill::Refetch),
+            at(Place::Bucket, Fill::Refetch),
+        ] {
+            assert_eq!(keep_from_fallback(how.clone()), how);
+        }
+        let streamed = keep_from_fallback(at(Place::CacheApi, Fill::RefetchAfter)).unwrap_err();
+        assert_eq!(streamed, NotKept::FallbackStreamed);
+        assert!(streamed.to_string().contains("fallback"), "{streamed}");
+        assert_eq!(keep_from_fallback(Err(NotKept::Busy)), Err(NotKept::Busy));
+    }
+
+    #[test]
+    fn a_public_record_lets_stale_answers_stand_for_anonymous_clients_while_fresh() {
+        let hour = 3_600_000.0;
+        let at = 1_000_000.0;
+        let record = public_record(at);
+        assert!(public_stands(Some(&record), at + hour, hour));
+        assert!(!public_stands(Some(&record), at + hour + 1.0, hour));
+        // stale answers off, no record, or a record of something else
+        assert!(!public_stands(Some(&record), at, 0.0));
+        assert!(!public_stands(None, at, hour));
+        assert!(!public_stands(
+            Some(&tag_record(&format!("sha256:{}", "a".repeat(64)), at)),
+            at,
+            hour
+        ));
+        assert!(!public_stands(Some("public soon"), at, hour));
+        // beside the tags, per repository
+        let keys = Keys {
+            origin: "https://docker.example.com",
+            upstream: "https://registry-1.docker.io",
+        };
+        let public = keys.public("library/busybox");
+        assert!(
+            public.ends_with("/registry-1.docker.io/public/library/busybox"),
+            "{public}"
+        );
+        assert_ne!(public, keys.tag("library/busybox", "public"));
     }
 
     #[test]

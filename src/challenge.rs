@@ -187,6 +187,17 @@ pub fn for_client(
     )))
 }
 
+/// The proxy's challenge for an upstream that cannot give its own (failover.rs's stand-in):
+/// to this host's `/v2/auth`, with nothing of the upstream's.
+pub fn stand_in(route: Route<'_>, origin: &str) -> String {
+    proxy_challenge(
+        &realm(origin, route.via),
+        None,
+        route.upstream.docker_hub,
+        route.via,
+    )
+}
+
 /// Writes a quoted-string, escaping `\` and `"`.
 fn quote(out: &mut String, v: &str) {
     out.push('"');
@@ -363,6 +374,20 @@ mod tests {
         }
         // a token68 by the grammar: parses, but carries no realm
         assert_eq!(parse("Bearer realm=").unwrap()[0].param("realm"), None);
+    }
+
+    #[test]
+    fn the_stand_in_sends_clients_to_the_proxy_s_own_token_endpoint() {
+        let hub = crate::routes::Upstream::parse("X", crate::routes::DOCKER_HUB, None).unwrap();
+        let ours = stand_in(Route::host(&hub), "https://docker.example.com");
+        assert!(
+            ours.starts_with(r#"Bearer realm="https://docker.example.com/v2/auth""#),
+            "{ours}"
+        );
+        assert!(
+            !ours.contains("registry-1.docker.io") && !ours.contains("scope"),
+            "{ours}"
+        );
     }
 
     #[test]

@@ -58,6 +58,24 @@ impl Credentials {
         }
     }
 
+    /// Whether what goes upstream for what the client presented is known to carry no one's
+    /// credentials: the upstream's yes to it is a yes to anyone (the public record of stale
+    /// answers, cache.rs). A mark can be forged, so a marked token counts only if this isolate
+    /// got it anonymously itself (`issued_here`, given the upstream's part).
+    pub fn proven_anonymous(
+        self,
+        presented: &Presented<'_>,
+        account: bool,
+        issued_here: impl FnOnce(&str) -> bool,
+    ) -> bool {
+        match (self, presented) {
+            (Credentials::Proxy, _) => !account,
+            (_, Presented::Nothing | Presented::Anonymous(None)) => true,
+            (_, Presented::Anonymous(Some(auth))) => issued_here(auth),
+            (c, Presented::Own(v)) => !c.keeps_authorization(v),
+        }
+    }
+
     /// The `Authorization` that goes upstream for what the client presented.
     pub fn upstream_authorization<'p>(self, presented: &'p Presented<'_>) -> Option<&'p str> {
         match presented {
@@ -207,6 +225,15 @@ mod tests {
             Presented::of(Some("Basic anon~x")),
             Presented::Own(_)
         ));
+        // a yes to a marked token is a yes to anyone only if this isolate got it anonymously
+        let marked = Presented::of(Some("Bearer anon~eyJ.a.b"));
+        let c = Credentials::Client;
+        assert!(c.proven_anonymous(&marked, false, |t| t == "Bearer eyJ.a.b"));
+        assert!(!c.proven_anonymous(&marked, false, |_| false));
+        assert!(c.proven_anonymous(&Presented::Nothing, false, |_| false));
+        assert!(!c.proven_anonymous(&Presented::of(Some("Bearer own")), false, |_| true));
+        assert!(Credentials::Anonymous.proven_anonymous(&basic, false, |_| false));
+        assert!(!Credentials::Proxy.proven_anonymous(&Presented::Nothing, true, |_| true));
         // a proxy user is anonymous upstream unless the proxy has an account there
         assert!(Credentials::Proxy.anonymous(&Presented::Nothing, false));
         assert!(!Credentials::Proxy.anonymous(&Presented::Nothing, true));

@@ -3,7 +3,9 @@
 //! instead, and what their answers are checked for.
 
 use crate::classify::{Access, Resource};
+use crate::credentials::mark;
 use crate::plan::{Forward, Reference};
+use crate::routes::Upstream;
 
 /// Whether a request whose connection failed before any response (refused, reset, a TLS
 /// failure: not a timeout, which would double the wait) is sent once more. Only a `GET` or
@@ -18,6 +20,20 @@ pub fn retried(method: &str, has_body: bool) -> bool {
 /// is the primary's word on the repository and stands.
 pub fn primary_failed(status: Option<u16>) -> bool {
     status.is_none_or(|s| s == 429 || (500..600).contains(&s))
+}
+
+/// Whether the proxy answers for an upstream that failed (`primary_failed`) an anonymous
+/// client's version check (the proxy's challenge, `challenge::stand_in`) and token request
+/// (`stand_in_token`), so that the client goes on to the reads that can still be served: only
+/// where some can, a route with fallbacks or stale answers on (`stale`).
+pub fn stands_in(upstream: &Upstream, stale: bool, status: Option<u16>) -> bool {
+    primary_failed(status) && (stale || !upstream.fallbacks.is_empty())
+}
+
+/// The token answer `/v2/auth` gives an anonymous client while the upstream or its token
+/// service cannot: the anonymous mark alone, so that nothing goes upstream with it.
+pub fn stand_in_token() -> String {
+    serde_json::json!({"token": mark(""), "access_token": mark(""), "expires_in": 60}).to_string()
 }
 
 /// Whether a forward may be asked of the route's fallbacks once its primary failed: a read
@@ -247,6 +263,30 @@ mod tests {
         assert_eq!(tags.check, Check::None);
         // the two fallbacks' tokens are remembered apart
         assert_ne!(tag.token_key, blob.token_key);
+    }
+
+    #[test]
+    fn the_proxy_stands_in_only_for_a_failed_upstream_with_something_to_serve() {
+        let hub = &config().routes.get("docker.example.test").unwrap().clone();
+        let quay = &config().routes.get("quay.example.test").unwrap().clone();
+        for failed in [None, Some(429), Some(503)] {
+            assert!(stands_in(hub, false, failed));
+            assert!(stands_in(quay, true, failed));
+            assert!(!stands_in(quay, false, failed));
+        }
+        for answered in [Some(200), Some(401), Some(404)] {
+            assert!(!stands_in(hub, true, answered));
+        }
+        let token: serde_json::Value = serde_json::from_str(&stand_in_token()).unwrap();
+        for field in ["token", "access_token"] {
+            let t = token[field].as_str().unwrap();
+            let auth = format!("Bearer {t}");
+            // marked anonymous, and nothing of it goes upstream
+            assert_eq!(
+                crate::credentials::Presented::of(Some(&auth)),
+                crate::credentials::Presented::Anonymous(None)
+            );
+        }
     }
 
     #[test]

@@ -176,6 +176,9 @@ pub struct StoreLog<'a> {
     /// Why it was not kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'a str>,
+    /// The fallback upstream it came from, if one gave it (failover.rs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<&'a str>,
 }
 
 impl StoreLog<'_> {

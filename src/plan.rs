@@ -92,6 +92,12 @@ pub enum Rewrite {
 pub const MAX_UNSIZED_ANSWER: usize = 16 << 20;
 
 impl Forward<'_> {
+    /// Whether it is the version check, `/v2/`.
+    pub fn is_version_check(&self) -> bool {
+        self.repository.is_none()
+            && self.url.strip_suffix("/v2/") == Some(self.route.upstream.base.as_str())
+    }
+
     /// Whether it asks for a manifest (what Docker Hub counts as a pull, and answers with its
     /// rate limit's headers).
     pub fn asks_manifest(&self) -> bool {

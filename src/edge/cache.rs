@@ -11,8 +11,9 @@ use super::upstream;
 use super::vars;
 use crate::cache::{
     byte_range, cacheable, confirmed_digest, confirms, for_digest, for_tag, keep as keepable,
-    served_length, stale_ms, stale_stands, stale_tag, tag_record, yes_of, ByteRange, Cacheable,
-    Fill, ForTag, Heard, InFlight, Keys, Kind, NotKept, Place, Then, KEPT_LENGTH,
+    keep_from_fallback, public_record, public_stands, served_length, stale_ms, stale_stands,
+    stale_tag, tag_record, yes_of, ByteRange, Cacheable, Fill, ForTag, Heard, InFlight, Keys, Kind,
+    NotKept, Place, Then, KEPT_LENGTH,
 };
 use crate::cache_settings::CacheMode;
 use crate::challenge;
@@ -22,7 +23,7 @@ use crate::log::{iso8601, LogLevel, Outcome, StoreLog, Verdict};
 use crate::memo::{ACCEPTED_MS, CONFIRMED_MS};
 use crate::plan::{Forward, Reference};
 use std::cell::RefCell;
-use worker::js_sys::Promise;
+use worker::js_sys::{Promise, Uint8Array};
 use worker::wasm_bindgen::{self, closure::Closure, JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys::{self, Headers, Response};
@@ -38,6 +39,15 @@ extern "C" {
     fn served_js(hit: &Response, verdict: &str, length: f64) -> Response;
     fn record(ctx: &JsValue, key: &str, body: &str);
     fn recorded(key: &str) -> Promise;
+    #[wasm_bindgen(js_name = keepBytes)]
+    fn keep_bytes(
+        ctx: &JsValue,
+        upstream: &Response,
+        key: &str,
+        digest: &str,
+        bytes: &Uint8Array,
+        done: &JsValue,
+    );
     #[wasm_bindgen(js_name = keepTee)]
     fn keep_tee(
         ctx: &JsValue,
@@ -153,7 +163,10 @@ async fn by_digest(
     } else {
         let answer = upstream::confirm(x, f, proxy).await;
         let stale = stale_ms(x.config.stale_seconds);
-        let stands = stale_stands(stale, |ms| asker.vouched(&digest, ms, ms));
+        let mut stands = stale_stands(stale, |ms| asker.vouched(&digest, ms, ms));
+        if !stands && heard(&answer).cannot_answer() {
+            stands = anyone_may_read(x, f, &keys, stale).await;
+        }
         let then = for_digest(heard(&answer), stands);
         if then == Then::Serve(Verdict::Hit) {
             asker.vouch(Some(&digest), stale);
@@ -207,10 +220,14 @@ async fn by_tag(
     let named = confirmed_digest(named.as_deref());
     let stale = stale_ms(x.config.stale_seconds);
     let now = js_sys::Date::now();
-    let stale_digest = heard
+    let mut stale_digest = heard
         .cannot_answer()
         .then(|| stale_tag(&last, now, stale, |d, ms| asker.vouched(d, ms, ms)))
         .flatten();
+    if stale_digest.is_none() && heard.cannot_answer() && anyone_may_read(x, f, &keys, stale).await
+    {
+        stale_digest = stale_tag(&last, now, stale, |_, _| true);
+    }
     let mut then = for_tag(heard, named, stale_digest);
     if let ForTag::Stale(d) = then {
         // the last digest seen for the tag, if its manifest is still kept
@@ -229,6 +246,7 @@ async fn by_tag(
     asker.vouch(Some(digest), stale);
     if stale > 0.0 {
         record(ctx(&x.ctx), &tag_key, &tag_record(digest, now));
+        record_public(x, f, &keys, now);
     }
     Ok(match stored_manifest(&keys, digest, Verdict::Hit).await {
         Some(resp) => {
@@ -237,6 +255,29 @@ async fn by_tag(
         }
         None => miss(x, Kind::Manifest, None, Some(tag_key)),
     })
+}
+
+/// Whether the upstream's yes to anonymous clients for this repository, recorded in the store
+/// by any isolate (`public_record`), lets a stale answer stand for this anonymous client.
+async fn anyone_may_read(x: &Exchange, f: &Forward<'_>, keys: &Keys<'_>, stale: f64) -> bool {
+    if stale <= 0.0 || !upstream::anonymous(x, f) {
+        return false;
+    }
+    let key = keys.public(repository_of(f));
+    let record = JsFuture::from(recorded(&key))
+        .await
+        .ok()
+        .and_then(|v| v.as_string());
+    public_stands(record.as_deref(), js_sys::Date::now(), stale)
+}
+
+/// The record that anyone may read the repository, when the upstream (not a fallback) just
+/// said yes to an anonymous client for it.
+fn record_public(x: &Exchange, f: &Forward<'_>, keys: &Keys<'_>, now: f64) {
+    if x.trace.fallback.is_none() && upstream::proven_anonymous(x, f) {
+        let key = keys.public(repository_of(f));
+        record(ctx(&x.ctx), &key, &public_record(now));
+    }
 }
 
 fn miss(
@@ -436,6 +477,10 @@ fn discard(resp: &Response) {
 /// Where the upstream's answer to a miss came from (a blob's second `GET` goes there).
 pub struct Source<'a> {
     pub status: u16,
+    /// The fallback upstream that gave it, if one did, and a manifest's bytes it was read
+    /// into (edge/fallback.rs).
+    pub fallback: Option<&'static str>,
+    pub bytes: Option<&'a Uint8Array>,
     /// The URL after the upstream's redirects (`None`: the forward's own).
     pub from: Option<&'a str>,
     /// The headers that went there.
@@ -472,6 +517,10 @@ pub fn keep(
         bucket.is_some(),
     )
     .and_then(|how| digest.map(|_| how).ok_or(NotKept::NoDigest));
+    let how = match reply.fallback {
+        Some(_) => keep_from_fallback(how),
+        None => how,
+    };
     let (how, digest, length) = match (how, digest, length) {
         (Ok(how), Some(d), Some(n)) => (how, d, n),
         (how, digest, _) => {
@@ -510,9 +559,16 @@ pub fn keep(
     let ctx = ctx(&x.ctx);
     if let Some(record_key) = &plan.tag_record {
         record(ctx, record_key, &tag_record(digest, now));
+        if x.config.stale_seconds.is_some_and(|s| s > 0) {
+            record_public(x, f, &keys, now);
+        }
     }
     let done = done(x, &key, digest, how.place);
     let Some(headers) = refetch else {
+        if let Some(bytes) = reply.bytes {
+            keep_bytes(ctx, &resp, &key, digest, bytes, &done);
+            return label(resp, Verdict::Miss);
+        }
         return match keep_tee(ctx, &resp, &key, digest, length as f64, &done) {
             Some(kept) => kept,
             // it cannot be kept now (done said why): the upstream's answer as it is
@@ -568,6 +624,7 @@ fn done(x: &Exchange, key: &str, digest: &str, place: Place) -> JsValue {
         digest: digest.to_string(),
         place,
         level: x.config.log_level,
+        fallback: x.trace.fallback,
     };
     let key = key.to_string();
     Closure::once_into_js(move |reason: JsValue| {
@@ -587,6 +644,7 @@ struct StoreLine {
     digest: String,
     place: Place,
     level: LogLevel,
+    fallback: Option<&'static str>,
 }
 
 impl StoreLine {
@@ -598,6 +656,7 @@ impl StoreLine {
             Some(&self.digest),
             Some(self.place),
             reason,
+            self.fallback,
         );
     }
 }
@@ -612,6 +671,7 @@ fn store_line(x: &Exchange, digest: Option<&str>, place: Option<Place>, reason: 
         digest,
         place,
         reason,
+        x.trace.fallback,
     );
 }
 
@@ -622,6 +682,7 @@ fn write_store_line(
     digest: Option<&str>,
     place: Option<Place>,
     reason: Option<&str>,
+    fallback: Option<&str>,
 ) {
     if !level.wants_store() {
         return;
@@ -635,6 +696,7 @@ fn write_store_line(
         place: place.map(Place::name),
         stored: reason.is_none(),
         reason,
+        fallback,
     };
     web_sys::console::log_1(&JsValue::from_str(&line.to_json()));
 }

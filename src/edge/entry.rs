@@ -177,6 +177,9 @@ async fn phases(x: &mut Exchange) -> Answer {
     if let Some(served) = fall_back(x, &forward, status).await {
         return Ok(served_by_fallback(x, &forward, keep, served));
     }
+    if let Some(answer) = stand_in(x, &forward, status) {
+        return answer;
+    }
     let Reply {
         resp,
         status,
@@ -189,6 +192,8 @@ async fn phases(x: &mut Exchange) -> Answer {
         Some(keep) if outcome == Outcome::Proxied => {
             let source = cache::Source {
                 status,
+                fallback: None,
+                bytes: None,
                 from: from.as_deref(),
                 headers: &headers,
             };
@@ -223,6 +228,20 @@ async fn fall_back(
     served
 }
 
+/// The proxy's own challenge to an anonymous client's version check while the upstream cannot
+/// give one, where reads can still be served (failover.rs `stands_in`).
+fn stand_in(x: &Exchange, f: &Forward<'_>, status: Option<u16>) -> Option<Answer> {
+    let stale = x.config.stale_seconds.is_some_and(|s| s > 0);
+    if !f.is_version_check()
+        || !failover::stands_in(f.route.upstream, stale, status)
+        || !upstream::anonymous(x, f)
+    {
+        return None;
+    }
+    let ours = crate::challenge::stand_in(f.route, &x.origin());
+    Some(respond::challenge(&ours).map(|resp| (resp, Outcome::Challenge)))
+}
+
 /// A fallback's answer to the client, kept on a miss like the primary's would be.
 fn served_by_fallback(
     x: &mut Exchange,
@@ -234,6 +253,8 @@ fn served_by_fallback(
         Some(keep) => {
             let source = cache::Source {
                 status: 200,
+                fallback: x.trace.fallback,
+                bytes: served.bytes.as_ref(),
                 from: Some(&served.from),
                 headers: &served.headers,
             };

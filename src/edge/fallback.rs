@@ -14,6 +14,7 @@ use crate::digest::{hex, sha256};
 use crate::error::ProxyError;
 use crate::failover::{ask, serves, Ask, Check};
 use crate::plan::{Forward, MAX_UNSIZED_ANSWER};
+use worker::js_sys::Uint8Array;
 use worker::wasm_bindgen::{self, JsValue};
 use worker::web_sys::{Headers, ReadableStream, Response, ResponseInit};
 
@@ -36,6 +37,8 @@ pub struct Served {
     /// The URL the answer came from and the headers that went there.
     pub from: String,
     pub headers: Headers,
+    /// A manifest's bytes, read whole to be checked: what is kept of it.
+    pub bytes: Option<Uint8Array>,
 }
 
 /// The first fallback that serves `f`, if any does; `x.trace.fallback` names it. A fallback's
@@ -81,11 +84,14 @@ async fn one(x: &mut Exchange, fallback: &str, ask: &Ask) -> Result<Option<Serve
     if !serves(status) {
         return Ok(None);
     }
-    let resp = match (&ask.check, ask.whole) {
-        (Check::None, _) => labelled(&resp, &copy_headers(&resp.headers())?, fallback, None)?,
-        (Check::Digest(digest), true) => blob(x, &resp, digest, fallback)?,
+    let (resp, bytes) = match (&ask.check, ask.whole) {
+        (Check::None, _) => (
+            labelled(&resp, &copy_headers(&resp.headers())?, fallback, None)?,
+            None,
+        ),
+        (Check::Digest(digest), true) => (blob(x, &resp, digest, fallback)?, None),
         (check, _) => match manifest(x, resp, check, ask.head, fallback).await? {
-            Some(resp) => resp,
+            Some((resp, bytes)) => (resp, Some(bytes)),
             None => return Ok(None),
         },
     };
@@ -93,6 +99,7 @@ async fn one(x: &mut Exchange, fallback: &str, ask: &Ask) -> Result<Option<Serve
         resp,
         from: from.unwrap_or_else(|| ask.url.clone()),
         headers,
+        bytes,
     }))
 }
 
@@ -122,7 +129,7 @@ async fn manifest(
     check: &Check,
     head: bool,
     fallback: &str,
-) -> Result<Option<Response>, ProxyError> {
+) -> Result<Option<(Response, Uint8Array)>, ProxyError> {
     let ms = x.config.timeout_ms;
     let body = read_answer(resp.body(), MAX_UNSIZED_ANSWER, ms, fallback, "manifest").await?;
     let digest = format!("sha256:{}", hex(&sha256(&body.to_vec())));
@@ -141,7 +148,7 @@ async fn manifest(
     } else {
         Response::new_with_opt_js_u8_array_and_init(Some(&body), &init)
     };
-    made.map(Some)
+    made.map(|resp| Some((resp, body)))
         .map_err(|_| ProxyError::Internal("a fallback's manifest".into()))
 }
 

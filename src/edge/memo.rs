@@ -8,6 +8,8 @@ use worker::js_sys;
 thread_local! {
     static CHALLENGES: RefCell<Memo<String>> = RefCell::new(Memo::new(32));
     static TOKENS: RefCell<Memo<String>> = RefCell::new(Memo::new(256));
+    /// Upstream tokens this isolate's `/v2/auth` got for clients without credentials.
+    static ANONYMOUS: RefCell<Memo<bool>> = RefCell::new(Memo::new(256));
     /// When the upstream said yes, per credentials and repository, and per digest there.
     static YESES: RefCell<Yeses> = RefCell::new(Yeses::default());
 }
@@ -39,6 +41,19 @@ pub fn token(key: &str) -> Option<String> {
 
 pub fn remember_token(key: &str, body: String, for_ms: f64) {
     TOKENS.with(|m| m.borrow_mut().put(key, body, now() + for_ms, now()));
+}
+
+/// That `/v2/auth` got this upstream `Authorization` (`Bearer …`) anonymously, for `for_ms`.
+pub fn remember_anonymous(authorization: &str, for_ms: f64) {
+    ANONYMOUS.with(|m| {
+        m.borrow_mut()
+            .put(authorization, true, now() + for_ms, now())
+    });
+}
+
+/// Whether this isolate's `/v2/auth` got this upstream `Authorization` anonymously.
+pub fn issued_anonymously(authorization: &str) -> bool {
+    ANONYMOUS.with(|m| m.borrow_mut().get(authorization, now()).unwrap_or(false))
 }
 
 /// The upstream's yes to `authorization` (as it went upstream) for `repository`, and to

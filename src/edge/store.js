@@ -151,6 +151,16 @@ export function keepTee(ctx, upstream, key, digest, length, done) {
 }
 
 /**
+ * A fallback's manifest, read whole already (edge/fallback.rs): `bytes` put under `key` once
+ * their sha256 is `digest`. The client's copy is `upstream`, untouched.
+ */
+export function keepBytes(ctx, upstream, key, digest, bytes, done) {
+  const sink = wholeSink(key, keptHeaders(upstream, digest, bytes.byteLength));
+  const body = new Response(bytes.slice()).body;
+  ctx.waitUntil(settled(whole(body, sink, digest, bytes.byteLength), sink, done));
+}
+
+/**
  * The client's copy of `upstream` (`length` bytes, `X-Proxy-Cache: MISS`) through a native
  * FixedLengthStream, whose writable side is to be fed; `undefined` if it cannot be made (done
  * says why).

@@ -12,12 +12,14 @@ use super::upstream_token::{challenge, Probe};
 use crate::cache_settings::CacheMode;
 use crate::challenge::bearer_challenge;
 use crate::credentials::Credentials;
+use crate::credentials::ANONYMOUS_MARK;
 use crate::error::ProxyError;
+use crate::failover::{stand_in_token, stands_in};
 use crate::log::Verdict;
 use crate::log::{iso8601, Outcome};
 use crate::namespace::resolve_token;
 use crate::plan::TokenRoute;
-use crate::token::{open_registry_answer, reusable_ms, ScopeMap, TokenEndpoint};
+use crate::token::{open_registry_answer, reusable_ms, token_of, ScopeMap, TokenEndpoint};
 use worker::js_sys;
 use worker::wasm_bindgen::JsValue;
 
@@ -61,16 +63,26 @@ pub async fn answer(x: &mut Exchange, route: TokenRoute<'static>) -> Answer {
         return Ok((respond::json(200, &body)?, Outcome::Token));
     }
 
+    // an anonymous client's token request, which the proxy answers itself while the upstream
+    // or its token service cannot, where reads can still be served (failover.rs)
+    let stale = x.config.stale_seconds.is_some_and(|s| s > 0);
+    let asks_anonymously = form.is_none()
+        && (!credentials.to_token_service() || !has(&x.req.headers(), "authorization"));
+    let may_stand_in =
+        |status: Option<u16>| asks_anonymously && stands_in(route.upstream, stale, status);
     // the realm, from the upstream's challenge (remembered for a while)
-    let www = match challenge(x, base, memo).await? {
-        Probe::Challenge(www) => www,
+    let www = match challenge(x, base, memo).await {
+        Ok(Probe::Challenge(www)) => www,
         // no token needed upstream, but the client asked for one
-        Probe::Open => {
+        Ok(Probe::Open) => {
             let body = open_registry_answer(&iso8601(js_sys::Date::now()));
             return Ok((respond::json(200, &body)?, Outcome::Token));
         }
+        Ok(Probe::Trouble(answer)) if may_stand_in(Some(answer.status())) => return stand_in(),
+        Err(_) if may_stand_in(None) => return stand_in(),
         // the upstream's trouble is the client's to see
-        Probe::Trouble(answer) => return Ok((answer, Outcome::Proxied)),
+        Ok(Probe::Trouble(answer)) => return Ok((answer, Outcome::Proxied)),
+        Err(e) => return Err(e),
     };
     let challenge = bearer_challenge(
         Some(&www).filter(|w| !w.is_empty()).map(String::as_str),
@@ -126,7 +138,12 @@ pub async fn answer(x: &mut Exchange, route: TokenRoute<'static>) -> Answer {
         upstream: &realm_origin,
         timeout_ms: x.config.timeout_ms,
     };
-    let (resp, _) = send(&mut x.trace, out).await?;
+    let sent = send(&mut x.trace, out).await;
+    let status = sent.as_ref().ok().map(|(_, status)| *status);
+    if may_stand_in(status) {
+        return stand_in();
+    }
+    let (resp, _) = sent?;
     let (resp, body) = token_answer(
         resp,
         request.answers_oauth(),
@@ -135,12 +152,26 @@ pub async fn answer(x: &mut Exchange, route: TokenRoute<'static>) -> Answer {
         x.config.timeout_ms,
     )
     .await?;
+    if let (true, Some(token)) = (marked, body.as_deref().and_then(|b| token_of(b.as_bytes()))) {
+        // the upstream's part, as it will go upstream: known here to be no one's
+        let upstream = format!("Bearer {}", token.trim_start_matches(ANONYMOUS_MARK));
+        let ms = body
+            .as_deref()
+            .and_then(|b| reusable_ms(b.as_bytes()))
+            .unwrap_or(60_000.0);
+        memo::remember_anonymous(&upstream, ms * 2.0);
+    }
     if let (Some(key), Some(body)) = (token_key, body) {
         if let Some(ms) = reusable_ms(body.as_bytes()) {
             memo::remember_token(&key, body, ms);
         }
     }
     Ok((resp, Outcome::Token))
+}
+
+/// The stand-in token (failover.rs): marked anonymous, with nothing for the upstream.
+fn stand_in() -> Answer {
+    Ok((respond::json(200, &stand_in_token())?, Outcome::Token))
 }
 
 /// The body of a POST token request: an OAuth2 form, at most `MAX_TOKEN_FORM` bytes, read as

@@ -3,6 +3,7 @@
 //! and the cache phase's confirming `HEAD`. Sending is send.rs'.
 
 use super::exchange::Exchange;
+use super::memo;
 use super::respond::{copy_headers, header, new_headers, set};
 use super::send::{reply, Outgoing, Reply};
 use crate::credentials::{Credentials, Presented, FOR_THE_PROXY};
@@ -76,6 +77,19 @@ pub fn anonymous(x: &Exchange, f: &Forward<'_>) -> bool {
         && x.config.accounts.of(&f.route.upstream.base).is_some();
     f.credentials
         .anonymous(&Presented::of(auth.as_deref()), account)
+}
+
+/// Whether what goes upstream for this client carries no one's credentials, as far as this
+/// isolate knows (credentials.rs `proven_anonymous`).
+pub fn proven_anonymous(x: &Exchange, f: &Forward<'_>) -> bool {
+    let auth = header(&x.req.headers(), "authorization");
+    let account = f.credentials == Credentials::Proxy
+        && x.config.accounts.of(&f.route.upstream.base).is_some();
+    f.credentials.proven_anonymous(
+        &Presented::of(auth.as_deref()),
+        account,
+        memo::issued_anonymously,
+    )
 }
 
 /// The client's headers (or only its `Authorization`), less what `f.credentials` keeps from

@@ -7,14 +7,6 @@ use crate::common::*;
 use serde_json::json;
 use std::process::Command;
 
-/// Waits until `mf` has kept every blob of the image `digest` in `layout` (a keep ends after
-/// its answer, in `waitUntil`, and asks the upstream once more): a pull after this one is warm.
-fn kept(mf: &Miniflare, layout: &std::path::Path, digest: &str) {
-    for d in blob_digests(layout, digest) {
-        mf.store_lines(&d, 1);
-    }
-}
-
 /// The upstream requests for `repository` in `log` after the first `before`.
 fn asked_since(log: &str, repository: &str, before: usize) -> Vec<RegistryRequest> {
     registry_requests(log, repository)[before..].to_vec()
@@ -27,20 +19,6 @@ fn assert_only_heads(asked: &[RegistryRequest], what: &str) {
         other.is_empty(),
         "{what}: more than HEADs upstream: {other:?}"
     );
-}
-
-/// A pull with skopeo into a fresh OCI layout: the manifest digest it wrote.
-fn skopeo_pull(reference: &str, creds: Option<&str>) -> String {
-    let dir = tempdir("pull").join("oci");
-    let mut c = skopeo();
-    c.args(["copy", "--quiet"]);
-    if let Some(creds) = creds {
-        c.args(["--src-creds", creds]);
-    }
-    run(c
-        .arg(format!("docker://{reference}"))
-        .arg(format!("oci:{}", dir.display())));
-    oci_layout_digest(&dir)
 }
 
 fn token(mf: &Miniflare, host: &str, scope: &str, creds: Option<&str>) -> String {
@@ -171,7 +149,7 @@ fn warm_pull_by(client: &str, pull: impl FnOnce(&str, &str)) {
     let mf = Miniflare::start(json!({}));
     let reference = format!("{}/{repo}:latest", mf.host("docker.example.test"));
     assert_eq!(skopeo_pull(&reference, None), digest);
-    kept(&mf, &layout, &digest);
+    mf.kept(&layout, &digest);
     let before = registry_requests("HUB_LOG", &repo).len();
     pull(&reference, &digest);
     let what = format!("{client}'s warm pull");
@@ -219,7 +197,7 @@ fn a_kept_private_image_is_refused_to_everyone_the_upstream_refuses() {
     let reference = format!("{}/{repo}:latest", mf.host(host));
     // alice's pull keeps it
     assert_eq!(skopeo_pull(&reference, Some(&alice())), digest);
-    kept(&mf, &layout, &digest);
+    mf.kept(&layout, &digest);
     // the config and the layer that carries the seed are in no other image (the first layer is
     // the same in every image push_unique makes)
     let all = blob_digests(&layout, &digest);
@@ -290,7 +268,7 @@ fn a_kept_private_image_is_refused_to_everyone_the_upstream_refuses() {
     let (team_layout, team_digest) = push_unique(&var("TEAM_URL"), &bob, &team_repo, 0);
     let team_ref = format!("{}/{team_repo}:latest", mf.host("team.example.test"));
     assert_eq!(skopeo_pull(&team_ref, Some(&bob)), team_digest);
-    kept(&mf, &team_layout, &team_digest);
+    mf.kept(&team_layout, &team_digest);
     let before = registry_requests("TEAM_LOG", &team_repo).len();
     assert_eq!(skopeo_pull(&team_ref, Some(&bob)), team_digest);
     assert_only_heads(
@@ -589,7 +567,7 @@ fn pull_while_the_upstream_is_down(stale: Option<&str>) -> (bool, Miniflare) {
     assert_eq!(skopeo_pull(&reference, None), digest);
     assert_eq!(skopeo_pull(&reference, None), digest);
     // what the stale answers are made of: the tag's manifest and every blob, kept
-    kept(&mf, &layout, &digest);
+    mf.kept(&layout, &digest);
     mf.store_lines(&digest, 1);
     relay.stop();
     let dir = tempdir("stale").join("oci");

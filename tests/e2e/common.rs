@@ -460,6 +460,20 @@ pub fn inspect(reference: &str, creds: Option<&str>) -> Result<String, String> {
     }
 }
 
+/// A pull with skopeo into a fresh OCI layout: the manifest digest it wrote.
+pub fn skopeo_pull(reference: &str, creds: Option<&str>) -> String {
+    let dir = tempdir("pull").join("oci");
+    let mut c = skopeo();
+    c.args(["copy", "--quiet"]);
+    if let Some(creds) = creds {
+        c.args(["--src-creds", creds]);
+    }
+    run(c
+        .arg(format!("docker://{reference}"))
+        .arg(format!("oci:{}", dir.display())));
+    oci_layout_digest(&dir)
+}
+
 /// `cmd` run with `input` on its stdin: its output, succeeded or not.
 pub fn with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
     let mut child = cmd
@@ -565,7 +579,12 @@ impl Miniflare {
 
     /// With more arguments of tests/harness/miniflare.mjs (`--ratelimits JSON`, ...).
     pub fn start_with(extra: serde_json::Value, args: &[&str]) -> Miniflare {
-        let port = next_port();
+        Miniflare::start_at(next_port(), extra, args)
+    }
+
+    /// On `port`: a second instance on the port of one stopped is the same origin to the store
+    /// (its keys begin with the proxy's origin), as a redeploy is.
+    pub fn start_at(port: u16, extra: serde_json::Value, args: &[&str]) -> Miniflare {
         let mut bindings: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(var("BINDINGS_FILE")).unwrap()).unwrap();
         // Miniflare's instances start and run side by side with the other tests': on a busy
@@ -634,6 +653,15 @@ impl Miniflare {
                 .any(|l| l["path"] == path.as_str())
                 .then_some(())
         });
+    }
+
+    /// Waits until it has kept every blob of the image `digest` in `layout` (a keep ends after
+    /// its answer, in `waitUntil`, and asks the upstream once more): a pull after this one is
+    /// warm.
+    pub fn kept(&self, layout: &std::path::Path, digest: &str) {
+        for d in blob_digests(layout, digest) {
+            self.store_lines(&d, 1);
+        }
     }
 
     /// The store lines for `digest` once there are `n` of them (a keep ends after its
@@ -743,19 +771,29 @@ pub struct Recorder {
 impl Recorder {
     /// A relay to `target` (`http://host:port`).
     pub fn start(target: &str) -> Recorder {
+        Recorder::start_with(target, &[])
+    }
+
+    /// A relay that also plays Docker Hub limiting an address (`--limit`, recorder.py): set
+    /// what it does with `limit`.
+    pub fn limiting(target: &str) -> Recorder {
+        Recorder::start_with(target, &["--limit"])
+    }
+
+    fn start_with(target: &str, extra: &[&str]) -> Recorder {
         let port = next_port();
         let log = tempdir("recorder").join("requests.log");
-        let relay = Helper::start(
-            "recorder.py",
-            &[
-                "--port",
-                &port.to_string(),
-                "--target",
-                target,
-                "--log",
-                log.to_str().unwrap(),
-            ],
-        );
+        let port_arg = port.to_string();
+        let mut args = vec![
+            "--port",
+            &port_arg,
+            "--target",
+            target,
+            "--log",
+            log.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let relay = Helper::start("recorder.py", &args);
         Recorder {
             port,
             log,
@@ -765,6 +803,21 @@ impl Recorder {
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A limiting relay's state: `after=N` (429 after N more manifest requests), `down=1`,
+    /// `up=1`.
+    pub fn limit(&self, query: &str) {
+        let r = curl(&format!("{}/_limit?{query}", self.url()), &[]);
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+
+    /// Its log's lines.
+    pub fn lines(&self) -> Vec<serde_json::Value> {
+        self.text()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
     }
 
     /// Its log (one JSON line a request: method, path, headers), written before each request

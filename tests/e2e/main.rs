@@ -9,6 +9,7 @@ mod access;
 mod cache;
 mod clients;
 mod deploy;
+mod failover;
 mod faults;
 mod input;
 mod landing;

@@ -21,6 +21,8 @@ faults: an open registry (`/v2/` answers 200) whose repositories are named for a
           redirect-relative 307 to a relative path on this host, which answers like `ok`
           redirect-cdn    307 to the blob server (another origin, as a CDN is)
           challenge-basic 401 with a Basic challenge
+          reset-once      /v2/reset-once/<seed>/...: the first request of each path is reset
+                          (RST, no answer), every later one answered like `ok`
           flaky           /v2/flaky/<seed>/<how>/blobs/<digest>: the blob whose content is
                           <seed> repeated (1000 bytes; 20 MiB for a seed that starts with
                           "big"), with Content-Length, every GET alike (the proxy's second GET
@@ -28,6 +30,9 @@ faults: an open registry (`/v2/` answers 200) whose repositories are named for a
                           other bytes of that length, "cut" half of them and closes, "slow" the
                           right bytes over about 2 s, anything else the right bytes; HEAD
                           answers 200 with the length. GETs per path are counted in the log
+wrong: an open registry that serves wrong bytes (a fallback gone bad): a blob GET answers 200
+        with --wrong-size bytes that are no blob's (100 kB in a repository named `small`), with
+        Content-Length; a HEAD 200 with that length; a manifest the fixed one above.
 token-down: /v2/ answers 401 with a Bearer challenge whose realm (--down-realm) refuses
         connections.
 token-file: /v2/ answers 401 with a Bearer challenge whose realm is a file:// URL.
@@ -42,6 +47,7 @@ import socket
 import socketserver
 import struct
 import sys
+import threading
 import time
 import urllib.parse
 
@@ -106,6 +112,8 @@ class Handler(socketserver.StreamRequestHandler):
         mode = self.server.cfg.mode
         if mode == "faults":
             return self.fault(method, path)
+        if mode == "wrong":
+            return self.wrong(method, path)
         if path in ("/v2", "/v2/"):
             realm = {"token-down": self.server.cfg.down_realm, "token-file": "file:///etc/passwd"}.get(
                 mode, "http://127.0.0.1:%d/token" % self.server.server_address[1])
@@ -158,6 +166,13 @@ class Handler(socketserver.StreamRequestHandler):
             while time.time() < deadline:
                 time.sleep(0.2)
             return
+        if fault == "reset-once":
+            with self.server.lock:
+                first = path not in self.server.seen
+                self.server.seen.add(path)
+            if not first:
+                return self.send(200, "OK", ctype, body)
+            fault = "reset"
         if fault == "reset":
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             return
@@ -192,6 +207,28 @@ class Handler(socketserver.StreamRequestHandler):
                   b'{"errors":[{"code":"NAME_UNKNOWN","message":"unknown fault"}]}')
 
 
+    def wrong(self, method, path):
+        if path in ("/v2", "/v2/"):
+            return self.send(200, "OK", [("Content-Type", "application/json")], b"{}")
+        if "/blobs/" in path:
+            size = 100_000 if path.startswith("/v2/small/") else self.server.cfg.wrong_size
+            head = ["HTTP/1.1 200 OK", "Content-Type: application/octet-stream",
+                    "Content-Length: %d" % size, "Connection: close"]
+            self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode())
+            if method != "HEAD":
+                block = b"not the blob you asked for " * 2500
+                sent = 0
+                while sent < size:
+                    part = block[: size - sent]
+                    self.wfile.write(part)
+                    sent += len(part)
+            return self.wfile.flush()
+        if "/manifests/" in path:
+            return self.send(200, "OK", [("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+                             b"" if method == "HEAD" else MANIFEST)
+        self.send(404, "Not Found", [("Content-Type", "application/json")],
+                  b'{"errors":[{"code":"NAME_UNKNOWN","message":"unknown"}]}')
+
     def flaky(self, method, seed, how):
         size = 20 << 20 if seed.startswith("big") else 1000
         good = (seed.encode() * (size // max(len(seed), 1) + 1))[:size]
@@ -223,13 +260,16 @@ class Server(socketserver.ThreadingTCPServer):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
-    ap.add_argument("--mode", choices=["faults", "token-down", "token-junk", "token-file"], required=True)
+    ap.add_argument("--mode", choices=["faults", "wrong", "token-down", "token-junk", "token-file"],
+                    required=True)
+    ap.add_argument("--wrong-size", type=int, default=3 << 20)
     ap.add_argument("--down-realm", default="http://127.0.0.1:5008/token")
     ap.add_argument("--stall", type=float, default=600.0)
     ap.add_argument("--log")
     cfg = ap.parse_args()
     srv = Server(("127.0.0.1", cfg.port), Handler)
     srv.cfg = cfg
+    srv.seen, srv.lock = set(), threading.Lock()
     srv.log = serving.JsonLog(cfg.log)
     print("fault upstream (%s) on 127.0.0.1:%d" % (cfg.mode, cfg.port), flush=True)
     srv.serve_forever()

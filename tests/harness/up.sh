@@ -13,7 +13,9 @@
 #        refused by the others), 5004 blob server (redirect target), 5009 black hole (never
 #        answers), 5008 left closed, 5005-5007 fake_upstream.py (bare, quirky, broken), 5014 search
 #        stand-in (Docker Hub's /v1/search; the hub route's "search"),
-#        5020-5023 fault_upstream.py (faults, token-down, token-junk, token-file), 8443 workerd https,
+#        5020-5024 fault_upstream.py (faults, token-down, token-junk, token-file, wrong),
+#        5032 mirror registry (a fallback: the hub's public images only, token auth) and 5033
+#        its token issuer (its own key, issuer and service, anonymous pulls), 8443 workerd https,
 #        8080 workerd http.
 #
 # Env knobs:
@@ -46,6 +48,7 @@ HUB_PORT=5000 OPEN_PORT=5001 ISSUER_PORT=5002 BLOBS_PORT=5004 DOWN_PORT=5008
 BLACKHOLE_PORT=5009 FAKE_BARE_PORT=5005 FAKE_QUIRKY_PORT=5006 FAKE_BROKEN_PORT=5007
 TEAM_PORT=5010 TEAM_ISSUER_PORT=5012 QUIRKY_ISSUER_PORT=5013
 SEARCH_PORT=5014 FAULTS_PORT=5020 TOKEN_DOWN_PORT=5021 TOKEN_JUNK_PORT=5022 TOKEN_FILE_PORT=5023
+WRONG_PORT=5024 MIRROR_PORT=5032 MIRROR_ISSUER_PORT=5033
 WORKER_HTTPS_PORT=8443 WORKER_HTTP_PORT=8080
 # the hub's token service (ISSUER_*: Docker Hub's auth.docker.io stand-in)
 ISSUER_NAME=hub-issuer ISSUER_SERVICE=hub-registry
@@ -55,6 +58,10 @@ TEAM_ISSUER_NAME=team-issuer TEAM_ISSUER_SERVICE=team-registry
 TEAM_ISSUER_REALM="http://token.team.example.test:$TEAM_ISSUER_PORT/token"
 QUIRKY_ISSUER_NAME=quirky-issuer QUIRKY_ISSUER_SERVICE=quirky-registry
 QUIRKY_ISSUER_REALM="http://auth.example.test:$QUIRKY_ISSUER_PORT/token"
+# the mirror's (mirror.gcr.io's stand-in: another key, issuer, service; anyone may pull)
+MIRROR_ISSUER_NAME=mirror-issuer MIRROR_ISSUER_SERVICE=mirror-registry
+MIRROR_ISSUER_REALM="http://127.0.0.1:$MIRROR_ISSUER_PORT/token"
+MIRROR_USER=keeper MIRROR_PASSWORD=mirrorkeeper
 BLOBS_BASEURL="http://blobs.example.test:$BLOBS_PORT/"
 TEST_USER=alice TEST_PASSWORD=wonderland
 TEAM_USER=bob TEAM_PASSWORD=builder
@@ -78,10 +85,11 @@ on_exit() {
   fi
 }
 trap on_exit EXIT
-mkdir -p "$E2E_DIR"/{tls,issuer,team-issuer,quirky-issuer,hub,open,team,images,logs,pids,worker}
+mkdir -p "$E2E_DIR"/{tls,issuer,team-issuer,quirky-issuer,mirror-issuer,hub,open,team,mirror,images,logs,pids,worker}
 : >"$E2E_DIR/issuer.log"
 : >"$E2E_DIR/team-issuer.log"
 : >"$E2E_DIR/quirky-issuer.log"
+: >"$E2E_DIR/mirror-issuer.log"
 : >"$E2E_DIR/blobs.log"
 rm -f "$E2E_DIR/env"
 
@@ -90,7 +98,7 @@ for name in docker.example.test open.example.test team.example.test blobs.exampl
 done
 for p in $HUB_PORT $OPEN_PORT $TEAM_PORT $ISSUER_PORT $TEAM_ISSUER_PORT $QUIRKY_ISSUER_PORT $BLOBS_PORT \
          $BLACKHOLE_PORT $FAKE_BARE_PORT $FAKE_QUIRKY_PORT $FAKE_BROKEN_PORT $FAULTS_PORT $TOKEN_DOWN_PORT \
-         $TOKEN_JUNK_PORT $TOKEN_FILE_PORT $SEARCH_PORT $WORKER_HTTPS_PORT $WORKER_HTTP_PORT; do
+         $TOKEN_JUNK_PORT $TOKEN_FILE_PORT $WRONG_PORT $MIRROR_PORT $MIRROR_ISSUER_PORT $SEARCH_PORT $WORKER_HTTPS_PORT $WORKER_HTTP_PORT; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
     die "port $p is already in use by something up.sh did not start: $(ss -ltnpH "sport = :$p" 2>/dev/null | head -1)"
   fi
@@ -201,13 +209,17 @@ start_issuer team_issuer "$E2E_DIR/team-issuer" "$TEAM_ISSUER_PORT" "$TEAM_ISSUE
   "$TEAM_ISSUER_SERVICE" "$TEAM_USER:$TEAM_PASSWORD" --private-prefix "$PRIVATE_PREFIX"
 start_issuer quirky_issuer "$E2E_DIR/quirky-issuer" "$QUIRKY_ISSUER_PORT" "$QUIRKY_ISSUER_NAME" \
   "$QUIRKY_ISSUER_SERVICE" "$TEST_USER:$TEST_PASSWORD"
+start_issuer mirror_issuer "$E2E_DIR/mirror-issuer" "$MIRROR_ISSUER_PORT" "$MIRROR_ISSUER_NAME" \
+  "$MIRROR_ISSUER_SERVICE" "$MIRROR_USER:$MIRROR_PASSWORD"
 ISSUER_LOG="$E2E_DIR/issuer.log" TEAM_ISSUER_LOG="$E2E_DIR/team-issuer.log"
+MIRROR_ISSUER_LOG="$E2E_DIR/mirror-issuer.log"
 QUIRKY_ISSUER_LOG="$E2E_DIR/quirky-issuer.log"
 
 # --- 3. registries (fresh storage every run) + blob server + black hole ----------------------
 HUB_DATA="$E2E_DIR/hub/data" OPEN_DATA="$E2E_DIR/open/data" TEAM_DATA="$E2E_DIR/team/data"
-rm -rf "$HUB_DATA" "$OPEN_DATA" "$TEAM_DATA"
-mkdir -p "$HUB_DATA" "$OPEN_DATA" "$TEAM_DATA"
+MIRROR_DATA="$E2E_DIR/mirror/data"
+rm -rf "$HUB_DATA" "$OPEN_DATA" "$TEAM_DATA" "$MIRROR_DATA"
+mkdir -p "$HUB_DATA" "$OPEN_DATA" "$TEAM_DATA" "$MIRROR_DATA"
 cat >"$E2E_DIR/hub/config.yml" <<EOF
 version: 0.1
 log: {level: info, formatter: text}
@@ -251,7 +263,23 @@ auth:
     issuer: $TEAM_ISSUER_NAME
     rootcertbundle: $TEAM_ISSUER_CERT
 EOF
+cat >"$E2E_DIR/mirror/config.yml" <<EOF
+version: 0.1
+log: {level: info, formatter: text}
+storage:
+  filesystem: {rootdirectory: $MIRROR_DATA}
+  delete: {enabled: true}
+  maintenance: {uploadpurging: {enabled: false}}
+http: {addr: 127.0.0.1:$MIRROR_PORT}
+auth:
+  token:
+    realm: $MIRROR_ISSUER_REALM
+    service: $MIRROR_ISSUER_SERVICE
+    issuer: $MIRROR_ISSUER_NAME
+    rootcertbundle: $MIRROR_ISSUER_CERT
+EOF
 start_bg hub docker-registry serve "$E2E_DIR/hub/config.yml"
+start_bg mirror docker-registry serve "$E2E_DIR/mirror/config.yml"
 start_bg team docker-registry serve "$E2E_DIR/team/config.yml"
 start_bg open docker-registry serve "$E2E_DIR/open/config.yml"
 BLOBS_LOG="$E2E_DIR/blobs.log"
@@ -275,10 +303,13 @@ start_bg token_down "$PY" "$HERE/fault_upstream.py" --port "$TOKEN_DOWN_PORT" --
   --down-realm "http://127.0.0.1:$DOWN_PORT/token" --log "$FAULT_LOG"
 start_bg token_junk "$PY" "$HERE/fault_upstream.py" --port "$TOKEN_JUNK_PORT" --mode token-junk --log "$FAULT_LOG"
 start_bg token_file "$PY" "$HERE/fault_upstream.py" --port "$TOKEN_FILE_PORT" --mode token-file --log "$FAULT_LOG"
+start_bg wrong "$PY" "$HERE/fault_upstream.py" --port "$WRONG_PORT" --mode wrong --log "$FAULT_LOG"
 
 wait_ready issuer "$READY_TIMEOUT" http_answers "http://127.0.0.1:$ISSUER_PORT/token?service=$ISSUER_SERVICE"
 wait_ready team_issuer "$READY_TIMEOUT" http_answers "http://127.0.0.1:$TEAM_ISSUER_PORT/token?service=$TEAM_ISSUER_SERVICE"
 wait_ready quirky_issuer "$READY_TIMEOUT" http_answers "http://127.0.0.1:$QUIRKY_ISSUER_PORT/token?service=$QUIRKY_ISSUER_SERVICE"
+wait_ready mirror_issuer "$READY_TIMEOUT" http_answers "http://127.0.0.1:$MIRROR_ISSUER_PORT/token?service=$MIRROR_ISSUER_SERVICE"
+wait_ready mirror "$READY_TIMEOUT" http_answers "http://127.0.0.1:$MIRROR_PORT/v2/"
 wait_ready hub "$READY_TIMEOUT" http_answers "http://127.0.0.1:$HUB_PORT/v2/"
 wait_ready team "$READY_TIMEOUT" http_answers "http://127.0.0.1:$TEAM_PORT/v2/"
 wait_ready open "$READY_TIMEOUT" http_answers "http://127.0.0.1:$OPEN_PORT/v2/"
@@ -288,7 +319,7 @@ wait_ready fake_bare "$READY_TIMEOUT" bash -c "exec 3<>/dev/tcp/127.0.0.1/$FAKE_
 wait_ready search "$READY_TIMEOUT" bash -c "exec 3<>/dev/tcp/127.0.0.1/$SEARCH_PORT"
 wait_ready fake_quirky "$READY_TIMEOUT" bash -c "exec 3<>/dev/tcp/127.0.0.1/$FAKE_QUIRKY_PORT"
 wait_ready fake_broken "$READY_TIMEOUT" bash -c "exec 3<>/dev/tcp/127.0.0.1/$FAKE_BROKEN_PORT"
-for f in faults:$FAULTS_PORT token_down:$TOKEN_DOWN_PORT token_junk:$TOKEN_JUNK_PORT token_file:$TOKEN_FILE_PORT; do
+for f in faults:$FAULTS_PORT token_down:$TOKEN_DOWN_PORT token_junk:$TOKEN_JUNK_PORT token_file:$TOKEN_FILE_PORT wrong:$WRONG_PORT; do
   wait_ready "${f%%:*}" "$READY_TIMEOUT" bash -c "exec 3<>/dev/tcp/127.0.0.1/${f#*:}"
 done
 log "issuers, hub, open, team, blobs, blackhole and fakes are up ($(elapsed)s)"
@@ -321,9 +352,13 @@ push_all "$OPEN_PORT" >"$E2E_DIR/logs/push-open.out" 2>&1 &
 push_open=$!
 push_team >"$E2E_DIR/logs/push-team.out" 2>&1 &
 push_team=$!
+# the mirror holds the hub's public images, never its private ones
+push_all "$MIRROR_PORT" --dest-creds "$MIRROR_USER:$MIRROR_PASSWORD" >"$E2E_DIR/logs/push-mirror.out" 2>&1 &
+push_mirror=$!
 wait "$push_hub" || { cat "$E2E_DIR/logs/push-hub.out" >&2; die "pushing to the hub registry failed"; }
 wait "$push_open" || { cat "$E2E_DIR/logs/push-open.out" >&2; die "pushing to the open registry failed"; }
 wait "$push_team" || { cat "$E2E_DIR/logs/push-team.out" >&2; die "pushing to the team registry failed"; }
+wait "$push_mirror" || { cat "$E2E_DIR/logs/push-mirror.out" >&2; die "pushing to the mirror registry failed"; }
 
 raw_manifest() {  # port repo:tag [creds]
   local port="$1" ref="$2"; shift 2
@@ -516,6 +551,11 @@ fi
   kv FAKE_BARE_PORT "$FAKE_BARE_PORT"
   kv FAULT_LOG "$FAULT_LOG"
   kv FAULTS_PORT "$FAULTS_PORT"
+  kv WRONG_URL "http://127.0.0.1:$WRONG_PORT"
+  kv MIRROR_URL "http://127.0.0.1:$MIRROR_PORT"
+  kv MIRROR_DATA "$MIRROR_DATA"
+  kv MIRROR_ISSUER_LOG "$MIRROR_ISSUER_LOG"
+  kv MIRROR_ISSUER_NAME "$MIRROR_ISSUER_NAME"
   kv WORKER_ENABLED "$WORKER_ENABLED"
   kv WORKER_SRC "$WORKER_SRC"
   kv WORKER_HTTPS_PORT "$WORKER_HTTPS_PORT"
