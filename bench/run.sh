@@ -6,6 +6,7 @@
 #                     [--warmup S] [--cpu-rounds N] [--cpu-requests N] [--blob-runs N]
 #                     [--keep-rounds N] [--keep-requests-small N] [--keep-requests-large N]
 #                     [--keep-only] [--no-build] [--var NAME=VALUE]... [--static-upstream]
+#                     [--marked-token]
 #
 # Everything runs on 127.0.0.1, one subject at a time:
 #   rust    the release build (worker-build --release, copied out of build/) in bare workerd
@@ -33,6 +34,9 @@
 # --static-upstream: --quick in front of a second workerd answering a fixed OCI index instead of
 # the registry. Each Worker's CPU is about half and the rounds' spread a quarter: for comparing
 # builds. Its figures are not the ones the goals are about.
+# --marked-token (with --static-upstream): the clients present their token as the proxy's
+# /v2/auth gives it to anonymous clients (`anon~<token>`, credentials.rs), so that the Rust
+# Worker takes the mark off and copies the headers, as for every anonymous pull.
 #
 # stdout: tables, then `key=value` lines (also kept in $BENCH_DIR/run/report.txt);
 # stderr: progress. Exit status 1 if a measurement failed or saw error answers.
@@ -61,7 +65,7 @@ KEEP_SINK_BASE=$((PORT_BASE + 20)) KEEP_PORT_BASE=$((PORT_BASE + 30))
 READY_TIMEOUT=20
 
 DURATION="" CONNECTIONS=8 WARMUP="" CPU_ROUNDS=3 CPU_REQUESTS="" BLOB_RUNS=5 BUILD=1 BASELINE="" NO_BASELINE=0
-QUICK=0 STATIC=0 KEEP_ONLY=0 KEEP_ROUNDS=5 KEEP_REQUESTS_SMALL=20 KEEP_REQUESTS_LARGE=4
+QUICK=0 STATIC=0 MARKED=0 KEEP_ONLY=0 KEEP_ROUNDS=5 KEEP_REQUESTS_SMALL=20 KEEP_REQUESTS_LARGE=4
 RUST_VARS=()
 DEFAULT_BASELINE="$REPO/../shared/seed/original-worker.js"
 
@@ -107,6 +111,7 @@ while (($#)); do
     --keep-only) KEEP_ONLY=1; shift ;;
     --quick) QUICK=1; shift ;;
     --static-upstream) STATIC=1 QUICK=1; shift ;;
+    --marked-token) MARKED=1; shift ;;
     --no-build) BUILD=0; shift ;;
     --var) [[ "${2:-}" == [A-Za-z_]*=* ]] || die "--var wants NAME=VALUE"; RUST_VARS+=("$2"); shift 2 ;;
     --var=*) [[ "${1#*=}" == [A-Za-z_]*=* ]] || die "--var wants NAME=VALUE"; RUST_VARS+=("${1#*=}"); shift ;;
@@ -399,7 +404,9 @@ for s in "${SUBJECTS[@]}"; do [[ -z "${WPID[$s]}" ]] || WORKERS+=("$s"); done
 
 if ((STATIC)); then
   TOKEN=static-upstream-takes-any-token
+  ((MARKED == 0)) || TOKEN="anon~$TOKEN"
 else
+  ((MARKED == 0)) || die "--marked-token is for --static-upstream (the registry would refuse the mark through the other Workers)"
   TOKEN="$("$PY" "$BENCH_PY" token --issuer "$ISSUER_URL" --service "$SERVICE" --scope "repository:$IMAGE:pull")"
 fi
 [[ -n "$TOKEN" ]] || die "no token from the issuer"
@@ -423,6 +430,7 @@ done
   kv meta_quick "$QUICK"
   kv meta_keep_only "$KEEP_ONLY"
   kv meta_upstream "$( ((STATIC)) && echo static || echo registry)"
+  kv meta_marked_token "$MARKED"
   kv meta_duration "$DURATION"
   kv meta_connections "$CONNECTIONS"
   kv meta_warmup "$WARMUP"

@@ -167,8 +167,8 @@ fn blob(
     };
     let headers = copy_headers(&resp.headers())?;
     let length = header(&headers, "content-length")
-        .and_then(|l| l.trim().parse::<f64>().ok())
-        .map_or(JsValue::NULL, JsValue::from);
+        .and_then(|l| l.trim().parse::<u64>().ok())
+        .map_or(JsValue::NULL, |n| JsValue::from(n as f64));
     let ctx: &JsValue = x.ctx.as_ref();
     let body = checked(ctx, &body, digest, length);
     set(&headers, "docker-content-digest", digest)?;

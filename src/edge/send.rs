@@ -117,7 +117,7 @@ async fn fetched(
     if !failed || !retried(out.method, body.is_some()) {
         return first;
     }
-    trace.retries += 1;
+    trace.retries = trace.retries.saturating_add(1);
     JsFuture::from(fetch(url, out.method, headers, body, ms)).await
 }
 

@@ -175,6 +175,10 @@ fn skopeo_and_podman_pull_through_the_mirror_while_the_hub_limits() {
     // the hub's limit is on manifests: the mirror gave those, the hub its blobs
     let asked = l.mirror_paths();
     assert!(asked.iter().any(|p| p.contains("/manifests/")), "{asked:?}");
+    // a manifest the mirror gave is kept like the hub's, and its store line says whose it was
+    let kept = l.mf.store_lines(&var("DIGEST_MULTI"), 1);
+    assert_eq!(kept[0]["stored"], true, "{kept:?}");
+    assert_eq!(kept[0]["fallback"], l.mirror.url().as_str(), "{kept:?}");
     l.mirror_saw_no_credentials();
 }
 

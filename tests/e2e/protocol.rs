@@ -605,6 +605,12 @@ fn bad_configuration_answers_500_naming_the_variable() {
             r#"(name = "UPSTREAM_TIMEOUT_MS", text = "soon"),"#,
             "UPSTREAM_TIMEOUT_MS",
         ),
+        // a fallback that is the registry itself (the harness's CUSTOM_DOMAIN routes)
+        (
+            18605,
+            r#"(name = "FALLBACKS", json = "{\"quay.io\": [\"https://quay.io\"]}"),"#,
+            "FALLBACKS",
+        ),
     ] {
         let w = Workerd::start(port, bindings);
         for _ in 0..2 {
