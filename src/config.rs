@@ -300,12 +300,28 @@ impl Config {
 fn fallbacks(routes: &mut RouteTable, raw: &str) -> Result<(), ProxyError> {
     const VAR: &str = "FALLBACKS";
     let bad = |reason: String| ProxyError::Config { var: VAR, reason };
-    let table: BTreeMap<String, Vec<String>> = serde_json::from_str(raw).map_err(|e| {
-        bad(format!(
-            "expected a JSON object of registry name -> list of fallback origins ({e})"
-        ))
-    })?;
+    // read as a `Value`, as the policy's vars are: one deserializer less in the wasm
+    let table = match serde_json::from_str::<serde_json::Value>(raw) {
+        Ok(serde_json::Value::Object(table)) => table,
+        _ => {
+            return Err(bad(
+                "expected a JSON object of registry name -> list of fallback origins".into(),
+            ))
+        }
+    };
     for (name, list) in table {
+        let list: Vec<String> = match list {
+            serde_json::Value::Array(list) => list
+                .into_iter()
+                .map(|v| v.as_str().map(str::to_string))
+                .collect::<Option<_>>()
+                .ok_or_else(|| bad(format!("{name:?}: a fallback is an origin, in quotes")))?,
+            _ => {
+                return Err(bad(format!(
+                    "{name:?}: expected a list of fallback origins"
+                )))
+            }
+        };
         let mut found = false;
         for upstream in routes.upstreams_mut() {
             if !upstream
@@ -583,6 +599,22 @@ mod tests {
                 ],
                 "FALLBACKS",
                 "JSON object",
+            ),
+            (
+                vec![
+                    ("CUSTOM_DOMAIN", "example.com"),
+                    ("FALLBACKS", r#"{"docker.io": "https://m.example"}"#),
+                ],
+                "FALLBACKS",
+                "list",
+            ),
+            (
+                vec![
+                    ("CUSTOM_DOMAIN", "example.com"),
+                    ("FALLBACKS", r#"{"docker.io": [5]}"#),
+                ],
+                "FALLBACKS",
+                "origin",
             ),
             (
                 vec![

@@ -9,7 +9,8 @@ thread_local! {
     static CHALLENGES: RefCell<Memo<String>> = RefCell::new(Memo::new(32));
     static TOKENS: RefCell<Memo<String>> = RefCell::new(Memo::new(256));
     /// Upstream tokens this isolate's `/v2/auth` got for clients without credentials.
-    static ANONYMOUS: RefCell<Memo<bool>> = RefCell::new(Memo::new(256));
+    /// (a `Memo<String>` as `TOKENS` is: one generic instance less in the wasm)
+    static ANONYMOUS: RefCell<Memo<String>> = RefCell::new(Memo::new(256));
     /// When the upstream said yes, per credentials and repository, and per digest there.
     static YESES: RefCell<Yeses> = RefCell::new(Yeses::default());
 }
@@ -47,13 +48,13 @@ pub fn remember_token(key: &str, body: String, for_ms: f64) {
 pub fn remember_anonymous(authorization: &str, for_ms: f64) {
     ANONYMOUS.with(|m| {
         m.borrow_mut()
-            .put(authorization, true, now() + for_ms, now())
+            .put(authorization, String::new(), now() + for_ms, now())
     });
 }
 
 /// Whether this isolate's `/v2/auth` got this upstream `Authorization` anonymously.
 pub fn issued_anonymously(authorization: &str) -> bool {
-    ANONYMOUS.with(|m| m.borrow_mut().get(authorization, now()).unwrap_or(false))
+    ANONYMOUS.with(|m| m.borrow_mut().get(authorization, now()).is_some())
 }
 
 /// The upstream's yes to `authorization` (as it went upstream) for `repository`, and to

@@ -154,7 +154,10 @@ pub async fn answer(x: &mut Exchange, route: TokenRoute<'static>) -> Answer {
     .await?;
     if let (true, Some(token)) = (marked, body.as_deref().and_then(|b| token_of(b.as_bytes()))) {
         // the upstream's part, as it will go upstream: known here to be no one's
-        let upstream = format!("Bearer {}", token.trim_start_matches(ANONYMOUS_MARK));
+        let upstream = format!(
+            "Bearer {}",
+            token.strip_prefix(ANONYMOUS_MARK).unwrap_or(&token)
+        );
         let ms = body
             .as_deref()
             .and_then(|b| reusable_ms(b.as_bytes()))
