@@ -250,6 +250,11 @@ impl Config {
         })
     }
 
+    /// Whether stale answers are on (`CACHE_STALE_SECONDS`).
+    pub fn stale_answers(&self) -> bool {
+        self.stale_seconds.is_some_and(|s| s > 0)
+    }
+
     /// Whether `host` (no port) serves every registry by path prefix.
     pub fn is_path_host(&self, host: &str) -> bool {
         let host = host.trim_end_matches('.');
@@ -651,6 +656,18 @@ mod tests {
                 "{vars:?}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn stale_answers_are_on_only_with_a_stale_age() {
+        let on = cfg(&[
+            ("CUSTOM_DOMAIN", "example.com"),
+            ("CACHE_STALE_SECONDS", "60"),
+        ])
+        .unwrap();
+        assert!(on.stale_answers());
+        let off = cfg(&[("CUSTOM_DOMAIN", "example.com")]).unwrap();
+        assert!(!off.stale_answers());
     }
 
     #[test]

@@ -559,7 +559,7 @@ pub fn keep(
     let ctx = ctx(&x.ctx);
     if let Some(record_key) = &plan.tag_record {
         record(ctx, record_key, &tag_record(digest, now));
-        if x.config.stale_seconds.is_some_and(|s| s > 0) {
+        if x.config.stale_answers() {
             record_public(x, f, &keys, now);
         }
     }

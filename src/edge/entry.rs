@@ -231,7 +231,7 @@ async fn fall_back(
 /// The proxy's own challenge to an anonymous client's version check while the upstream cannot
 /// give one, where reads can still be served (failover.rs `stands_in`).
 fn stand_in(x: &Exchange, f: &Forward<'_>, status: Option<u16>) -> Option<Answer> {
-    let stale = x.config.stale_seconds.is_some_and(|s| s > 0);
+    let stale = x.config.stale_answers();
     if !f.is_version_check()
         || !failover::stands_in(f.route.upstream, stale, status)
         || !upstream::anonymous(x, f)

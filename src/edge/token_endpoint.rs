@@ -65,7 +65,7 @@ pub async fn answer(x: &mut Exchange, route: TokenRoute<'static>) -> Answer {
 
     // an anonymous client's token request, which the proxy answers itself while the upstream
     // or its token service cannot, where reads can still be served (failover.rs)
-    let stale = x.config.stale_seconds.is_some_and(|s| s > 0);
+    let stale = x.config.stale_answers();
     let asks_anonymously = form.is_none()
         && (!credentials.to_token_service() || !has(&x.req.headers(), "authorization"));
     let may_stand_in =

@@ -72,9 +72,7 @@ pub async fn confirm(
 /// Whether the client comes with no credentials of its own for this upstream (a fallback may
 /// then be asked for it, failover.rs).
 pub fn anonymous(x: &Exchange, f: &Forward<'_>) -> bool {
-    let auth = header(&x.req.headers(), "authorization");
-    let account = f.credentials == Credentials::Proxy
-        && x.config.accounts.of(&f.route.upstream.base).is_some();
+    let (auth, account) = presented(x, f);
     f.credentials
         .anonymous(&Presented::of(auth.as_deref()), account)
 }
@@ -82,14 +80,20 @@ pub fn anonymous(x: &Exchange, f: &Forward<'_>) -> bool {
 /// Whether what goes upstream for this client carries no one's credentials, as far as this
 /// isolate knows (credentials.rs `proven_anonymous`).
 pub fn proven_anonymous(x: &Exchange, f: &Forward<'_>) -> bool {
-    let auth = header(&x.req.headers(), "authorization");
-    let account = f.credentials == Credentials::Proxy
-        && x.config.accounts.of(&f.route.upstream.base).is_some();
+    let (auth, account) = presented(x, f);
     f.credentials.proven_anonymous(
         &Presented::of(auth.as_deref()),
         account,
         memo::issued_anonymously,
     )
+}
+
+/// The client's `Authorization`, and whether a proxy user's forward goes with the proxy's
+/// account at this upstream.
+fn presented(x: &Exchange, f: &Forward<'_>) -> (Option<String>, bool) {
+    let account = f.credentials == Credentials::Proxy
+        && x.config.accounts.of(&f.route.upstream.base).is_some();
+    (header(&x.req.headers(), "authorization"), account)
 }
 
 /// The client's headers (or only its `Authorization`), less what `f.credentials` keeps from
