@@ -9,6 +9,7 @@ mod access;
 mod cache;
 mod clients;
 mod deploy;
+mod doctor;
 mod failover;
 mod faults;
 mod input;
