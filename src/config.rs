@@ -7,6 +7,7 @@ use crate::landing::{Landing, Registries};
 use crate::log::LogLevel;
 use crate::policy::Policy;
 use crate::routes::{RouteTable, Upstream};
+use crate::stats::StatsPage;
 use crate::users::Users;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -43,6 +44,14 @@ pub fn bucket_bound(binding: Binding) -> Result<bool, ProxyError> {
     binding.bound(
         "CACHE_BUCKET",
         "an R2 bucket: bind one under this name ([[r2_buckets]] binding = \"CACHE_BUCKET\")",
+    )
+}
+
+/// Whether an Analytics Engine dataset is bound as `STATS`, or why the configuration is wrong.
+pub fn stats_bound(binding: Binding) -> Result<bool, ProxyError> {
+    binding.bound(
+        "STATS",
+        "an Analytics Engine dataset: bind one under this name ([[analytics_engine_datasets]] binding = \"STATS\")",
     )
 }
 
@@ -87,6 +96,10 @@ pub struct Config {
     pub accounts: Accounts,
     /// `LANDING`: what browsers get at `/`.
     pub landing: Landing,
+    /// `STATS_TOKEN` and the SQL API's secrets: the `/_stats` page (stats.rs).
+    pub stats: Option<StatsPage>,
+    /// An Analytics Engine dataset is bound as `STATS`: a data point per request.
+    pub stats_bound: bool,
 }
 
 /// One `ROUTES` entry: a bare URL, or a table that can set Docker Hub semantics.
@@ -231,7 +244,10 @@ impl Config {
         let restricted = users.is_some() || policy.allow.is_some() || policy.ips.is_some();
         let accounts = Accounts::from_vars(present, &registries, restricted)?;
         let landing = Landing::parse(present("LANDING").as_deref())?;
+        let stats = StatsPage::from_vars(present)?;
         Ok(Config {
+            stats,
+            stats_bound: false,
             landing,
             accounts,
             policy,

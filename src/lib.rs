@@ -25,6 +25,7 @@ pub mod redirect;
 pub mod routes;
 pub mod scope;
 pub mod search;
+pub mod stats;
 #[cfg(test)]
 mod testing;
 pub mod token;

@@ -80,6 +80,23 @@ pub enum Outcome {
     Error,
 }
 
+impl Outcome {
+    /// Its name, as the log line spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Proxied => "proxied",
+            Outcome::Cached => "cached",
+            Outcome::Challenge => "challenge",
+            Outcome::Token => "token",
+            Outcome::Redirect => "redirect",
+            Outcome::Page => "page",
+            Outcome::Search => "search",
+            Outcome::Limited => "limited",
+            Outcome::Error => "error",
+        }
+    }
+}
+
 /// The outcome of an upstream answer passed on as it was: its rate limit is one of its own,
 /// so that the log shows when and how often it is hit.
 pub fn passed_on(status: u16) -> Outcome {
@@ -282,6 +299,26 @@ mod tests {
                 && json.contains(r#""fallback":"https://mirror.gcr.io""#),
             "{json}"
         );
+    }
+
+    #[test]
+    fn an_outcome_s_name_is_the_line_s() {
+        for o in [
+            Outcome::Proxied,
+            Outcome::Cached,
+            Outcome::Challenge,
+            Outcome::Token,
+            Outcome::Redirect,
+            Outcome::Page,
+            Outcome::Search,
+            Outcome::Limited,
+            Outcome::Error,
+        ] {
+            assert_eq!(
+                serde_json::to_string(&o).unwrap(),
+                format!("\"{}\"", o.as_str())
+            );
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::landing::Landing;
 use crate::namespace::{ns_param, prefix_path, resolve, resolve_version_check, without_ns};
 use crate::routes::{Route, Upstream};
 use crate::search::{self, Search};
+use crate::stats::STATS_PATH;
 use url::Url;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +25,8 @@ pub enum Plan<'c> {
     Token(TokenRoute<'c>),
     /// One request upstream: the version check `/v2/`, or anything else of the registry API.
     Upstream(Forward<'c>),
+    /// `/_stats`, when the page is configured (stats.rs); its door is the page's token.
+    Stats,
 }
 
 /// Which registry a token request is for.
@@ -133,7 +136,7 @@ impl<'c> Plan<'c> {
     /// The upstream this plan involves, if it is known yet.
     pub fn upstream(&self) -> Option<&'c Upstream> {
         match self {
-            Plan::Redirect { .. } | Plan::Token(TokenRoute::ByParams) => None,
+            Plan::Redirect { .. } | Plan::Token(TokenRoute::ByParams) | Plan::Stats => None,
             Plan::Landing(upstream) => *upstream,
             Plan::Search(search) => Some(search.upstream),
             Plan::Token(TokenRoute::Fixed(route)) => Some(route.upstream),
@@ -162,6 +165,15 @@ pub fn plan<'c>(
     } else {
         Some(config.route(host)?)
     };
+    if url.path() == STATS_PATH && config.stats.is_some() {
+        if !matches!(method, "GET" | "HEAD") {
+            return Err(ProxyError::MethodNotAllowed {
+                method: method.to_string(),
+                allowed: &["GET", "HEAD"],
+            });
+        }
+        return Ok(Plan::Stats);
+    }
     if url.path() == "/" && matches!(method, "GET" | "HEAD") {
         // Browsers get the landing page; a registry client that strays here is sent to the API.
         return Ok(if wants_html {

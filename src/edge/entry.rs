@@ -5,8 +5,8 @@
 use super::exchange::{Answer, Exchange, Trace};
 use super::send::Reply;
 use super::{
-    cache, fallback, limit, proxy_users, respond, rewrite, search, token_endpoint, upstream,
-    upstream_token, vars,
+    cache, fallback, limit, proxy_users, respond, rewrite, search, stats, token_endpoint,
+    upstream, upstream_token, vars,
 };
 use crate::access;
 use crate::credentials::Credentials;
@@ -103,6 +103,7 @@ async fn phases(x: &mut Exchange) -> Answer {
     // route
     let mut plan = route(x)?;
     x.trace.route = plan.upstream().map(|u| u.base.as_str());
+    x.trace.stats = stats::pending(x, &plan);
     // access
     let (ip, user_agent) = client_facts(x);
     let client = access::Client {
@@ -125,6 +126,9 @@ async fn phases(x: &mut Exchange) -> Answer {
             Plan::Search(s) => user = Some(proxy_users::admit_search(x, users, s.upstream)?),
             _ => {}
         }
+        if let (Some(p), Some(name)) = (&mut x.trace.stats, &user) {
+            p.user.clone_from(name);
+        }
     }
     // rate limit
     if x.config.policy.rate_limited {
@@ -136,6 +140,7 @@ async fn phases(x: &mut Exchange) -> Answer {
             return Ok((respond::redirect(status, &location)?, Outcome::Redirect));
         }
         Plan::Landing(upstream) => return landing(x, upstream),
+        Plan::Stats => return stats::page(x).await,
         Plan::Search(s) => return search::answer(x, &s).await,
         // two upstream requests of its own (the realm, then the token)
         Plan::Token(route) => return token_endpoint::answer(x, route).await,
@@ -317,10 +322,25 @@ impl Line<'_> {
             (Outcome::Proxied | Outcome::Limited, Some(status)) => status,
             _ => resp.status(),
         };
+        let end = js_sys::Date::now();
+        let duration_ms = (end - self.started).max(0.0) as u64;
+        let upstream_bytes = upstream_bytes(self.trace.cache, self.trace.upstream_length);
+        if let Some(pending) = &self.trace.stats {
+            let answered = stats::Answered {
+                method: self.method,
+                status,
+                outcome,
+                cache: self.trace.cache,
+                resp,
+                upstream_bytes,
+                duration_ms,
+                ratelimit_remaining: self.trace.ratelimit_remaining,
+            };
+            stats::write(pending, &answered);
+        }
         if !self.level.wants(outcome, status) {
             return;
         }
-        let end = js_sys::Date::now();
         let line = RequestLog {
             time: &iso8601(end),
             host: self.host,
@@ -337,14 +357,14 @@ impl Line<'_> {
                         .ok()
                 })
                 .flatten(),
-            duration_ms: (end - self.started).max(0.0) as u64,
+            duration_ms,
             hops: self.trace.hops,
             outcome,
             error,
             cache: self.trace.cache,
             ratelimit_limit: self.trace.ratelimit_limit,
             ratelimit_remaining: self.trace.ratelimit_remaining,
-            upstream_bytes: upstream_bytes(self.trace.cache, self.trace.upstream_length),
+            upstream_bytes,
             retries: self.trace.retries,
             fallback: self.trace.fallback,
         };

@@ -49,6 +49,8 @@ pub struct Trace {
     pub retries: u8,
     /// The fallback upstream that served the answer, if one did (failover.rs).
     pub fallback: Option<&'static str>,
+    /// A data point's facts, when a `STATS` dataset is bound (edge/stats.rs).
+    pub stats: Option<super::stats::Pending>,
 }
 
 impl Trace {

@@ -14,6 +14,7 @@ mod respond;
 mod rewrite;
 mod search;
 mod send;
+mod stats;
 mod token_endpoint;
 mod upstream;
 mod upstream_token;

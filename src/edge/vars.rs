@@ -1,6 +1,6 @@
 //! The configuration from wrangler vars, read and validated once per isolate.
 
-use crate::config::{bucket_bound, limiter_bound, Binding, Config};
+use crate::config::{bucket_bound, limiter_bound, stats_bound, Binding, Config};
 use crate::error::ProxyError;
 use std::cell::OnceCell;
 use worker::wasm_bindgen::JsValue;
@@ -18,6 +18,7 @@ pub fn config(env: &Env) -> Result<&'static Config, ProxyError> {
             let mut config = Config::from_vars(|name| read_var(env, name))?;
             bucket_bound(binding(env, BUCKET))?;
             config.policy.rate_limited = limiter_bound(binding(env, LIMITER))?;
+            config.stats_bound = stats_bound(binding(env, super::stats::STATS))?;
             Ok(&*Box::leak(Box::new(config)))
         })
         .clone()
