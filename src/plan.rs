@@ -165,13 +165,8 @@ pub fn plan<'c>(
     } else {
         Some(config.route(host)?)
     };
-    if url.path() == STATS_PATH && config.stats.is_some() {
-        if !matches!(method, "GET" | "HEAD") {
-            return Err(ProxyError::MethodNotAllowed {
-                method: method.to_string(),
-                allowed: &["GET", "HEAD"],
-            });
-        }
+    // any other method is answered as on a proxy without the page: nothing says it is there
+    if url.path() == STATS_PATH && config.stats.is_some() && matches!(method, "GET" | "HEAD") {
         return Ok(Plan::Stats);
     }
     if url.path() == "/" && matches!(method, "GET" | "HEAD") {
@@ -430,6 +425,30 @@ mod tests {
 
     fn target(p: Result<Plan<'_>, ProxyError>) -> String {
         forward_of(p).url
+    }
+
+    #[test]
+    fn the_stats_page_is_planned_only_where_configured_and_otherwise_unknown() {
+        let with = crate::testing::leaked(&[
+            ("CUSTOM_DOMAIN", "example.com"),
+            ("STATS_TOKEN", "a-stats-token-of-some-length"),
+            ("STATS_ACCOUNT_ID", "0123abcd"),
+            ("STATS_API_TOKEN", "cf-api-secret"),
+        ]);
+        let url = Url::parse("https://docker.example.com/_stats?token=x").unwrap();
+        assert!(matches!(plan(with, "GET", &url, true), Ok(Plan::Stats)));
+        assert!(matches!(plan(with, "HEAD", &url, false), Ok(Plan::Stats)));
+        // without the page, and for other methods with it, the same answer as any unknown path
+        let without = run("GET", "https://docker.example.com/_stats?token=x").unwrap_err();
+        for method in ["POST", "PUT", "DELETE"] {
+            let other = plan(with, method, &url, false).unwrap_err();
+            assert_eq!(other.status_code(), without.status_code(), "{method}");
+            assert_eq!(other.to_string(), without.to_string(), "{method}");
+        }
+        assert_eq!(without.status_code().0, 404);
+        // and a wrong token's answer (edge/stats.rs) is that one too
+        assert_eq!(ProxyError::NotFound.to_string(), without.to_string());
+        assert_eq!(ProxyError::NotFound.status_code(), without.status_code());
     }
 
     #[test]

@@ -5,8 +5,8 @@
 use super::exchange::{Answer, Exchange, Trace};
 use super::send::Reply;
 use super::{
-    cache, fallback, limit, proxy_users, respond, rewrite, search, stats, token_endpoint,
-    upstream, upstream_token, vars,
+    cache, fallback, limit, proxy_users, respond, rewrite, search, stats, token_endpoint, upstream,
+    upstream_token, vars,
 };
 use crate::access;
 use crate::credentials::Credentials;

@@ -49,7 +49,9 @@ pub fn pending(x: &Exchange, plan: &Plan<'static>) -> Option<Pending> {
         .filter(JsValue::is_object)?;
     let (repository, resource, version_check) = match plan {
         Plan::Upstream(f) => (
-            f.repository.as_ref().map_or(String::new(), |r| r.name.clone()),
+            f.repository
+                .as_ref()
+                .map_or(String::new(), |r| r.name.clone()),
             f.repository.as_ref().map(|r| r.resource),
             f.is_version_check(),
         ),
@@ -107,7 +109,12 @@ pub fn write(p: &Pending, a: &Answered<'_>) {
         duration_ms: a.duration_ms,
         ratelimit_remaining: a.ratelimit_remaining,
     });
-    write_point(&p.ctx, &p.dataset, &point.blobs.join("\u{1f}"), &point.doubles);
+    write_point(
+        &p.ctx,
+        &p.dataset,
+        &point.blobs.join("\u{1f}"),
+        &point.doubles,
+    );
 }
 
 /// `/_stats`: the page for its token, else the unknown path's 404 (nothing says it is there).

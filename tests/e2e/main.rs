@@ -18,4 +18,5 @@ mod logs;
 mod mirror;
 mod protocol;
 mod search;
+mod stats;
 mod wrangler;

@@ -4,6 +4,8 @@
 //   node tests/harness/miniflare.mjs --port 8444 --build DIR --bindings JSON \
 //        [--cert FILE --key FILE] [--cache-dir DIR] [--r2 NAME,... [--r2-dir DIR]]
 //        [--ratelimits JSON]   # {"NAME": {"simple": {"limit": 5, "period": 60}}}
+//        [--stats FILE]        # STATS: an Analytics Engine dataset whose data points are
+//                              # appended to FILE, one JSON line each (Miniflare's own drops them)
 //   node tests/harness/miniflare.mjs --port 8445 --script FILE ...   # a service-worker script
 //
 // HTTPS when --cert and --key are given (the harness's test CA), else plain http. Prints
@@ -13,6 +15,7 @@
 import { createRequire } from "node:module";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import { appendFileSync } from "node:fs";
 
 const require = createRequire(path.join(process.cwd(), "package.json"));
 const { Miniflare, Log, LogLevel } = require("miniflare");
@@ -29,6 +32,7 @@ const { values: a } = parseArgs({
     r2: { type: "string" },
     "r2-dir": { type: "string" },
     ratelimits: { type: "string" },
+    stats: { type: "string" },
   },
 });
 const build = path.resolve(a.build);
@@ -41,17 +45,41 @@ const code = a.script
         { type: "CompiledWasm", path: path.join(build, "index_bg.wasm") },
       ],
     };
-const mf = new Miniflare({
+const worker = {
   ...code,
   compatibilityDate: "2026-04-01",
   bindings: JSON.parse(a.bindings),
+  ...(a.ratelimits ? { ratelimits: JSON.parse(a.ratelimits) } : {}),
+  ...(a.r2 ? { r2Buckets: a.r2.split(",") } : {}),
+};
+// STATS as a wrapped binding: its writeDataPoint hands each point to Node, which appends it to
+// the file (the returned promise is the Worker's to wait for: stats.js does)
+const recorder = {
+  name: "stats-recorder",
+  modules: true,
+  script: `export default function (env) {
+    return { writeDataPoint(point) {
+      return env.SINK.fetch("http://sink/", { method: "POST", body: JSON.stringify(point) });
+    } };
+  }`,
+  serviceBindings: {
+    async SINK(request) {
+      appendFileSync(a.stats, (await request.text()) + "\n");
+      return new Response("ok");
+    },
+  },
+};
+const workers = a.stats
+  ? { workers: [{ name: "main", ...worker, wrappedBindings: { STATS: { scriptName: "stats-recorder" } } }, recorder] }
+  : worker;
+const mf = new Miniflare({
+  ...workers,
   host: "127.0.0.1",
   port: Number(a.port),
   ...(a.cert && a.key ? { httpsCertPath: a.cert, httpsKeyPath: a.key } : {}),
   // in memory unless a directory is given: each instance starts with an empty cache
   cachePersist: a["cache-dir"] ?? false,
-  ...(a.ratelimits ? { ratelimits: JSON.parse(a.ratelimits) } : {}),
-  ...(a.r2 ? { r2Buckets: a.r2.split(","), r2Persist: a["r2-dir"] ?? false } : {}),
+  ...(a.r2 ? { r2Persist: a["r2-dir"] ?? false } : {}),
   log: new Log(LogLevel.WARN),
 });
 const url = await mf.ready;
