@@ -900,7 +900,14 @@ def cmd_workerd_config(a):
         binds.append("    (name = %s, json = %s)," % (capnp_str(k), capnp_str(v)))
     # the store sink (bench/store_sink.py): the Cache API's operations and an R2 binding's go
     # to it as HTTP
-    services, outbound = "", ""
+    services, outbound, extensions = "", "", ""
+    if a.stats_sink:
+        # STATS as Analytics Engine's writeDataPoint is to the Worker: a call that returns at
+        # once (workerd's wrapped binding, its module an internal one that keeps nothing)
+        binds.append('    (name = "STATS", wrapped = (moduleName = "bench:stats-sink")),')
+        extensions = """
+  extensions = [ ( modules = [ ( name = "bench:stats-sink", internal = true,
+    esModule = "export default function () { return { writeDataPoint() {} }; }" ) ] ) ],"""
     if a.r2_bucket and not a.store_sink:
         die("--r2-bucket needs --store-sink")
     if a.store_sink:
@@ -916,7 +923,7 @@ const config :Workerd.Config = (
     (name = "main", worker = .subject),
 %s    (name = "net", network = (allow = ["public", "private", "local"])),
   ],
-  sockets = [ (name = "http", address = "127.0.0.1:%d", http = (), service = "main") ],
+  sockets = [ (name = "http", address = "127.0.0.1:%d", http = (), service = "main") ],%s
 );
 
 const subject :Workerd.Worker = (
@@ -927,7 +934,7 @@ const subject :Workerd.Worker = (
   ],
   globalOutbound = "net",%s
 );
-""" % (services, a.port, code, capnp_str(a.compat_date), "\n".join(binds), outbound)
+""" % (services, a.port, extensions, code, capnp_str(a.compat_date), "\n".join(binds), outbound)
     with open(a.out, "w") as f:
         f.write(text)
 
@@ -1458,6 +1465,8 @@ def main():
     p.add_argument("--service-worker", help="PATH of a service-worker script")
     p.add_argument("--text", action="append", default=[], help="NAME=VALUE text binding")
     p.add_argument("--json", action="append", default=[], help="NAME=JSON json binding")
+    p.add_argument("--stats-sink", action="store_true",
+                   help="an Analytics Engine dataset bound as STATS that keeps nothing")
     p.add_argument("--store-sink", metavar="HOST:PORT",
                    help="bench/store_sink.py: the worker's Cache API (cacheApiOutbound) goes there")
     p.add_argument("--r2-bucket", action="append", default=[], metavar="NAME",

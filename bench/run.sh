@@ -6,7 +6,7 @@
 #                     [--warmup S] [--cpu-rounds N] [--cpu-requests N] [--blob-runs N]
 #                     [--keep-rounds N] [--keep-requests-small N] [--keep-requests-large N]
 #                     [--keep-only] [--no-build] [--var NAME=VALUE]... [--static-upstream]
-#                     [--marked-token]
+#                     [--marked-token] [--stats]
 #
 # Everything runs on 127.0.0.1, one subject at a time:
 #   rust    the release build (worker-build --release, copied out of build/) in bare workerd
@@ -37,6 +37,8 @@
 # --marked-token (with --static-upstream): the clients present their token as the proxy's
 # /v2/auth gives it to anonymous clients (`anon~<token>`, credentials.rs), so that the Rust
 # Worker takes the mark off and copies the headers, as for every anonymous pull.
+# --stats: the Rust Worker gets an Analytics Engine dataset as STATS (one that keeps nothing:
+# the Worker's own cost of a data point per request).
 #
 # stdout: tables, then `key=value` lines (also kept in $BENCH_DIR/run/report.txt);
 # stderr: progress. Exit status 1 if a measurement failed or saw error answers.
@@ -65,7 +67,7 @@ KEEP_SINK_BASE=$((PORT_BASE + 20)) KEEP_PORT_BASE=$((PORT_BASE + 30))
 READY_TIMEOUT=20
 
 DURATION="" CONNECTIONS=8 WARMUP="" CPU_ROUNDS=3 CPU_REQUESTS="" BLOB_RUNS=5 BUILD=1 BASELINE="" NO_BASELINE=0
-QUICK=0 STATIC=0 MARKED=0 KEEP_ONLY=0 KEEP_ROUNDS=5 KEEP_REQUESTS_SMALL=20 KEEP_REQUESTS_LARGE=4
+QUICK=0 STATIC=0 MARKED=0 STATS=0 KEEP_ONLY=0 KEEP_ROUNDS=5 KEEP_REQUESTS_SMALL=20 KEEP_REQUESTS_LARGE=4
 RUST_VARS=()
 DEFAULT_BASELINE="$REPO/../shared/seed/original-worker.js"
 
@@ -112,6 +114,7 @@ while (($#)); do
     --quick) QUICK=1; shift ;;
     --static-upstream) STATIC=1 QUICK=1; shift ;;
     --marked-token) MARKED=1; shift ;;
+    --stats) STATS=1; shift ;;
     --no-build) BUILD=0; shift ;;
     --var) [[ "${2:-}" == [A-Za-z_]*=* ]] || die "--var wants NAME=VALUE"; RUST_VARS+=("$2"); shift 2 ;;
     --var=*) [[ "${1#*=}" == [A-Za-z_]*=* ]] || die "--var wants NAME=VALUE"; RUST_VARS+=("${1#*=}"); shift ;;
@@ -375,6 +378,7 @@ done < <(cd "$RUN/build" && find . -path ./worker -prune -o -type f \( -name '*.
 ROUTES_JSON="{\"$BENCH_HOST\": {\"upstream\": \"$UPSTREAM\", \"docker_hub\": true}}"
 var_args=()
 for v in "${RUST_VARS[@]}"; do var_args+=(--text "$v"); done
+((STATS == 0)) || var_args+=(--stats-sink)
 "$PY" "$BENCH_PY" workerd-config --out "$RUN/rust.capnp" --port "$RUST_PORT" --compat-date "$COMPAT_DATE" \
   "${modules[@]}" --json "ROUTES=$ROUTES_JSON" "${var_args[@]}"
 start_bg workerd_rust "$WORKERD_BIN" serve "$RUN/rust.capnp"
@@ -431,6 +435,7 @@ done
   kv meta_keep_only "$KEEP_ONLY"
   kv meta_upstream "$( ((STATIC)) && echo static || echo registry)"
   kv meta_marked_token "$MARKED"
+  kv meta_stats "$STATS"
   kv meta_duration "$DURATION"
   kv meta_connections "$CONNECTIONS"
   kv meta_warmup "$WARMUP"

@@ -15,7 +15,8 @@ VARS = ["CUSTOM_DOMAIN", "ROUTES", "PATH_ROUTING", "DEFAULT_REGISTRY", "LOG_LEVE
         "MODE", "TARGET_UPSTREAM", "CACHE", "CACHE_STALE_SECONDS",
         "CACHE_VERIFY_MAX_BYTES", "CACHE_BUCKET_MIN_BYTES", "CACHE_BUCKET", "ALLOW_REPOSITORIES", "DENY_REPOSITORIES",
         "READ_ONLY", "ALLOW_IPS", "BLOCK_USER_AGENTS", "PROXY_USERS", "PROXY_TOKEN_SECRET",
-        "UPSTREAM_CREDENTIALS", "PUBLIC_UPSTREAM_CREDENTIALS", "LANDING", "FALLBACKS"]
+        "UPSTREAM_CREDENTIALS", "PUBLIC_UPSTREAM_CREDENTIALS", "LANDING", "FALLBACKS",
+        "STATS", "STATS_TOKEN", "STATS_ACCOUNT_ID", "STATS_API_TOKEN", "STATS_DATASET", "STATS_SQL_URL"]
 failures = []
 
 
@@ -72,7 +73,7 @@ if zh_path.exists():
         check(block in zh, f"README.zh-CN.md keeps the code block starting {block[:40]!r}")
 
 # every var the code reads is documented
-config_rs = "".join(text(f"src/{m}.rs") for m in ["config", "access", "users", "accounts"])
+config_rs = "".join(text(f"src/{m}.rs") for m in ["config", "access", "users", "accounts", "stats"])
 for var in set(re.findall(r'(?:present|var)\("([A-Z_]+)"\)', config_rs)):
     check(var in VARS and f"`{var}`" in readme, f"README documents {var}")
 

@@ -115,7 +115,7 @@ p { margin: .25rem 0 .75rem; color: var(--muted); }
 .figures { display: grid; grid-template-columns: repeat(auto-fit, minmax(10rem, 1fr)); gap: .75rem; margin-top: 1rem; }
 .figure { background: var(--card); border: 1px solid var(--border); border-radius: 8px; padding: .75rem 1rem; }
 .figure b { display: block; font-size: 1.5rem; } .figure span { color: var(--muted); font-size: .9rem; }
-svg { width: 100%; height: auto; display: block; background: var(--card); border: 1px solid var(--border); border-radius: 8px; }
+svg { width: 100%; max-width: 40rem; height: auto; display: block; background: var(--card); border: 1px solid var(--border); border-radius: 8px; }
 svg text { fill: var(--muted); font-size: 10px; } svg .grid { stroke: var(--border); stroke-width: 1; }
 ${[0, 1, 2, 3, 4, 5].map((k) => `.s${k} { fill: var(--s${k}); } .k${k} { background: var(--s${k}); }`).join("\n")}
 .legend { font-size: .85rem; } .key { white-space: nowrap; margin-right: .75rem; }
