@@ -605,10 +605,10 @@ fn bad_configuration_answers_500_naming_the_variable() {
             r#"(name = "UPSTREAM_TIMEOUT_MS", text = "soon"),"#,
             "UPSTREAM_TIMEOUT_MS",
         ),
-        // a fallback that is the registry itself (the harness's CUSTOM_DOMAIN routes)
+        // fallbacks for a registry no route fronts
         (
             18605,
-            r#"(name = "FALLBACKS", json = "{\"quay.io\": [\"https://quay.io\"]}"),"#,
+            r#"(name = "FALLBACKS", json = "{\"hub.registry.test\": [\"http://127.0.0.1:5032\"]}"),"#,
             "FALLBACKS",
         ),
     ] {

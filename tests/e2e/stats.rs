@@ -176,7 +176,7 @@ fn the_usage_page_opens_for_its_token_only_and_draws_the_sql_api_s_rows() {
         "1234",
         "library/repo-00",
         "docker.io",
-        "ghcr.io",
+        "team.registry.example",
         "73.3%",
         "<svg",
     ] {

@@ -17,7 +17,7 @@ import time
 import serving
 
 DAYS = ["2026-12-%02d 00:00:00" % d for d in range(1, 8)]
-REGISTRIES = ["docker.io", "ghcr.io", "registry.k8s.io"]
+REGISTRIES = ["docker.io", "team.registry.example", "k8s.registry.example"]
 
 
 def rows_for(sql):
