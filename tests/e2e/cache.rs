@@ -21,17 +21,6 @@ fn assert_only_heads(asked: &[RegistryRequest], what: &str) {
     );
 }
 
-fn token(mf: &Miniflare, host: &str, scope: &str, creds: Option<&str>) -> String {
-    let url = mf.url(host, &format!("/v2/auth?scope={scope}"));
-    let mut args = vec![];
-    if let Some(c) = creds {
-        args.extend(["-u", c]);
-    }
-    let r = curl(&url, &args);
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json()["token"].as_str().unwrap().to_string()
-}
-
 #[test]
 #[ignore = "needs the e2e harness: tests/run.sh"]
 fn a_warm_pull_asks_the_upstream_only_heads_and_ranges_come_from_the_store() {
@@ -116,8 +105,7 @@ fn a_warm_pull_asks_the_upstream_only_heads_and_ranges_come_from_the_store() {
     .unwrap();
     let bearer = format!(
         "Authorization: Bearer {}",
-        token(
-            &mf,
+        mf.token(
             "docker.example.test",
             &format!("repository:{repo}:pull"),
             None
@@ -206,7 +194,7 @@ fn a_kept_private_image_is_refused_to_everyone_the_upstream_refuses() {
     refused(inspect(&reference, None), &["unauthorized", "denied"]);
     let anonymous = format!(
         "Authorization: Bearer {}",
-        token(&mf, host, &format!("repository:{repo}:pull"), None)
+        mf.token(host, &format!("repository:{repo}:pull"), None)
     );
     for path in [
         format!("/v2/{repo}/manifests/{digest}"),
@@ -232,7 +220,7 @@ fn a_kept_private_image_is_refused_to_everyone_the_upstream_refuses() {
     push_unique(&var("HUB_URL"), &alice(), &public, 0);
     let theirs = format!(
         "Authorization: Bearer {}",
-        token(&mf, host, &format!("repository:{public}:pull"), None)
+        mf.token(host, &format!("repository:{public}:pull"), None)
     );
     // the upstream has just said yes to this client for its repository (which the proxy
     // remembers for a while): that is no yes to a digest it never showed to be there
@@ -505,20 +493,20 @@ fn anonymous_tokens_and_the_challenge_are_remembered_and_nothing_with_credential
             .count()
     };
     // the first anonymous token request goes to the token service, the next is remembered
-    let first = token(&mf, host, &scope, None);
+    let first = mf.token(host, &scope, None);
     assert_eq!(issued(), 1);
-    assert_eq!(token(&mf, host, &scope, None), first);
+    assert_eq!(mf.token(host, &scope, None), first);
     assert_eq!(
         issued(),
         1,
         "a second anonymous token request reached the issuer"
     );
     // with credentials, every request is the token service's
-    token(&mf, host, &scope, Some(&alice()));
-    token(&mf, host, &scope, Some(&alice()));
+    mf.token(host, &scope, Some(&alice()));
+    mf.token(host, &scope, Some(&alice()));
     assert_eq!(issued(), 3);
     // another scope is another request, for the token service
-    let other = token(&mf, host, &format!("repository:{repo}x:pull"), None);
+    let other = mf.token(host, &format!("repository:{repo}x:pull"), None);
     assert_eq!(issued(), 4, "another scope got the first scope's token");
     assert_ne!(other, first);
     // an anonymous /v2/ gets the challenge the token service's realm came from, without an
@@ -684,7 +672,7 @@ fn a_layer_kept_in_the_bucket_serves_every_data_center_and_only_whom_the_upstrea
     let scope = format!("repository:{repo}:pull");
     let anonymous = format!(
         "Authorization: Bearer {}",
-        token(&second, "docker.example.test", &scope, None)
+        second.token("docker.example.test", &scope, None)
     );
     for auth in ["X-None: 1", anonymous.as_str()] {
         let r = get(&second, &path, auth, &[]);
@@ -695,8 +683,7 @@ fn a_layer_kept_in_the_bucket_serves_every_data_center_and_only_whom_the_upstrea
     push_unique(&var("HUB_URL"), &alice(), &public, 0);
     let theirs = format!(
         "Authorization: Bearer {}",
-        token(
-            &second,
+        second.token(
             "docker.example.test",
             &format!("repository:{public}:pull"),
             None
@@ -732,7 +719,7 @@ fn a_layer_kept_in_the_bucket_serves_every_data_center_and_only_whom_the_upstrea
     // ranges of it, from the bucket
     let alice_s = format!(
         "Authorization: Bearer {}",
-        token(&second, "docker.example.test", &scope, Some(&alice()))
+        second.token("docker.example.test", &scope, Some(&alice()))
     );
     let r = get(&second, &path, &alice_s, &["-H", "Range: bytes=1000-1999"]);
     assert_eq!(r.status, 206, "{:?}", r.headers);

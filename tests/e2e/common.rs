@@ -655,6 +655,18 @@ impl Miniflare {
         });
     }
 
+    /// A token from this instance's `/v2/auth` for `scope` (as `creds`, if any).
+    pub fn token(&self, host: &str, scope: &str, creds: Option<&str>) -> String {
+        let url = self.url(host, &format!("/v2/auth?scope={scope}"));
+        let mut args = vec![];
+        if let Some(c) = creds {
+            args.extend(["-u", c]);
+        }
+        let r = curl(&url, &args);
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["token"].as_str().unwrap().to_string()
+    }
+
     /// Waits until it has kept every blob of the image `digest` in `layout` (a keep ends after
     /// its answer, in `waitUntil`, and asks the upstream once more): a pull after this one is
     /// warm.

@@ -92,17 +92,8 @@ fn the_hub_serves_until_its_limit_then_the_mirror_does_and_says_so() {
     let accept = "Accept: application/vnd.oci.image.index.v1+json";
     let first = curl(&tag, &["-H", accept]);
     assert_eq!(first.status, 401, "{}", first.text());
-    let token = curl(
-        &l.mf.url(
-            "docker.example.test",
-            "/v2/auth?scope=repository:library/hello:pull",
-        ),
-        &[],
-    )
-    .json()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token =
+        l.mf.token("docker.example.test", "repository:library/hello:pull", None);
     let auth = format!("Authorization: Bearer {token}");
     let primary = curl(&tag, &["-H", accept, "-H", &auth]);
     assert_eq!(primary.status, 200);
@@ -211,12 +202,8 @@ fn logged_in_clients_and_images_the_mirror_lacks_get_the_hub_s_answer() {
     // a client's token from the proxy's /v2/auth (as `creds`), then the tag's manifest (curl:
     // skopeo would back off its 429s for seconds)
     let pull = |repo: &str, creds: Option<&str>| {
-        let scope = format!("/v2/auth?scope=repository:{repo}:pull");
-        let login = creds.map_or(vec![], |c| vec!["-u", c]);
-        let token = curl(&l.mf.url("docker.example.test", &scope), &login).json()["token"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let scope = format!("repository:{repo}:pull");
+        let token = l.mf.token("docker.example.test", &scope, creds);
         let path = format!("/v2/{repo}/manifests/latest");
         let auth = format!("Authorization: Bearer {token}");
         curl(&l.mf.url("docker.example.test", &path), &["-H", &auth])

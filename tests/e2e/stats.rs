@@ -27,17 +27,7 @@ fn points(file: &std::path::Path, n: usize) -> Vec<serde_json::Value> {
 fn every_request_writes_one_data_point_with_the_line_s_facts() {
     let file = tempdir("stats").join("points.jsonl");
     let mf = Miniflare::start_with(json!({}), &["--stats", file.to_str().unwrap()]);
-    let token = curl(
-        &mf.url(
-            "docker.example.test",
-            "/v2/auth?scope=repository:library/hello:pull",
-        ),
-        &[],
-    )
-    .json()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = mf.token("docker.example.test", "repository:library/hello:pull", None);
     let auth = format!("Authorization: Bearer {token}");
     let accept = "Accept: application/vnd.oci.image.index.v1+json";
     let tag = mf.url("docker.example.test", "/v2/library/hello/manifests/latest");
