@@ -12,7 +12,7 @@ use super::upstream_token::fallback_authorization;
 use crate::credentials::FOR_THE_PROXY;
 use crate::digest::{hex, sha256};
 use crate::error::ProxyError;
-use crate::failover::{ask, serves, Ask, Check};
+use crate::failover::{ask, checks_blob, serves, Ask, Check};
 use crate::plan::{Forward, MAX_UNSIZED_ANSWER};
 use worker::js_sys::Uint8Array;
 use worker::wasm_bindgen::{self, JsValue};
@@ -152,7 +152,8 @@ async fn manifest(
         .map_err(|_| ProxyError::Internal("a fallback's manifest".into()))
 }
 
-/// A blob whose body is checked against `digest` on its way (checked.js).
+/// A blob: checked against `digest` on its way (checked.js) where the Worker may pay for it
+/// (`failover::checks_blob`), else passed untouched for the client to check.
 fn blob(
     x: &Exchange,
     resp: &Response,
@@ -166,12 +167,14 @@ fn blob(
         });
     };
     let headers = copy_headers(&resp.headers())?;
-    let length = header(&headers, "content-length")
-        .and_then(|l| l.trim().parse::<u64>().ok())
-        .map_or(JsValue::NULL, |n| JsValue::from(n as f64));
+    set(&headers, "docker-content-digest", digest)?;
+    let length = header(&headers, "content-length").and_then(|l| l.trim().parse::<u64>().ok());
+    if !checks_blob(length, x.config.cache_limits.verify_max) {
+        return labelled(resp, &headers, fallback, None);
+    }
+    let length = length.map_or(JsValue::NULL, |n| JsValue::from(n as f64));
     let ctx: &JsValue = x.ctx.as_ref();
     let body = checked(ctx, &body, digest, length);
-    set(&headers, "docker-content-digest", digest)?;
     labelled(resp, &headers, fallback, Some(body))
 }
 

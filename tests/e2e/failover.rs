@@ -406,3 +406,40 @@ fn a_new_isolate_serves_kept_public_images_to_anonymous_clients_while_the_hub_is
         &["502", "unavailable", "UNAVAILABLE"],
     );
 }
+
+#[test]
+#[ignore = "needs the e2e harness: tests/run.sh"]
+fn by_default_only_a_small_fallback_blob_is_hashed_in_the_worker_and_none_wrong_is_kept() {
+    let mut routes = routes_via("docker.example.test", &var("HUB_URL"));
+    routes["down.example.test"] = json!({
+        "upstream": format!("http://127.0.0.1:{}", var("DOWN_PORT")),
+        "fallback": [var("WRONG_URL")],
+    });
+    let mf = Miniflare::start(json!({ "ROUTES": routes }));
+    // 3 MiB, over CACHE_VERIFY_MAX_BYTES: it passes untouched (hashing it would cost the
+    // Worker more CPU than the free plan allows); the client's own digest check refuses it
+    let digest = format!("sha256:{}", "6e".repeat(32));
+    let r = curl(
+        &mf.url("down.example.test", &format!("/v2/app/blobs/{digest}")),
+        &[],
+    );
+    assert_eq!((r.status, r.body.len()), (200, 3 << 20));
+    assert_ne!(format!("sha256:{}", sha256_hex(&r.body)), digest);
+    assert_eq!(
+        r.header("x-proxy-upstream"),
+        Some(var("WRONG_URL").as_str())
+    );
+    let line = &mf.store_lines(&digest, 1)[0];
+    assert_eq!(line["stored"], false, "{line}");
+    assert!(
+        line["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("CACHE_VERIFY_MAX_BYTES")),
+        "{line}"
+    );
+    // 100 kB: hashed on its way, the transfer fails
+    let small = format!("sha256:{}", "6f".repeat(32));
+    let blob = mf.url("down.example.test", &format!("/v2/small/blobs/{small}"));
+    let reason = wrong_blob_fails_twice_and_is_not_kept(&mf, &blob, "small", &small);
+    assert!(reason.contains("not sha256:6f"), "{reason}");
+}
