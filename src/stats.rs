@@ -4,6 +4,7 @@
 //! drawn by edge/stats.js from the SQL API's rows.
 
 use crate::classify::Resource;
+use crate::credentials::scheme;
 use crate::digest::same;
 use crate::error::ProxyError;
 use crate::log::{Outcome, Verdict};
@@ -114,12 +115,12 @@ pub fn given_token<'a>(query: Option<&'a str>, authorization: Option<&'a str>) -
             .find(|(k, _)| k == "token")
             .map(|(_, v)| v.into_owned())
     });
+    // the scheme as credentials.rs reads it (RFC 7235: any case, then whitespace)
     from_query.or_else(|| {
-        let a = authorization?.trim();
-        let (scheme, token) = a.split_once(' ')?;
-        scheme
+        let a = authorization?.trim_start_matches([' ', '\t']);
+        scheme(a)
             .eq_ignore_ascii_case("bearer")
-            .then(|| token.trim().to_string())
+            .then(|| a[6..].trim().to_string())
     })
 }
 

@@ -23,11 +23,11 @@ use crate::log::{iso8601, LogLevel, Outcome, StoreLog, Verdict};
 use crate::memo::{ACCEPTED_MS, CONFIRMED_MS};
 use crate::plan::{Forward, Reference};
 use std::cell::RefCell;
+use worker::js_sys;
 use worker::js_sys::{Promise, Uint8Array};
 use worker::wasm_bindgen::{self, closure::Closure, JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys::{self, Headers, Response};
-use worker::{js_sys, Context};
 
 #[wasm_bindgen::prelude::wasm_bindgen(module = "/src/edge/store.js")]
 extern "C" {
@@ -245,7 +245,7 @@ async fn by_tag(
     };
     asker.vouch(Some(digest), stale);
     if stale > 0.0 {
-        record(ctx(&x.ctx), &tag_key, &tag_record(digest, now));
+        record(x.ctx_js(), &tag_key, &tag_record(digest, now));
         record_public(x, f, &keys, now);
     }
     Ok(match stored_manifest(&keys, digest, Verdict::Hit).await {
@@ -276,7 +276,7 @@ async fn anyone_may_read(x: &Exchange, f: &Forward<'_>, keys: &Keys<'_>, stale: 
 fn record_public(x: &Exchange, f: &Forward<'_>, keys: &Keys<'_>, now: f64) {
     if x.trace.fallback.is_none() && upstream::proven_anonymous(x, f) {
         let key = keys.public(repository_of(f));
-        record(ctx(&x.ctx), &key, &public_record(now));
+        record(x.ctx_js(), &key, &public_record(now));
     }
 }
 
@@ -556,7 +556,7 @@ pub fn keep(
         store_line(x, Some(digest), Some(how.place), Some(&why.to_string()));
         return resp;
     }
-    let ctx = ctx(&x.ctx);
+    let ctx = x.ctx_js();
     if let Some(record_key) = &plan.tag_record {
         record(ctx, record_key, &tag_record(digest, now));
         if x.config.stale_answers() {
@@ -631,10 +631,6 @@ fn done(x: &Exchange, key: &str, digest: &str, place: Place) -> JsValue {
         IN_FLIGHT.with(|k| k.borrow_mut().release(&key));
         line.write(reason.as_string().as_deref());
     })
-}
-
-fn ctx(ctx: &Context) -> &JsValue {
-    ctx.as_ref()
 }
 
 /// What became of a kept answer, known after the response: its own log line.

@@ -8,6 +8,7 @@ use crate::error::ProxyError;
 use crate::log::{rate_limit_number, Outcome, Verdict};
 use crate::plan::proxy_origin;
 use url::Url;
+use worker::wasm_bindgen::JsValue;
 use worker::web_sys::{Headers, Request, Response};
 use worker::{Context, Env};
 
@@ -64,6 +65,12 @@ impl Trace {
 }
 
 impl Exchange {
+    /// The execution context as JavaScript sees it, for store.js, checked.js and stats.js
+    /// (`waitUntil`).
+    pub fn ctx_js(&self) -> &JsValue {
+        self.ctx.as_ref()
+    }
+
     pub fn origin(&self) -> String {
         proxy_origin(&self.url)
     }

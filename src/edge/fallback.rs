@@ -173,8 +173,7 @@ fn blob(
         return labelled(resp, &headers, fallback, None);
     }
     let length = length.map_or(JsValue::NULL, |n| JsValue::from(n as f64));
-    let ctx: &JsValue = x.ctx.as_ref();
-    let body = checked(ctx, &body, digest, length);
+    let body = checked(x.ctx_js(), &body, digest, length);
     labelled(resp, &headers, fallback, Some(body))
 }
 

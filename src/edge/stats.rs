@@ -65,7 +65,7 @@ pub fn pending(x: &Exchange, plan: &Plan<'static>) -> Option<Pending> {
         .unwrap_or_default();
     Some(Pending {
         dataset,
-        ctx: ctx_value(&x.ctx).clone(),
+        ctx: x.ctx_js().clone(),
         registry: plan.upstream().map_or("", |u| u.name.as_str()),
         repository,
         resource,
@@ -73,10 +73,6 @@ pub fn pending(x: &Exchange, plan: &Plan<'static>) -> Option<Pending> {
         user: String::new(),
         country,
     })
-}
-
-fn ctx_value(ctx: &worker::Context) -> &JsValue {
-    ctx.as_ref()
 }
 
 /// What the log phase knows of the answer.
